@@ -1,0 +1,384 @@
+/* pol_eval - decide one SMTP stage against a snapshot
+ *
+ * Implements DESIGN.md "Policy semantics": at each stage, first decision
+ * wins: relay, authentication, whitelists, black lists, anti-spoof
+ * switches, accept; with delay_reject every refusal waits for RCPT.
+ *
+ * Runs on the lcores for every command of every session: no allocation, no
+ * lock, no syscall. Inputs are the client's bytes and are only read within
+ * their NUL; each input is matched once per session and its facts kept in
+ * the caller's pol_state, so a stage costs the lookups of its own input.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pol_impl.h"
+
+enum {
+	HAVE_CLIENT = 1 << 0,
+	HAVE_HELO = 1 << 1,
+	HAVE_SENDER = 1 << 2,
+};
+
+#define SLOT(s) (1u << (s))
+
+void
+pol_state_init(struct pol_state *st)
+{
+	memset(st, 0xff, sizeof(*st));
+	st->snap_id = 0;
+	st->have = 0;
+}
+
+struct hs_ctx {
+	const struct pol_snapshot *s;
+	uint32_t out[S_COUNT];
+	unsigned mask;
+};
+
+/* on_match - keep the first (lowest) entry of each wanted slot */
+static int
+on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *arg)
+{
+	struct hs_ctx *c = arg;
+	enum pol_slot slot = pol_list_slot(c->s->m->entries[id].list);
+
+	(void)from;
+	(void)to;
+	(void)flags;
+	if ((c->mask & SLOT(slot)) && id < c->out[slot])
+		c->out[slot] = id;
+	return 0;
+}
+
+/* merge - fill the wanted slots still empty from a record */
+static void
+merge(const struct pol_snapshot *s, uint32_t rec, uint32_t out[S_COUNT], unsigned mask)
+{
+	if (rec == HSET_NONE)
+		return;
+	for (unsigned k = 0; k < S_COUNT; k++)
+		if ((mask & SLOT(k)) && out[k] == POL_NONE)
+			out[k] = s->recs[rec].e[k];
+}
+
+/* match_name - the most specific entry of each wanted slot for one input:
+ * exact address, local part, domain, parent domains longest first, then
+ * the lowest-numbered matching glob or regex */
+static void
+match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
+           const struct pol_addr *a, uint32_t out[S_COUNT], unsigned mask)
+{
+	for (unsigned k = 0; k < S_COUNT; k++)
+		out[k] = POL_NONE;
+	if (in != IN_HELO) {
+		if (a->dom != NULL)
+			merge(s, hset_get(s->t_addr, a->full, a->full_len), out, mask);
+		merge(s, hset_get(s->t_lpart, a->lp, a->lp_len), out, mask);
+	}
+	if (a->dom != NULL) {
+		const char *d = a->dom, *end = a->dom + a->dom_len;
+
+		merge(s, hset_get(s->t_dom, d, a->dom_len), out, mask);
+		if (d[0] != '[') {
+			for (const char *p = memchr(d, '.', a->dom_len); p != NULL;
+			     p = memchr(p + 1, '.', (size_t)(end - p - 1)))
+				merge(s, hset_get(s->t_sub, p + 1, (size_t)(end - p - 1)), out,
+				      mask);
+		}
+	}
+	if (s->hs[in] != NULL && a->full_len > 0 && scr != NULL) {
+		struct hs_ctx c = {.s = s, .mask = mask};
+
+		for (unsigned k = 0; k < S_COUNT; k++)
+			c.out[k] = POL_NONE;
+		hs_scan(s->hs[in]->db, a->full, (unsigned)a->full_len, 0, scr, on_match, &c);
+		for (unsigned k = 0; k < S_COUNT; k++)
+			if (out[k] == POL_NONE)
+				out[k] = c.out[k];
+	}
+}
+
+/* literal_addr - the address of a HELO "[192.0.2.1]", "[IPv6:2001:db8::1]" or bare IP */
+static int
+literal_addr(const char *h, size_t len, struct cidr *out)
+{
+	char buf[64];
+
+	if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+		h++;
+		len -= 2;
+		if (len > 5 && strncmp(h, "ipv6:", 5) == 0) {
+			h += 5;
+			len -= 5;
+		}
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, h, len);
+	buf[len] = '\0';
+	return cidr_addr_parse(buf, out);
+}
+
+static hs_scratch_t *
+scratch_of(const struct pol_snapshot *s, struct pol_reader *r)
+{
+	return r != NULL ? s->scratch[pol_reader_slot(r)] : s->scratch0;
+}
+
+/* facts - match the inputs known so far that the state does not cover yet */
+static void
+facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query *q,
+      struct pol_state *st)
+{
+	uint32_t out[S_COUNT];
+	char buf[POL_MAX_INPUT + 8];
+	struct pol_addr a;
+
+	if (st->snap_id != s->id) {
+		pol_state_init(st);
+		st->snap_id = s->id;
+	}
+	if (!(st->have & HAVE_CLIENT)) {
+		st->lan = cidr_lookup(s->ct[CT_LAN], &q->client);
+		st->relay = cidr_lookup(s->ct[CT_RELAY], &q->client);
+		st->wl_client = cidr_lookup(s->ct[CT_WL], &q->client);
+		st->bl_client = cidr_lookup(s->ct[CT_BL], &q->client);
+		st->have |= HAVE_CLIENT;
+	}
+	if (!(st->have & HAVE_HELO) && q->helo != NULL) {
+		struct cidr lit;
+		size_t n = pol_host_norm(q->helo, buf, sizeof(buf));
+
+		memset(&a, 0, sizeof(a));
+		a.full = a.dom = buf;
+		a.full_len = a.dom_len = n;
+		if (n == 0)
+			a.dom = NULL;
+		match_name(s, scratch_of(s, r), IN_HELO, &a, out,
+		           SLOT(S_WL_HELO) | SLOT(S_BL_HELO) | SLOT(S_LOCAL_HOST) |
+		                   SLOT(S_LOCAL_DOMAIN));
+		st->wl_helo = out[S_WL_HELO];
+		st->bl_helo = out[S_BL_HELO];
+		st->local_helo =
+		        out[S_LOCAL_HOST] != POL_NONE ? out[S_LOCAL_HOST] : out[S_LOCAL_DOMAIN];
+		if (st->local_helo == POL_NONE && literal_addr(buf, n, &lit) == 0)
+			st->local_helo = cidr_lookup(s->ct[CT_LOCAL_ADDR], &lit);
+		st->have |= HAVE_HELO;
+	}
+	if (!(st->have & HAVE_SENDER) && q->sender != NULL) {
+		if (q->sender[0] == '\0') {
+			st->wl_sender = s->null_sender[0];
+			st->bl_sender = s->null_sender[1];
+			st->local_sender = POL_NONE;
+		} else if (pol_addr_norm(q->sender, buf, sizeof(buf), &a) == 0) {
+			match_name(s, scratch_of(s, r), IN_SENDER, &a, out,
+			           SLOT(S_WL_SENDER) | SLOT(S_BL_SENDER) | SLOT(S_LOCAL_DOMAIN));
+			st->wl_sender = out[S_WL_SENDER];
+			st->bl_sender = out[S_BL_SENDER];
+			st->local_sender = a.dom != NULL ? out[S_LOCAL_DOMAIN] : POL_NONE;
+		}
+		st->have |= HAVE_SENDER;
+	}
+}
+
+/* echo - client text as it may appear in a reply: printable, bounded */
+static void
+echo(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	for (; src != NULL && src[n] != '\0' && n + 1 < size && n < POL_MAX_INPUT; n++) {
+		unsigned char c = (unsigned char)src[n];
+
+		dst[n] = c < ' ' || c == 0x7f ? '?' : (char)c;
+	}
+	dst[n] = '\0';
+}
+
+/* refuse - fill a refusal: "CODE X.Y.Z <what>: text" */
+static void
+refuse(struct pol_verdict *v, enum pol_reason why, uint32_t rule, unsigned code, const char *ecode,
+       const char *what, const char *text)
+{
+	char e[POL_MAX_INPUT + 1];
+
+	v->action = POL_REJECT;
+	v->reason = why;
+	v->rule = rule;
+	v->code = (uint16_t)code;
+	snprintf(v->ecode, sizeof(v->ecode), "%s", ecode);
+	if (what == NULL) {
+		snprintf(v->text, sizeof(v->text), "%u %s %s", code, ecode, text);
+		return;
+	}
+	echo(e, sizeof(e), what);
+	snprintf(v->text, sizeof(v->text), "%u %s <%s>: %s", code, ecode, e, text);
+}
+
+static void
+refuse_client(struct pol_verdict *v, const struct pol_query *q, uint32_t rule)
+{
+	char name[80];
+
+	refuse(v, POL_R_BL_CLIENT, rule, 554, "5.7.1",
+	       pol_client_name(&q->client, name, sizeof(name)),
+	       "Client host rejected: Access denied");
+}
+
+/* blacklists - the black lists and switches of the inputs of stages from..to */
+static bool
+blacklists(const struct pol_query *q, const struct pol_state *st, bool trusted, enum pol_stage from,
+           enum pol_stage to, uint32_t bl_rcpt, struct pol_verdict *v)
+{
+	const struct pol_service *svc = q->service;
+
+	if (from <= POL_CONNECT && to >= POL_CONNECT && st->bl_client != POL_NONE) {
+		refuse_client(v, q, st->bl_client);
+		return true;
+	}
+	if (from <= POL_HELO && to >= POL_HELO && q->helo != NULL && st->bl_helo != POL_NONE) {
+		refuse(v, POL_R_BL_HELO, st->bl_helo, 550, "5.7.1", q->helo,
+		       "Helo command rejected: Access denied");
+		return true;
+	}
+	if (from <= POL_MAIL && to >= POL_MAIL && q->sender != NULL && st->bl_sender != POL_NONE) {
+		refuse(v, POL_R_BL_SENDER, st->bl_sender, 550, "5.7.1", q->sender,
+		       "Sender address rejected: Access denied");
+		return true;
+	}
+	if (to >= POL_RCPT && bl_rcpt != POL_NONE) {
+		refuse(v, POL_R_BL_RCPT, bl_rcpt, 550, "5.7.1", q->rcpt,
+		       "Recipient address rejected: Access denied");
+		return true;
+	}
+	if (trusted)
+		return false;
+	if (from <= POL_HELO && to >= POL_HELO && svc->reject_remote_local_helo &&
+	    q->helo != NULL && st->local_helo != POL_NONE) {
+		refuse(v, POL_R_LOCAL_HELO, st->local_helo, 550, "5.7.1", q->helo,
+		       "Helo command rejected: Host claims to be local");
+		return true;
+	}
+	if (from <= POL_MAIL && to >= POL_MAIL && svc->reject_nonlocal_senders_claiming_local &&
+	    q->sender != NULL && st->local_sender != POL_NONE) {
+		refuse(v, POL_R_LOCAL_SENDER, st->local_sender, 550, "5.7.1", q->sender,
+		       "Sender address rejected: Non-local sender claiming to be local");
+		return true;
+	}
+	return false;
+}
+
+/* first_wl - the first whitelist entry that matched an input known at stage */
+static uint32_t
+first_wl(const struct pol_state *st, enum pol_stage stage, uint32_t wl_rcpt)
+{
+	if (st->wl_client != POL_NONE)
+		return st->wl_client;
+	if (stage >= POL_HELO && st->wl_helo != POL_NONE)
+		return st->wl_helo;
+	if (stage >= POL_MAIL && st->wl_sender != POL_NONE)
+		return st->wl_sender;
+	if (stage >= POL_RCPT)
+		return wl_rcpt;
+	return POL_NONE;
+}
+
+void
+pol_eval(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query *q,
+         enum pol_stage stage, struct pol_state *st, struct pol_verdict *v)
+{
+	const struct pol_service *svc = q->service;
+	bool trusted;
+	uint32_t wl_rcpt = POL_NONE, bl_rcpt = POL_NONE, wl;
+
+	v->action = POL_ACCEPT;
+	v->reason = POL_R_ACCEPT;
+	v->code = 0;
+	v->ecode[0] = '\0';
+	v->text[0] = '\0';
+	v->rule = POL_NONE;
+	v->relay_rule = POL_NONE;
+	v->relay_by_auth = false;
+	facts(s, r, q, st);
+	trusted = st->lan != POL_NONE || q->auth;
+
+	if (stage == POL_RCPT) {
+		char buf[POL_MAX_INPUT + 8];
+		struct pol_addr a;
+		uint32_t out[S_COUNT];
+		bool local = false;
+
+		if (q->rcpt != NULL && pol_addr_norm(q->rcpt, buf, sizeof(buf), &a) == 0) {
+			match_name(s, scratch_of(s, r), IN_RCPT, &a, out,
+			           SLOT(S_WL_RCPT) | SLOT(S_BL_RCPT) | SLOT(S_LOCAL_DOMAIN));
+			wl_rcpt = out[S_WL_RCPT];
+			bl_rcpt = out[S_BL_RCPT];
+			/* RFC 5321 4.5.1: "postmaster" alone is always ours */
+			local = !a.routed && (a.dom != NULL ? out[S_LOCAL_DOMAIN] != POL_NONE
+			                                    : strcmp(a.lp, "postmaster") == 0);
+		}
+		if (!local) {
+			if (st->lan != POL_NONE)
+				v->relay_rule = st->lan;
+			else if (q->auth)
+				v->relay_by_auth = true;
+			else if (st->relay != POL_NONE)
+				v->relay_rule = st->relay;
+			else {
+				refuse(v, POL_R_RELAY_DENIED, POL_NONE, 554, "5.7.1", q->rcpt,
+				       "Relay access denied");
+				return;
+			}
+		}
+	}
+	if (svc->require_auth && !q->auth && stage >= POL_MAIL) {
+		refuse(v, POL_R_AUTH_REQUIRED, POL_NONE, 530, "5.7.0", NULL,
+		       "Authentication required");
+		return;
+	}
+	if (svc->delay_reject && stage != POL_RCPT)
+		return;
+	wl = first_wl(st, stage, wl_rcpt);
+	if (wl != POL_NONE) {
+		v->reason = POL_R_WHITELISTED;
+		v->rule = wl;
+		return;
+	}
+	blacklists(q, st, trusted, svc->delay_reject ? POL_CONNECT : stage, stage, bl_rcpt, v);
+}
+
+static const char *const reason_names[POL_R_COUNT] = {
+        [POL_R_ACCEPT] = "accept",
+        [POL_R_WHITELISTED] = "whitelisted",
+        [POL_R_RELAY_DENIED] = "relay_denied",
+        [POL_R_AUTH_REQUIRED] = "auth_required",
+        [POL_R_BL_CLIENT] = "blacklist_client",
+        [POL_R_BL_HELO] = "blacklist_helo",
+        [POL_R_BL_SENDER] = "blacklist_sender",
+        [POL_R_BL_RCPT] = "blacklist_recipient",
+        [POL_R_LOCAL_HELO] = "local_helo",
+        [POL_R_LOCAL_SENDER] = "local_sender",
+};
+
+const char *
+pol_reason_name(enum pol_reason r)
+{
+	return r < POL_R_COUNT ? reason_names[r] : "?";
+}
+
+const char *
+pol_stage_name(enum pol_stage st)
+{
+	static const char *const names[] = {"connect", "helo", "mail", "rcpt"};
+
+	return st <= POL_RCPT ? names[st] : "?";
+}
+
+const char *
+pol_handoff_name(enum pol_handoff h)
+{
+	static const char *const names[] = {"xclient", "proxy-v1", "proxy-v2", "none"};
+
+	return h <= POL_HANDOFF_NONE ? names[h] : "?";
+}

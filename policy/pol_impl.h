@@ -1,0 +1,97 @@
+/* pol_impl - what the files of policy/ share and nobody else sees */
+#ifndef POL_IMPL_H
+#define POL_IMPL_H
+
+#include <hs/hs.h>
+
+#include "pol.h"
+#include "pol_hset.h"
+
+/* Per-key record slots: one hash lookup of a string answers every list
+ * that can hold that string. */
+enum pol_slot {
+	S_WL_HELO,
+	S_BL_HELO,
+	S_WL_SENDER,
+	S_BL_SENDER,
+	S_WL_RCPT,
+	S_BL_RCPT,
+	S_LOCAL_DOMAIN,
+	S_LOCAL_HOST,
+	S_COUNT
+};
+
+struct pol_rec {
+	uint32_t e[S_COUNT]; /* entry id per slot, or POL_NONE */
+};
+
+/* The inputs that are matched against names and patterns. */
+enum pol_input { IN_HELO, IN_SENDER, IN_RCPT, IN_COUNT };
+
+/* The client prefix lists. */
+enum pol_ctab { CT_LAN, CT_RELAY, CT_WL, CT_BL, CT_LOCAL_ADDR, CT_COUNT };
+
+/* A compiled Hyperscan database shared by every snapshot (and the cache)
+ * that holds the same patterns. Reference counts change on the control
+ * thread only. */
+struct pol_hsdb {
+	hs_database_t *db;
+	uint8_t hash[16];
+	unsigned refs;
+	size_t bytes;
+	size_t npatterns;
+};
+
+struct pol_snapshot {
+	uint64_t id;          /* unique per compile, for pol_state */
+	uint64_t version;     /* given by pol_publish */
+	struct pol_model *m;  /* entries, services, backend */
+	struct hset *t_addr;  /* "user@domain" -> rec */
+	struct hset *t_lpart; /* "user" (entries "user@") -> rec */
+	struct hset *t_dom;   /* "domain" or host -> rec */
+	struct hset *t_sub;   /* "domain" of ".domain" entries -> rec */
+	struct pol_rec *recs;
+	size_t nrecs;
+	uint32_t null_sender[2]; /* "<>" entry: [0] whitelist, [1] blacklist */
+	struct cidr_table *ct[CT_COUNT];
+	struct pol_hsdb *hs[IN_COUNT];
+	hs_scratch_t *scratch0;                 /* offline use and the prototype for readers */
+	hs_scratch_t *scratch[POL_MAX_READERS]; /* one per reader slot */
+	struct pol_stats stats;
+};
+
+/* An input address split and normalised into a caller's buffer. */
+struct pol_addr {
+	const char *full; /* "local@domain" lowercase, without route or trailing dot */
+	size_t full_len;
+	const char *lp; /* local part */
+	size_t lp_len;
+	const char *dom; /* domain, or NULL when there is none */
+	size_t dom_len;
+	bool routed; /* %, !, a quoted @ or a source route: a relay attempt */
+};
+
+/* pol_pattern.c */
+int pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, char *why,
+                      size_t whylen);
+int pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *out);
+bool pol_domain_ok(const char *s, char *why, size_t whylen);
+size_t pol_host_norm(const char *in, char *buf, size_t size);
+char *pol_glob_to_regex(const char *glob);
+enum pol_slot pol_list_slot(enum pol_list l);
+enum pol_input pol_list_input(enum pol_list l);
+
+/* pol_hs.c */
+struct pol_hsdb *pol_hs_get(const char *const *exprs, const unsigned *flags, const unsigned *ids,
+                            size_t n, bool *cached, struct pol_errs *errs,
+                            const struct pol_entry *ents);
+void pol_hs_put(struct pol_hsdb *db);
+int pol_hs_check(const char *expr, unsigned flags, char *why, size_t whylen);
+
+/* pol_compile.c */
+void pol_snapshot_scratch_free(struct pol_snapshot *s);
+
+/* pol_rcu.c */
+unsigned pol_reader_slot(const struct pol_reader *r);
+
+#endif

@@ -1,0 +1,416 @@
+/* pol_pattern - what a list entry means, and how inputs are normalised to meet it
+ *
+ * Entries come from the operator's policy file; inputs (HELO arguments,
+ * MAIL FROM and RCPT TO paths) come from SMTP clients and are untrusted:
+ * every write into a caller's buffer is bounded by its size.
+ *
+ * Matching is caseless and ignores one trailing dot of a domain, so both
+ * sides are lowercased and stripped here, once: entries at compile time,
+ * inputs once per stage.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pol_impl.h"
+
+/* pol_list_slot - the record slot a name list fills */
+enum pol_slot
+pol_list_slot(enum pol_list l)
+{
+	switch (l) {
+	case POL_L_WL_HELO:
+		return S_WL_HELO;
+	case POL_L_BL_HELO:
+		return S_BL_HELO;
+	case POL_L_WL_SENDERS:
+		return S_WL_SENDER;
+	case POL_L_BL_SENDERS:
+		return S_BL_SENDER;
+	case POL_L_WL_RECIPIENTS:
+		return S_WL_RCPT;
+	case POL_L_BL_RECIPIENTS:
+		return S_BL_RCPT;
+	case POL_L_LOCAL_DOMAINS:
+		return S_LOCAL_DOMAIN;
+	case POL_L_LOCAL_HOSTS:
+		return S_LOCAL_HOST;
+	default:
+		return S_COUNT;
+	}
+}
+
+/* pol_list_input - the input a pattern list is scanned against */
+enum pol_input
+pol_list_input(enum pol_list l)
+{
+	switch (l) {
+	case POL_L_WL_HELO:
+	case POL_L_BL_HELO:
+		return IN_HELO;
+	case POL_L_WL_SENDERS:
+	case POL_L_BL_SENDERS:
+		return IN_SENDER;
+	case POL_L_WL_RECIPIENTS:
+	case POL_L_BL_RECIPIENTS:
+		return IN_RCPT;
+	default:
+		return IN_COUNT;
+	}
+}
+
+static bool
+is_cidr_list(enum pol_list l)
+{
+	return l == POL_L_LAN || l == POL_L_RELAY_CLIENTS || l == POL_L_BL_CLIENTS ||
+	       l == POL_L_WL_CLIENTS || l == POL_L_LOCAL_ADDRESSES;
+}
+
+/* lower_dup - lowercase copy of s[0..len) */
+static char *
+lower_dup(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		d[i] = (char)tolower((unsigned char)s[i]);
+	d[len] = '\0';
+	return d;
+}
+
+/* domain_ok - a domain or host name as an entry may hold it: non-empty
+ * labels of printable non-space characters, at most 255 octets */
+static bool
+domain_ok(const char *s, size_t len, char *why, size_t whylen)
+{
+	size_t label = 0;
+
+	if (len == 0) {
+		snprintf(why, whylen, "empty domain");
+		return false;
+	}
+	if (len > 255) {
+		snprintf(why, whylen, "domain longer than 255 characters");
+		return false;
+	}
+	if (s[0] == '[' && s[len - 1] == ']')
+		return true; /* address literal, checked by the caller if it cares */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0) {
+				snprintf(why, whylen, "empty label in domain");
+				return false;
+			}
+			label = 0;
+			continue;
+		}
+		if (c <= ' ' || c == 0x7f || strchr("@/\\\"<>()[],;:", c) != NULL) {
+			snprintf(why, whylen, "character '%c' not allowed in a domain",
+			         c > ' ' && c < 0x7f ? c : '?');
+			return false;
+		}
+		if (++label > 63) {
+			snprintf(why, whylen, "domain label longer than 63 characters");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* pol_domain_ok - a host name as the policy's hostname (no trailing dot stripped) */
+bool
+pol_domain_ok(const char *s, char *why, size_t whylen)
+{
+	return domain_ok(s, strlen(s), why, whylen);
+}
+
+/* strip_dot - length without one trailing dot */
+static size_t
+strip_dot(const char *s, size_t len)
+{
+	return len > 1 && s[len - 1] == '.' ? len - 1 : len;
+}
+
+/* pol_glob_to_regex - "*.dyn.example" -> "^.*\.dyn\.example$" (malloc'ed) */
+char *
+pol_glob_to_regex(const char *glob)
+{
+	size_t n = strlen(glob);
+	char *re = malloc(2 * n + 3), *p = re;
+
+	if (re == NULL)
+		return NULL;
+	*p++ = '^';
+	for (const char *g = glob; *g != '\0'; g++) {
+		if (*g == '*') {
+			*p++ = '.';
+			*p++ = '*';
+		} else if (*g == '?') {
+			*p++ = '.';
+		} else {
+			if (strchr("\\^$.|+()[]{}/", *g) != NULL)
+				*p++ = '\\';
+			*p++ = *g;
+		}
+	}
+	*p++ = '$';
+	*p = '\0';
+	return re;
+}
+
+/* parse_name_pattern - an entry of a helo, senders or recipients list */
+static int
+parse_name_pattern(enum pol_list l, const char *t, size_t len, struct pol_entry *e, char *why,
+                   size_t whylen)
+{
+	bool helo = l == POL_L_WL_HELO || l == POL_L_BL_HELO;
+	const char *at;
+
+	if (len >= 2 && t[0] == '/') {
+		if (t[len - 1] != '/' || len == 2) {
+			snprintf(why, whylen, "a regular expression is written /regex/");
+			return -1;
+		}
+		e->kind = POL_P_REGEX;
+		e->key = strndup(t + 1, len - 2);
+		if (pol_hs_check(e->key, 0, why, whylen) < 0)
+			return -1;
+		return 0;
+	}
+	if (strcmp(t, "<>") == 0) {
+		if (l != POL_L_WL_SENDERS && l != POL_L_BL_SENDERS) {
+			snprintf(why, whylen,
+			         "<> (the null sender) only makes sense in a senders list");
+			return -1;
+		}
+		e->kind = POL_P_NULL;
+		e->key = strdup("");
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)t[i];
+
+		if (c <= ' ' || c == 0x7f) {
+			snprintf(why, whylen, "spaces and control characters are not allowed");
+			return -1;
+		}
+	}
+	if (strpbrk(t, "*?") != NULL) {
+		e->kind = POL_P_GLOB;
+		e->key = lower_dup(t, len);
+		return 0;
+	}
+	at = strrchr(t, '@');
+	if (at == NULL || at == t) {
+		/* example.com, @example.com, .example.com */
+		const char *d = at == t ? t + 1 : t;
+		size_t dl = len - (size_t)(d - t);
+
+		e->kind = POL_P_DOMAIN;
+		if (at == NULL && d[0] == '.') {
+			e->kind = POL_P_SUBDOMAIN;
+			d++;
+			dl--;
+		}
+		dl = strip_dot(d, dl);
+		if (!domain_ok(d, dl, why, whylen))
+			return -1;
+		e->key = lower_dup(d, dl);
+		return 0;
+	}
+	if (helo) {
+		snprintf(why, whylen, "a HELO entry is a host name, .domain, glob or /regex/");
+		return -1;
+	}
+	if (at[1] == '\0') {
+		e->kind = POL_P_LOCALPART;
+		e->key = lower_dup(t, len - 1);
+		return 0;
+	}
+	{
+		size_t lpl = (size_t)(at - t), dl = strip_dot(at + 1, len - lpl - 1);
+		char *k;
+
+		if (!domain_ok(at + 1, dl, why, whylen))
+			return -1;
+		k = lower_dup(t, lpl + 1 + dl);
+		e->kind = POL_P_ADDR;
+		e->key = k;
+	}
+	return 0;
+}
+
+/* pol_pattern_parse - classify and normalise one entry of list l */
+int
+pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, char *why, size_t whylen)
+{
+	size_t len = strlen(text);
+
+	e->list = l;
+	e->key = NULL;
+	if (len == 0) {
+		snprintf(why, whylen, "empty entry");
+		return -1;
+	}
+	if (len > POL_MAX_ENTRY) {
+		snprintf(why, whylen, "entry longer than %d characters", POL_MAX_ENTRY);
+		return -1;
+	}
+	if (is_cidr_list(l)) {
+		enum cidr_parse_err err = cidr_parse(text, &e->cidr);
+
+		if (err != CIDR_OK) {
+			snprintf(why, whylen, "bad address or CIDR \"%s\": %s", text,
+			         cidr_strerror(err));
+			return -1;
+		}
+		if (l == POL_L_LOCAL_ADDRESSES && e->cidr.len != (e->cidr.family == 4 ? 32 : 128)) {
+			snprintf(why, whylen,
+			         "local_addresses holds single addresses, not prefixes");
+			return -1;
+		}
+		e->kind = POL_P_CIDR;
+		e->key = strdup(text);
+		return 0;
+	}
+	if (l == POL_L_LOCAL_DOMAINS || l == POL_L_LOCAL_HOSTS) {
+		const char *d = text;
+
+		e->kind = POL_P_DOMAIN;
+		if (d[0] == '.' && l == POL_L_LOCAL_DOMAINS) {
+			e->kind = POL_P_SUBDOMAIN;
+			d++;
+		}
+		len = strip_dot(d, strlen(d));
+		if (strpbrk(d, "*?@/") != NULL) {
+			snprintf(why, whylen, "plain names%s only, not patterns or addresses",
+			         l == POL_L_LOCAL_DOMAINS ? " and .domain" : "");
+			return -1;
+		}
+		if (!domain_ok(d, len, why, whylen))
+			return -1;
+		e->key = lower_dup(d, len);
+		return 0;
+	}
+	return parse_name_pattern(l, text, len, e, why, whylen);
+}
+
+/* pol_host_norm - a HELO argument lowercased without its trailing dot; the
+ * length written, cut to size - 1 */
+size_t
+pol_host_norm(const char *in, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return 0;
+	for (; in[n] != '\0' && n + 1 < size; n++)
+		buf[n] = (char)tolower((unsigned char)in[n]);
+	n = strip_dot(buf, n);
+	buf[n] = '\0';
+	return n;
+}
+
+/* pol_addr_norm - split an address path (as between < and >) into local part
+ * and domain, lowercased, without source route or trailing dot, and say
+ * whether it carries routing. Returns -1 when it does not fit in buf. */
+int
+pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
+{
+	const char *p = in, *at = NULL, *end;
+	bool quoted_at = false;
+	size_t n = 0;
+
+	memset(a, 0, sizeof(*a));
+	/* RFC 5321 source route: @a,@b:user@domain */
+	if (p[0] == '@') {
+		const char *colon = strchr(p, ':');
+
+		a->routed = true;
+		p = colon != NULL ? colon + 1 : p + strlen(p);
+	}
+	end = p + strlen(p);
+	if ((size_t)(end - p) + 1 > size)
+		return -1;
+	/* local part: a quoted string or up to the last @ */
+	if (p[0] == '"') {
+		const char *q = p + 1;
+
+		while (q < end && *q != '"') {
+			if (*q == '\\' && q + 1 < end)
+				q++;
+			else if (*q == '@')
+				quoted_at = true;
+			q++;
+		}
+		at = q < end ? strchr(q, '@') : NULL;
+	} else {
+		at = strrchr(p, '@');
+		if (at != NULL && memchr(p, '@', (size_t)(at - p)) != NULL)
+			quoted_at = true;
+	}
+	for (const char *s = p; s < end; s++)
+		buf[n++] = (char)tolower((unsigned char)*s);
+	buf[n] = '\0';
+	a->full = buf;
+	a->lp = buf;
+	if (at == NULL) {
+		a->lp_len = n;
+		a->full_len = n;
+	} else {
+		size_t lpl = (size_t)(at - p);
+
+		a->lp_len = lpl;
+		a->dom = buf + lpl + 1;
+		a->dom_len = strip_dot(a->dom, n - lpl - 1);
+		if (a->dom_len == 0)
+			a->dom = NULL;
+		n = lpl + 1 + a->dom_len;
+		buf[n] = '\0';
+		a->full_len = n;
+	}
+	if (quoted_at || memchr(a->lp, '%', a->lp_len) != NULL ||
+	    memchr(a->lp, '!', a->lp_len) != NULL)
+		a->routed = true;
+	return 0;
+}
+
+static const char *const list_names[POL_L_COUNT] = {
+        [POL_L_LAN] = "lan",
+        [POL_L_RELAY_CLIENTS] = "relay.allow_clients",
+        [POL_L_LOCAL_DOMAINS] = "local_domains",
+        [POL_L_LOCAL_HOSTS] = "local_hosts",
+        [POL_L_LOCAL_ADDRESSES] = "local_addresses",
+        [POL_L_BL_CLIENTS] = "blacklist.clients",
+        [POL_L_BL_HELO] = "blacklist.helo",
+        [POL_L_BL_SENDERS] = "blacklist.senders",
+        [POL_L_BL_RECIPIENTS] = "blacklist.recipients",
+        [POL_L_WL_CLIENTS] = "whitelist.clients",
+        [POL_L_WL_HELO] = "whitelist.helo",
+        [POL_L_WL_SENDERS] = "whitelist.senders",
+        [POL_L_WL_RECIPIENTS] = "whitelist.recipients",
+};
+
+const char *
+pol_list_name(enum pol_list l)
+{
+	return l < POL_L_COUNT ? list_names[l] : "?";
+}
+
+static const char *const kind_names[POL_P_COUNT] = {
+        [POL_P_CIDR] = "cidr",     [POL_P_NULL] = "null-sender",
+        [POL_P_ADDR] = "address",  [POL_P_LOCALPART] = "localpart",
+        [POL_P_DOMAIN] = "domain", [POL_P_SUBDOMAIN] = "subdomain",
+        [POL_P_GLOB] = "glob",     [POL_P_REGEX] = "regex",
+};
+
+const char *
+pol_kind_name(enum pol_pkind k)
+{
+	return k < POL_P_COUNT ? kind_names[k] : "?";
+}
