@@ -744,6 +744,35 @@ conf_get(const struct conf_node *obj, const char *key)
 	return NULL;
 }
 
+/* in_list - whether key is one of names (caseless) */
+static bool
+in_list(const char *key, const char *const *names)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcasecmp(key, names[i]) == 0)
+			return true;
+	return false;
+}
+
+void
+conf_check_keys(const struct conf_node *obj, const char *where, const char *const *names,
+                const char *const *repeatable, struct pol_errs *errs)
+{
+	char k[CONF_SHOW_BUF];
+
+	if (obj == NULL || obj->type != CONF_OBJECT)
+		return;
+	for (const struct conf_node *c = obj->child; c != NULL; c = c->next) {
+		show(k, c->key, strlen(c->key));
+		if (!in_list(c->key, names))
+			pol_errs_add(errs, c->file, c->key_line, "unknown key \"%s\"%s%s", k,
+			             where ? " in " : "", where ? where : "");
+		else if (!in_list(c->key, repeatable) && conf_get(obj, c->key) != c)
+			pol_errs_add(errs, c->file, c->key_line, "duplicate key \"%s\"%s%s", k,
+			             where ? " in " : "", where ? where : "");
+	}
+}
+
 /* key_of - the node's key as messages show it, "value" for array elements */
 static const char *
 key_of(char out[CONF_SHOW_BUF], const struct conf_node *n)

@@ -28,18 +28,18 @@ enum conf_type {
 
 struct conf_node {
 	enum conf_type type;
-	char *key;               /* member key when the parent is an object, else NULL */
-	char *str;               /* CONF_STRING: the value, NUL-terminated */
-	size_t len;              /* CONF_STRING: length of str */
-	bool quoted;             /* CONF_STRING: it was written in quotes */
-	const char *file;        /* source file, owned by the document */
-	unsigned line;           /* line of the value's first character */
-	unsigned key_line;       /* line of the key, when there is one */
-	struct conf_node *child; /* first member or element */
-	struct conf_node *last;  /* last member or element, for appending */
-	struct conf_node *next;  /* next sibling */
+	char *key;                /* member key when the parent is an object, else NULL */
+	char *str;                /* CONF_STRING: the value, NUL-terminated */
+	size_t len;               /* CONF_STRING: length of str */
+	bool quoted;              /* CONF_STRING: it was written in quotes */
+	const char *file;         /* source file, owned by the document */
+	unsigned line;            /* line of the value's first character */
+	unsigned key_line;        /* line of the key, when there is one */
+	struct conf_node *child;  /* first member or element */
+	struct conf_node *last;   /* last member or element, for appending */
+	struct conf_node *next;   /* next sibling */
 	struct conf_node *parent; /* container, NULL for the root */
-	size_t n;                /* number of members or elements */
+	size_t n;                 /* number of members or elements */
 };
 
 struct conf_doc {
@@ -57,12 +57,18 @@ void conf_free(struct conf_doc *doc);
 /* conf_get - first member of an object with that key (caseless), or NULL */
 struct conf_node *conf_get(const struct conf_node *obj, const char *key);
 
+/* conf_check_keys - report members of obj whose key is not in names
+ * (NULL-terminated, caseless) and keys given twice unless repeatable lists
+ * them; where ("service mx") is added to the messages when not NULL */
+void conf_check_keys(const struct conf_node *obj, const char *where, const char *const *names,
+                     const char *const *repeatable, struct pol_errs *errs);
+
 /* Scalar interpretation. Each returns 0, or -1 after adding an error to errs
  * that names the key and says what was expected. */
 int conf_bool(const struct conf_node *n, bool *out, struct pol_errs *errs);
 /* integer with optional size suffix: k, m, g (x1000) and kb, mb, gb (x1024) */
 int conf_uint(const struct conf_node *n, uint64_t min, uint64_t max, uint64_t *out,
-	      struct pol_errs *errs);
+              struct pol_errs *errs);
 /* duration: a number with ms, s, min, h or d (seconds when no suffix), in milliseconds */
 int conf_msec(const struct conf_node *n, uint64_t *out, struct pol_errs *errs);
 /* a scalar as text */

@@ -182,27 +182,15 @@ struct key_spec {
 	enum pol_list list; /* POL_L_COUNT: not a list */
 };
 
-/* check_keys - every member of obj must be one of the names, once */
+/* check_keys - every member of obj must be one of the names, once ("service" may repeat at the top)
+ */
 static void
 check_keys(struct loader *ld, const struct conf_node *obj, const char *where,
            const char *const *names)
 {
-	for (const struct conf_node *c = obj->child; c != NULL; c = c->next) {
-		bool known = false;
+	static const char *const repeatable[] = {"service", NULL};
 
-		for (size_t i = 0; names[i] != NULL && !known; i++)
-			known = strcasecmp(c->key, names[i]) == 0;
-		if (!known) {
-			pol_errs_add(ld->errs, c->file, c->key_line, "unknown key \"%s\"%s%s",
-			             c->key, where ? " in " : "", where ? where : "");
-			continue;
-		}
-		if (strcasecmp(c->key, "service") == 0 && where == NULL)
-			continue;
-		if (conf_get(obj, c->key) != c)
-			pol_errs_add(ld->errs, c->file, c->key_line, "duplicate key \"%s\"%s%s",
-			             c->key, where ? " in " : "", where ? where : "");
-	}
+	conf_check_keys(obj, where, names, where == NULL ? repeatable : NULL, ld->errs);
 }
 
 static void
