@@ -1,0 +1,272 @@
+/* gconf - load the gate configuration (UCL), checking every key
+ *
+ *   port edge0 {
+ *       device = "net_tap0,iface=sg0";    # or a PCI address
+ *       address = [ "192.0.2.25/24", "2001:db8:25::25/64" ];
+ *   }
+ *   route = [ { prefix = "0.0.0.0/0"; via = "192.0.2.1"; port = edge0; } ];
+ *   lcores = [ 1 ];
+ *   limits { max_flows = 100000; syn_backlog = 1024; mbufs = 16383; }
+ *   control { socket = "/run/smtpgate.sock"; }
+ *   log = stdout;    # stdout, syslog or file:PATH
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf.h"
+#include "gconf.h"
+
+static const char *const top_keys[] = {"port", "route", "lcores", "limits", "control", "log", NULL};
+static const char *const repeatable[] = {"port", NULL};
+static const char *const port_keys[] = {"device", "address", "mtu", "rx_desc", "tx_desc", NULL};
+static const char *const route_keys[] = {"prefix", "via", "port", NULL};
+static const char *const limit_keys[] = {"max_flows", "syn_backlog", "mbufs", "arp_timeout", NULL};
+static const char *const control_keys[] = {"socket", NULL};
+
+/* each - iterate a value that may be one scalar or an array */
+#define EACH(c, n, one)                                                                            \
+	for (const struct conf_node one = (n)->type == CONF_ARRAY ? (struct conf_node){0} : *(n),  \
+	                            *c = (n)->type == CONF_ARRAY ? (n)->child : &one;              \
+	     c != NULL; c = c == &one ? NULL : c->next)
+
+static void
+get_u32(const struct conf_node *obj, const char *key, uint64_t min, uint64_t max, uint32_t *out,
+        struct pol_errs *errs)
+{
+	const struct conf_node *c = conf_get(obj, key);
+	uint64_t v;
+
+	if (c != NULL && conf_uint(c, min, max, &v, errs) == 0)
+		*out = (uint32_t)v;
+}
+
+static void
+load_port(struct gconf *g, const struct conf_node *c, struct pol_errs *errs)
+{
+	struct gconf_port *p;
+	const struct conf_node *n;
+	const char *t;
+	char where[64];
+
+	if (c->type != CONF_OBJECT) {
+		pol_errs_add(errs, c->file, c->line, "port: expected port NAME { ... }");
+		return;
+	}
+	if (g->nports == GCONF_MAX_PORTS) {
+		pol_errs_add(errs, c->file, c->key_line, "more than %d ports", GCONF_MAX_PORTS);
+		return;
+	}
+	p = &g->ports[g->nports];
+	snprintf(where, sizeof(where), "port %s", c->key);
+	if (strlen(c->key) >= sizeof(p->name)) {
+		pol_errs_add(errs, c->file, c->key_line, "port name longer than %zu",
+		             sizeof(p->name) - 1);
+		return;
+	}
+	for (unsigned i = 0; i < g->nports; i++)
+		if (strcasecmp(g->ports[i].name, c->key) == 0)
+			pol_errs_add(errs, c->file, c->key_line, "duplicate port \"%s\"", c->key);
+	g->nports++;
+	snprintf(p->name, sizeof(p->name), "%s", c->key);
+	p->mtu = 1500;
+	p->rx_desc = 1024;
+	p->tx_desc = 1024;
+	conf_check_keys(c, where, port_keys, NULL, errs);
+	n = conf_get(c, "device");
+	if (n == NULL)
+		pol_errs_add(errs, c->file, c->key_line, "%s: device is required", where);
+	else if (conf_str(n, &t, errs) == 0) {
+		if (strlen(t) >= sizeof(p->device))
+			pol_errs_add(errs, n->file, n->line, "device: longer than %zu",
+			             sizeof(p->device) - 1);
+		else
+			snprintf(p->device, sizeof(p->device), "%s", t);
+	}
+	n = conf_get(c, "address");
+	if (n == NULL) {
+		pol_errs_add(errs, c->file, c->key_line, "%s: address is required", where);
+	} else {
+		EACH(a, n, one)
+		{
+			struct cidr v;
+			char *slash;
+			char buf[80];
+
+			if (a->type != CONF_STRING || p->naddr == GCONF_MAX_ADDRS ||
+			    (slash = strchr(a->str, '/')) == NULL || a->len >= sizeof(buf)) {
+				pol_errs_add(errs, a->file, a->line,
+				             "address: expected ADDRESS/PREFIXLEN, at most %d",
+				             GCONF_MAX_ADDRS);
+				continue;
+			}
+			/* the interface address keeps its host bits: parse address and length apart
+			 */
+			memcpy(buf, a->str, a->len + 1);
+			buf[slash - a->str] = '\0';
+			if (cidr_addr_parse(buf, &v) < 0) {
+				pol_errs_add(errs, a->file, a->line, "address: bad address \"%s\"",
+				             buf);
+				continue;
+			}
+			char *end;
+			unsigned long len = strtoul(slash + 1, &end, 10);
+
+			if (*end != '\0' || slash[1] == '\0' ||
+			    len > (v.family == 4 ? 32u : 128u)) {
+				pol_errs_add(errs, a->file, a->line, "address: bad prefix length");
+				continue;
+			}
+			v.len = (uint8_t)len;
+			p->addr[p->naddr++] = v;
+		}
+	}
+	{
+		uint32_t v = p->mtu;
+
+		get_u32(c, "mtu", 576, 9000, &v, errs);
+		p->mtu = (uint16_t)v;
+		v = p->rx_desc;
+		get_u32(c, "rx_desc", 64, 4096, &v, errs);
+		p->rx_desc = (uint16_t)v;
+		v = p->tx_desc;
+		get_u32(c, "tx_desc", 64, 4096, &v, errs);
+		p->tx_desc = (uint16_t)v;
+	}
+}
+
+static int
+port_index(const struct gconf *g, const char *name)
+{
+	for (unsigned i = 0; i < g->nports; i++)
+		if (strcasecmp(g->ports[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+load_route(struct gconf *g, const struct conf_node *c, struct pol_errs *errs)
+{
+	struct gconf_route *r;
+	const struct conf_node *n;
+	const char *t;
+
+	if (c->type != CONF_OBJECT) {
+		pol_errs_add(errs, c->file, c->line,
+		             "route: expected { prefix = ...; via = ...; port = ...; }");
+		return;
+	}
+	if (g->nroutes == GCONF_MAX_ROUTES) {
+		pol_errs_add(errs, c->file, c->line, "more than %d routes", GCONF_MAX_ROUTES);
+		return;
+	}
+	r = &g->routes[g->nroutes++];
+	conf_check_keys(c, "route", route_keys, NULL, errs);
+	if ((n = conf_get(c, "prefix")) == NULL || conf_str(n, &t, errs) < 0 ||
+	    cidr_parse(t, &r->prefix) != CIDR_OK)
+		pol_errs_add(errs, c->file, c->line, "route: prefix must be a CIDR");
+	if ((n = conf_get(c, "via")) != NULL &&
+	    (conf_str(n, &t, errs) < 0 || cidr_addr_parse(t, &r->via) < 0))
+		pol_errs_add(errs, n->file, n->line, "route: via must be an address");
+	if ((n = conf_get(c, "port")) == NULL || conf_str(n, &t, errs) < 0 || port_index(g, t) < 0)
+		pol_errs_add(errs, c->file, c->line, "route: port must name a port");
+	else
+		r->port = (unsigned)port_index(g, t);
+	if (r->via.family != 0 && r->via.family != r->prefix.family)
+		pol_errs_add(errs, c->file, c->line, "route: via and prefix differ in family");
+}
+
+int
+gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
+{
+	struct conf_doc *doc = conf_parse_file(path, errs);
+	const struct conf_node *root, *n;
+	size_t before = errs->total;
+
+	memset(g, 0, sizeof(*g));
+	g->max_flows = 100000;
+	g->syn_backlog = 1024;
+	g->mbufs = 16383;
+	g->arp_timeout_ms = 300 * 1000;
+	snprintf(g->control_socket, sizeof(g->control_socket), "/run/smtpgate.sock");
+	if (doc == NULL)
+		return -1;
+	root = doc->root;
+	conf_check_keys(root, NULL, top_keys, repeatable, errs);
+	for (n = root->child; n != NULL; n = n->next) {
+		if (strcasecmp(n->key, "port") != 0)
+			continue;
+		if (n->type != CONF_OBJECT) {
+			pol_errs_add(errs, n->file, n->line, "port: expected port NAME { ... }");
+			continue;
+		}
+		for (const struct conf_node *p = n->child; p != NULL; p = p->next)
+			load_port(g, p, errs);
+	}
+	if (g->nports == 0)
+		pol_errs_add(errs, path, 0, "no port defined (port NAME { device = ...; ... })");
+	if ((n = conf_get(root, "route")) != NULL) {
+		EACH(r, n, one)
+		load_route(g, r, errs);
+	}
+	/* no lcores: every worker lcore EAL was given (main() fills them in) */
+	if ((n = conf_get(root, "lcores")) != NULL) {
+		EACH(l, n, one)
+		{
+			uint64_t v;
+
+			if (g->nlcores == GCONF_MAX_LCORES) {
+				pol_errs_add(errs, l->file, l->line, "more than %d lcores",
+				             GCONF_MAX_LCORES);
+				break;
+			}
+			if (conf_uint(l, 0, 1023, &v, errs) == 0)
+				g->lcores[g->nlcores++] = (unsigned)v;
+		}
+	}
+	if ((n = conf_get(root, "limits")) != NULL) {
+		conf_check_keys(n, "limits", limit_keys, NULL, errs);
+		get_u32(n, "max_flows", 16, 50000000, &g->max_flows, errs);
+		get_u32(n, "syn_backlog", 1, 10000000, &g->syn_backlog, errs);
+		get_u32(n, "mbufs", 511, 4000000, &g->mbufs, errs);
+		if (conf_get(n, "arp_timeout") != NULL) {
+			uint64_t ms;
+
+			if (conf_msec(conf_get(n, "arp_timeout"), &ms, errs) == 0)
+				g->arp_timeout_ms = (uint32_t)(ms > 86400000 ? 86400000 : ms);
+		}
+	}
+	if ((n = conf_get(root, "control")) != NULL) {
+		const struct conf_node *s;
+		const char *t;
+
+		conf_check_keys(n, "control", control_keys, NULL, errs);
+		if ((s = conf_get(n, "socket")) != NULL && conf_str(s, &t, errs) == 0) {
+			if (strlen(t) >= sizeof(g->control_socket))
+				pol_errs_add(errs, s->file, s->line, "socket: path longer than %zu",
+				             sizeof(g->control_socket) - 1);
+			else
+				snprintf(g->control_socket, sizeof(g->control_socket), "%s", t);
+		}
+	}
+	if ((n = conf_get(root, "log")) != NULL) {
+		const char *t;
+
+		if (conf_str(n, &t, errs) == 0) {
+			if (strcasecmp(t, "stdout") == 0)
+				g->log = GCONF_LOG_STDOUT;
+			else if (strcasecmp(t, "syslog") == 0)
+				g->log = GCONF_LOG_SYSLOG;
+			else if (strncmp(t, "file:", 5) == 0 && t[5] != '\0' &&
+			         strlen(t + 5) < sizeof(g->log_file)) {
+				g->log = GCONF_LOG_FILE;
+				snprintf(g->log_file, sizeof(g->log_file), "%s", t + 5);
+			} else
+				pol_errs_add(errs, n->file, n->line,
+				             "log: expected stdout, syslog or file:PATH");
+		}
+	}
+	conf_free(doc);
+	return errs->total > before ? -1 : 0;
+}

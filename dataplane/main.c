@@ -1,0 +1,265 @@
+/* smtpgate - the gate: DPDK lcores that own the SMTP clients' connections
+ *
+ *   smtpgate [EAL options] -- -c GATE.conf -p POLICY.conf [-n]
+ *
+ * main() is the control thread: it checks both files before EAL starts
+ * (so a typo is one clear error, not a page of EAL output), brings up the
+ * ports, launches the worker lcores and then serves slow work until
+ * SIGINT or SIGTERM.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+#include "gconf.h"
+#include "lcore.h"
+#include "pol.h"
+
+static struct gconf gconf;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: smtpgate [EAL options] -- -c GATE.conf -p POLICY.conf [-n]\n"
+	                "  -c FILE  gate configuration (ports, addresses, lcores, limits)\n"
+	                "  -p FILE  policy (see smtpgatectl check)\n"
+	                "  -n       check both files and exit\n");
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	gate_quit = true;
+}
+
+/* load_policy - load, compile and publish; 0 or -1 with the errors printed */
+static int
+load_policy(const char *path)
+{
+	struct pol_errs errs = {0};
+	struct pol_model *m = pol_load_file(path, &errs);
+	struct pol_snapshot *s = m != NULL ? pol_compile(m, &errs) : NULL;
+	uint64_t v = s != NULL ? pol_publish(s, &errs) : 0;
+
+	if (v == 0) {
+		pol_errs_print(&errs, stderr);
+		fprintf(stderr, "smtpgate: policy %s: %zu errors\n", path, errs.total);
+	}
+	pol_errs_free(&errs);
+	return v == 0 ? -1 : 0;
+}
+
+/* port_init - probe the device, give it a pool and one rx/tx queue per worker lcore */
+static int
+port_init(unsigned i, unsigned nq)
+{
+	const struct gconf_port *p = &gconf.ports[i];
+	struct rte_eth_conf conf = {0};
+	struct rte_eth_dev_info info;
+	char name[RTE_ETH_NAME_MAX_LEN], pool_name[RTE_MEMPOOL_NAMESIZE];
+	struct rte_mempool *pool;
+	uint16_t pid;
+	int rc;
+
+	/* the device name is the devargs up to the first comma */
+	size_t nl = strcspn(p->device, ",");
+
+	if (nl >= sizeof(name)) {
+		fprintf(stderr, "smtpgate: port %s: device name too long\n", p->name);
+		return -1;
+	}
+	memcpy(name, p->device, nl);
+	name[nl] = '\0';
+	if (rte_eth_dev_get_port_by_name(name, &pid) != 0) {
+		/* not probed by EAL: a virtual device described only in the gate config */
+		rc = rte_dev_probe(p->device);
+		if (rc < 0 || rte_eth_dev_get_port_by_name(name, &pid) != 0) {
+			fprintf(stderr, "smtpgate: port %s: cannot probe device \"%s\": %s\n",
+			        p->name, p->device, rte_strerror(-rc));
+			return -1;
+		}
+	}
+	snprintf(pool_name, sizeof(pool_name), "port%u_pool", i);
+	pool = rte_pktmbuf_pool_create(pool_name, gconf.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	                               (int)rte_eth_dev_socket_id(pid));
+	if (pool == NULL) {
+		fprintf(stderr, "smtpgate: port %s: cannot allocate %u mbufs: %s\n", p->name,
+		        gconf.mbufs, rte_strerror(rte_errno));
+		return -1;
+	}
+	if (rte_eth_dev_info_get(pid, &info) != 0 || nq > info.max_rx_queues ||
+	    nq > info.max_tx_queues) {
+		fprintf(stderr, "smtpgate: port %s: needs %u queues, device has %u rx / %u tx\n",
+		        p->name, nq, info.max_rx_queues, info.max_tx_queues);
+		return -1;
+	}
+	conf.rxmode.mtu = p->mtu;
+	if ((rc = rte_eth_dev_configure(pid, (uint16_t)nq, (uint16_t)nq, &conf)) < 0) {
+		fprintf(stderr, "smtpgate: port %s: configure: %s\n", p->name, rte_strerror(-rc));
+		return -1;
+	}
+	for (uint16_t q = 0; q < nq; q++) {
+		if ((rc = rte_eth_rx_queue_setup(pid, q, p->rx_desc, rte_eth_dev_socket_id(pid),
+		                                 NULL, pool)) < 0 ||
+		    (rc = rte_eth_tx_queue_setup(pid, q, p->tx_desc, rte_eth_dev_socket_id(pid),
+		                                 NULL)) < 0) {
+			fprintf(stderr, "smtpgate: port %s: queue %u: %s\n", p->name, q,
+			        rte_strerror(-rc));
+			return -1;
+		}
+	}
+	if ((rc = rte_eth_dev_start(pid)) < 0) {
+		fprintf(stderr, "smtpgate: port %s: start: %s\n", p->name, rte_strerror(-rc));
+		return -1;
+	}
+	gate_ports.port_id[i] = pid;
+	rte_eth_macaddr_get(pid, &gate_ports.mac[i]);
+	gate_ports.n = i + 1;
+	for (unsigned l = 0; l < gconf.nlcores; l++)
+		if (i == 0)
+			lcore_conf[gconf.lcores[l]].pool = pool;
+	printf("smtpgate: port %s is %s, MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue%s\n", p->name,
+	       p->device, RTE_ETHER_ADDR_BYTES(&gate_ports.mac[i]), nq, nq == 1 ? "" : "s");
+	return 0;
+}
+
+/* lcores_init - the worker lcores: those of the gate config, or every worker EAL has */
+static int
+lcores_init(void)
+{
+	unsigned id;
+
+	if (gconf.nlcores == 0) {
+		RTE_LCORE_FOREACH_WORKER(id)
+		gconf.lcores[gconf.nlcores++] = id;
+	}
+	if (gconf.nlcores == 0) {
+		fprintf(stderr, "smtpgate: no worker lcore: give EAL at least two (-l 0,1); "
+		                "the main lcore runs the control thread\n");
+		return -1;
+	}
+	for (unsigned i = 0; i < gconf.nlcores; i++) {
+		id = gconf.lcores[i];
+		if (id == rte_get_main_lcore() || !rte_lcore_is_enabled(id)) {
+			fprintf(stderr, "smtpgate: lcores: %u is %s\n", id,
+			        id == rte_get_main_lcore() ? "the main lcore (control thread)"
+			                                   : "not enabled in EAL's -l/--lcores");
+			return -1;
+		}
+		lcore_conf[id].lcore_id = id;
+		lcore_conf[id].queue = (uint16_t)i;
+		lcore_conf[id].gc = &gconf;
+		lcore_conf[id].arp.timeout_ms = gconf.arp_timeout_ms;
+	}
+	return 0;
+}
+
+static void
+print_stats(void)
+{
+	for (unsigned i = 0; i < gconf.nlcores; i++) {
+		const struct lc_stats *s = &lcore_conf[gconf.lcores[i]].stats;
+
+		printf("smtpgate: lcore %u: rx %lu tx %lu tx_dropped %lu arp_in %lu arp_replies "
+		       "%lu "
+		       "arp_requests %lu icmp_echo %lu drops: l2 %lu short %lu csum %lu frag %lu "
+		       "ip %lu proto %lu nomem %lu noroute %lu\n",
+		       gconf.lcores[i], s->rx_pkts, s->tx_pkts, s->tx_dropped, s->arp_in,
+		       s->arp_replies, s->arp_requests, s->icmp_echo, s->drop_l2, s->drop_short,
+		       s->drop_csum, s->drop_frag, s->drop_ip, s->drop_proto, s->drop_nomem,
+		       s->drop_noroute);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *gate_path = NULL, *policy_path = NULL;
+	bool check_only = false;
+	struct pol_errs errs = {0};
+	int split = argc, c, rc;
+	unsigned id;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			split = i;
+			break;
+		}
+	optind = split < argc ? split + 1 : argc;
+	while ((c = getopt(argc, argv, "c:p:nh")) != -1) {
+		switch (c) {
+		case 'c':
+			gate_path = optarg;
+			break;
+		case 'p':
+			policy_path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (gate_path == NULL || policy_path == NULL || optind != argc) {
+		usage();
+		return 2;
+	}
+	if (gconf_load(gate_path, &gconf, &errs) < 0) {
+		pol_errs_print(&errs, stderr);
+		fprintf(stderr, "smtpgate: gate config %s: %zu errors\n", gate_path, errs.total);
+		pol_errs_free(&errs);
+		return 2;
+	}
+	if (load_policy(policy_path) < 0)
+		return 2;
+	if (check_only) {
+		printf("smtpgate: %s and %s are valid\n", gate_path, policy_path);
+		pol_unpublish();
+		return 0;
+	}
+	argv[split] = argv[0];
+	rc = rte_eal_init(split, argv);
+	if (rc < 0) {
+		fprintf(stderr, "smtpgate: EAL: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (lcores_init() < 0)
+		return 1;
+	for (unsigned i = 0; i < gconf.nports; i++)
+		if (port_init(i, gconf.nlcores) < 0)
+			return 1;
+	RTE_LCORE_FOREACH_WORKER(id)
+	{
+		for (unsigned i = 0; i < gconf.nlcores; i++)
+			if (gconf.lcores[i] == id)
+				rte_eal_remote_launch(lc_main, &lcore_conf[id], id);
+	}
+	printf("smtpgate: running on %u lcore%s; SIGTERM stops\n", gconf.nlcores,
+	       gconf.nlcores == 1 ? "" : "s");
+	fflush(stdout);
+	while (!gate_quit)
+		usleep(100 * 1000);
+	rte_eal_mp_wait_lcore();
+	print_stats();
+	for (unsigned i = 0; i < gate_ports.n; i++) {
+		rte_eth_dev_stop(gate_ports.port_id[i]);
+		rte_eth_dev_close(gate_ports.port_id[i]);
+	}
+	pol_unpublish();
+	rte_eal_cleanup();
+	printf("smtpgate: stopped\n");
+	return 0;
+}

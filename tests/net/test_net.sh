@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_net - the gate on a TAP device answers ARP and ping from the Linux
+# stack, drops what it must (bad checksums, fragments, other addresses),
+# refuses bad configuration with the key named, and stops on SIGTERM.
+# Usage: test_net.sh SOURCE_DIR BUILD_DIR   (prints TAP)
+set -u
+SRC=$1
+BUILD=$2
+cd "$SRC"
+GATE_BIN=$BUILD/dataplane/smtpgate
+. tests/lib/gate.sh
+T=$(mktemp -d)
+trap 'gate_stop; rm -rf "$T"' EXIT
+n=0
+failed=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+	fi
+}
+
+if ! why=$(gate_can_run); then
+	echo "1..0 # SKIP $why"
+	exit 0
+fi
+
+cat >"$T/gate.conf" <<'CONF'
+port edge0 {
+    device = "net_tap0,iface=sgn0";
+    address = [ "192.0.2.25/24", "2001:db8:25::25/64" ];
+}
+limits { mbufs = 4095; }
+CONF
+
+# configuration errors are clear and name the key, before EAL starts
+cat >"$T/bad.conf" <<'CONF'
+port edge0 {
+    device = "net_tap0,iface=sgn0";
+    adress = [ "192.0.2.25/24" ];
+}
+lcores = [ 1 ];
+limits { max_flow = 5; }
+CONF
+"$GATE_BIN" -- -c "$T/bad.conf" -p examples/policy.conf >"$T/out" 2>&1
+rc=$?
+[ $rc -eq 2 ]; ok $? "bad gate config exits 2"
+grep -q "bad.conf:3: error: unknown key \"adress\" in port edge0" "$T/out"; ok $? "names the unknown key with file:line"
+grep -q "bad.conf:1: error: port edge0: address is required" "$T/out"; ok $? "names the missing key"
+grep -q "bad.conf:6: error: unknown key \"max_flow\" in limits" "$T/out"; ok $? "reports every error"
+"$GATE_BIN" -- -c "$T/gate.conf" -p "$T/nope.conf" >"$T/out" 2>&1
+[ $? -eq 2 ] && grep -q "nope.conf: error: cannot read" "$T/out"; ok $? "a missing policy exits 2 with the reason"
+"$GATE_BIN" -- -c "$T/gate.conf" -p examples/policy.conf -n >"$T/out" 2>&1
+[ $? -eq 0 ] && grep -q "are valid" "$T/out"; ok $? "-n checks both files"
+
+gate_start sgnet "$T/gate.conf" examples/policy.conf
+ok $? "the gate starts on a TAP device"
+in_ns ping -c 3 -i 0.2 -W 1 192.0.2.25 >"$T/ping" 2>&1
+grep -q " 0% packet loss" "$T/ping"; ok $? "Linux pings the gate: ARP resolved, echo answered"
+in_ns ip neigh show 192.0.2.25 | grep -q "lladdr"; ok $? "Linux learned the gate's MAC"
+in_ns ping -c 1 -W 1 192.0.2.26 >/dev/null 2>&1
+[ $? -ne 0 ]; ok $? "another address on the link is not answered"
+in_ns ping -c 2 -s 1400 -i 0.2 -W 1 192.0.2.25 >"$T/ping" 2>&1
+grep -q " 0% packet loss" "$T/ping"; ok $? "large echo requests answered"
+in_ns ping -c 1 -s 3000 -W 1 192.0.2.25 >/dev/null 2>&1
+[ $? -ne 0 ]; ok $? "fragmented echo requests are dropped"
+
+# crafted packets: a bad IP checksum and a bad ICMP checksum get no answer
+mac=$(in_ns ip neigh show 192.0.2.25 | sed -n 's/.*lladdr \([^ ]*\).*/\1/p')
+in_ns /usr/bin/python3 - "$mac" >"$T/scapy" 2>&1 <<'PY'
+import sys
+from scapy.all import Ether, IP, ICMP, srp1, conf
+conf.verb = 0
+mac = sys.argv[1]
+def ask(pkt):
+    r = srp1(Ether(dst=mac) / pkt, iface="sgn0", timeout=1)
+    return r is not None and r.haslayer(ICMP) and r[ICMP].type == 0
+print("good", ask(IP(src="192.0.2.1", dst="192.0.2.25") / ICMP(id=7, seq=1)))
+print("badip", ask(IP(src="192.0.2.1", dst="192.0.2.25", chksum=0x1234) / ICMP(id=7, seq=2)))
+print("badicmp", ask(IP(src="192.0.2.1", dst="192.0.2.25") / ICMP(id=7, seq=3, chksum=0x4321)))
+print("opts", ask(IP(src="192.0.2.1", dst="192.0.2.25", options=b"\x01\x01\x01\x00") / ICMP(id=7, seq=4)))
+PY
+grep -q "good True" "$T/scapy"; ok $? "scapy: a well-formed echo is answered"
+grep -q "badip False" "$T/scapy"; ok $? "scapy: a bad IPv4 header checksum is dropped"
+grep -q "badicmp False" "$T/scapy"; ok $? "scapy: a bad ICMP checksum is dropped"
+grep -q "opts False" "$T/scapy"; ok $? "scapy: IP options are dropped"
+
+gate_stop
+[ "$gate_rc" -eq 0 ] && grep -q "smtpgate: stopped" "$gate_log"; ok $? "SIGTERM stops the gate cleanly (exit 0)"
+[ "$(gate_stat csum)" -ge 2 ]; ok $? "bad checksums counted ($(gate_stat csum))"
+[ "$(gate_stat frag)" -ge 2 ]; ok $? "fragments counted ($(gate_stat frag))"
+[ "$(gate_stat icmp_echo)" -ge 6 ]; ok $? "echo replies counted ($(gate_stat icmp_echo))"
+
+echo "1..$n"
+[ $failed -eq 0 ]
