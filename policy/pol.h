@@ -68,10 +68,11 @@ enum pol_pkind {
 
 struct pol_entry {
 	enum pol_list list;
-	enum pol_pkind kind;
-	char *text;       /* as written in the policy */
-	char *key;        /* normalised: lowercase, no trailing dot, no @ or leading dot */
-	const char *file; /* owned by the model's file table */
+	enum pol_pkind kind;    /* how it matches */
+	enum pol_pkind written; /* what the operator wrote (a glob may match as a domain) */
+	char *text;             /* as written in the policy */
+	char *key;              /* normalised: lowercase, no trailing dot, no @ or leading dot */
+	const char *file;       /* owned by the model's file table */
 	unsigned line;
 	struct cidr cidr; /* POL_P_CIDR */
 };

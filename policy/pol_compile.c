@@ -154,16 +154,22 @@ build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 	const char **exprs = malloc(cap * sizeof(*exprs));
 	char **owned = calloc(cap, sizeof(*owned));
 	unsigned *flags = malloc(cap * sizeof(*flags));
-	unsigned *ids = malloc(cap * sizeof(*ids));
+	uint32_t *ids = NULL;
 	int rc = 0;
 
-	if (exprs == NULL || owned == NULL || flags == NULL || ids == NULL) {
+	if (exprs == NULL || owned == NULL || flags == NULL) {
 		rc = -1;
 		goto out;
 	}
 	for (int in = 0; in < IN_COUNT; in++) {
 		size_t n = 0;
 		bool cached;
+
+		ids = malloc(cap * sizeof(*ids));
+		if (ids == NULL) {
+			rc = -1;
+			goto out;
+		}
 
 		for (size_t i = 0; i < m->nentries; i++) {
 			const struct pol_entry *e = &m->entries[i];
@@ -185,11 +191,18 @@ build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 			} else {
 				exprs[n] = e->key;
 			}
-			ids[n++] = (unsigned)i;
+			ids[n++] = (uint32_t)i;
 		}
-		if (n == 0)
+		if (n == 0) {
+			free(ids);
+			ids = NULL;
 			continue;
-		s->hs[in] = pol_hs_get(exprs, flags, ids, n, &cached, errs, m->entries);
+		}
+		s->hs_map[in] = realloc(ids, n * sizeof(*ids)); /* the snapshot owns it */
+		if (s->hs_map[in] == NULL)
+			s->hs_map[in] = ids;
+		ids = NULL;
+		s->hs[in] = pol_hs_get(exprs, flags, s->hs_map[in], n, &cached, errs, m->entries);
 		for (size_t i = 0; i < n; i++) {
 			free(owned[i]);
 			owned[i] = NULL;
@@ -270,8 +283,10 @@ pol_snapshot_free(struct pol_snapshot *s)
 	free(s->recs);
 	for (int ct = 0; ct < CT_COUNT; ct++)
 		cidr_table_free(s->ct[ct]);
-	for (int in = 0; in < IN_COUNT; in++)
+	for (int in = 0; in < IN_COUNT; in++) {
 		pol_hs_put(s->hs[in]);
+		free(s->hs_map[in]);
+	}
 	hs_free_scratch(s->scratch0);
 	pol_snapshot_scratch_free(s);
 	pol_model_free(s->m);

@@ -32,6 +32,7 @@ pol_state_init(struct pol_state *st)
 
 struct hs_ctx {
 	const struct pol_snapshot *s;
+	const uint32_t *map; /* Hyperscan id -> entry id */
 	uint32_t out[S_COUNT];
 	unsigned mask;
 };
@@ -41,13 +42,14 @@ static int
 on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *arg)
 {
 	struct hs_ctx *c = arg;
-	enum pol_slot slot = pol_list_slot(c->s->m->entries[id].list);
+	uint32_t e = c->map[id];
+	enum pol_slot slot = pol_list_slot(c->s->m->entries[e].list);
 
 	(void)from;
 	(void)to;
 	(void)flags;
-	if ((c->mask & SLOT(slot)) && id < c->out[slot])
-		c->out[slot] = id;
+	if ((c->mask & SLOT(slot)) && e < c->out[slot])
+		c->out[slot] = e;
 	return 0;
 }
 
@@ -88,7 +90,7 @@ match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
 		}
 	}
 	if (s->hs[in] != NULL && a->full_len > 0 && scr != NULL) {
-		struct hs_ctx c = {.s = s, .mask = mask};
+		struct hs_ctx c = {.s = s, .map = s->hs_map[in], .mask = mask};
 
 		for (unsigned k = 0; k < S_COUNT; k++)
 			c.out[k] = POL_NONE;
@@ -162,7 +164,9 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 		st->bl_helo = out[S_BL_HELO];
 		st->local_helo =
 		        out[S_LOCAL_HOST] != POL_NONE ? out[S_LOCAL_HOST] : out[S_LOCAL_DOMAIN];
-		if (st->local_helo == POL_NONE && literal_addr(buf, n, &lit) == 0)
+		if (st->local_helo == POL_NONE && n > 0 &&
+		    (buf[0] == '[' || buf[0] == ':' || (buf[0] >= '0' && buf[0] <= '9')) &&
+		    literal_addr(buf, n, &lit) == 0)
 			st->local_helo = cidr_lookup(s->ct[CT_LOCAL_ADDR], &lit);
 		st->have |= HAVE_HELO;
 	}

@@ -3,7 +3,7 @@
  * Compiling is the slow part of a push (seconds for thousands of regexes on
  * this machine class), and most pushes change lists, not patterns. So every
  * database is kept by a 128-bit hash of what it was compiled from (Hyperscan
- * version, patterns, flags, ids): in memory for the running gate, and on
+ * version, patterns, flags): in memory for the running gate, and on
  * disk when a cache directory is set (for the CLI, which starts afresh each
  * run). A file from disk is trusted only after its header (magic, pattern
  * hash, Hyperscan version, platform) and a checksum of its bytes match.
@@ -208,8 +208,7 @@ disk_store(const uint8_t hash[16], const hs_database_t *db)
 
 /* pattern_hash - what identifies a database */
 static void
-pattern_hash(const char *const *exprs, const unsigned *flags, const unsigned *ids, size_t n,
-             uint8_t out[16])
+pattern_hash(const char *const *exprs, const unsigned *flags, size_t n, uint8_t out[16])
 {
 	XXH3_state_t *st = XXH3_createState();
 	XXH128_hash_t h;
@@ -221,7 +220,6 @@ pattern_hash(const char *const *exprs, const unsigned *flags, const unsigned *id
 	for (size_t i = 0; i < n; i++) {
 		XXH3_128bits_update(st, exprs[i], strlen(exprs[i]) + 1);
 		XXH3_128bits_update(st, &flags[i], sizeof(flags[i]));
-		XXH3_128bits_update(st, &ids[i], sizeof(ids[i]));
 	}
 	h = XXH3_128bits_digest(st);
 	XXH3_freeState(st);
@@ -229,23 +227,31 @@ pattern_hash(const char *const *exprs, const unsigned *flags, const unsigned *id
 }
 
 /* pol_hs_get - a database for these patterns, from a cache or compiled.
- * ids[i] is the entry id of exprs[i], so that errors name file:line. */
+ * Hyperscan reports pattern i as id i; ents[map[i]] is its entry, so that
+ * errors name file:line. The ids do not depend on where the patterns sit
+ * in the policy, so adding an exact entry does not invalidate the cache. */
 struct pol_hsdb *
-pol_hs_get(const char *const *exprs, const unsigned *flags, const unsigned *ids, size_t n,
+pol_hs_get(const char *const *exprs, const unsigned *flags, const uint32_t *map, size_t n,
            bool *cached, struct pol_errs *errs, const struct pol_entry *ents)
 {
 	uint8_t hash[16];
 	struct pol_hsdb *d;
 	hs_database_t *db;
 	hs_compile_error_t *err = NULL;
+	unsigned *ids = malloc(n * sizeof(*ids));
 
-	pattern_hash(exprs, flags, ids, n, hash);
+	if (ids == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = (unsigned)i;
+	pattern_hash(exprs, flags, n, hash);
 	pthread_mutex_lock(&cache_lock);
 	d = cache_find(hash);
 	if (d != NULL) {
 		d->refs++;
 		*cached = true;
 		pthread_mutex_unlock(&cache_lock);
+		free(ids);
 		return d;
 	}
 	db = disk_load(hash);
@@ -254,17 +260,19 @@ pol_hs_get(const char *const *exprs, const unsigned *flags, const unsigned *ids,
 	if (db == NULL && hs_compile_multi(exprs, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &db,
 	                                   &err) != HS_SUCCESS) {
 		if (err != NULL && err->expression >= 0 && (size_t)err->expression < n) {
-			const struct pol_entry *e = &ents[ids[err->expression]];
+			const struct pol_entry *e = &ents[map[err->expression]];
 
 			pol_errs_add(errs, e->file, e->line, "%s: Hyperscan refuses %s: %s",
 			             pol_list_name(e->list), e->text, err->message);
 		} else {
-			pol_errs_add(errs, ents[ids[0]].file, 0, "Hyperscan cannot compile: %s",
+			pol_errs_add(errs, ents[map[0]].file, 0, "Hyperscan cannot compile: %s",
 			             err != NULL ? err->message : "unknown error");
 		}
 		hs_free_compile_error(err);
+		free(ids);
 		return NULL;
 	}
+	free(ids);
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		hs_free_database(db);

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* inlined: the keys are short and the call into the shared library cost as much as the hash */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 /* Slot length of an empty slot; no key is this long. */
@@ -243,7 +245,7 @@ hset_get(const struct hset *h, const char *key, size_t len)
 	uint64_t hash = hset_hash(key, len);
 	uint32_t tag = (uint32_t)(hash >> 32);
 
-	if (len >= HSET_EMPTY)
+	if (len >= HSET_EMPTY || h->count == 0)
 		return HSET_NONE;
 	for (size_t i = (size_t)hash & h->mask;; i = (i + 1) & h->mask) {
 		const struct hset_slot *s = &h->slots[i];

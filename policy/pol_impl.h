@@ -55,6 +55,7 @@ struct pol_snapshot {
 	uint32_t null_sender[2]; /* "<>" entry: [0] whitelist, [1] blacklist */
 	struct cidr_table *ct[CT_COUNT];
 	struct pol_hsdb *hs[IN_COUNT];
+	uint32_t *hs_map[IN_COUNT];             /* Hyperscan id -> entry id */
 	hs_scratch_t *scratch0;                 /* offline use and the prototype for readers */
 	hs_scratch_t *scratch[POL_MAX_READERS]; /* one per reader slot */
 	struct pol_stats stats;
@@ -82,7 +83,7 @@ enum pol_slot pol_list_slot(enum pol_list l);
 enum pol_input pol_list_input(enum pol_list l);
 
 /* pol_hs.c */
-struct pol_hsdb *pol_hs_get(const char *const *exprs, const unsigned *flags, const unsigned *ids,
+struct pol_hsdb *pol_hs_get(const char *const *exprs, const unsigned *flags, const uint32_t *map,
                             size_t n, bool *cached, struct pol_errs *errs,
                             const struct pol_entry *ents);
 void pol_hs_put(struct pol_hsdb *db);

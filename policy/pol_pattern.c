@@ -15,6 +15,22 @@
 
 #include "pol_impl.h"
 
+/* ASCII lowercase without a libc call per byte: inputs are lowercased on
+ * every stage of every session. Bytes >= 0x80 are left alone. */
+static const unsigned char lower[256] = {
+#define L(c)  [c] = (c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c)
+#define L8(c) L(c), L(c + 1), L(c + 2), L(c + 3), L(c + 4), L(c + 5), L(c + 6), L(c + 7)
+#define L64(c)                                                                                     \
+	L8(c), L8(c + 8), L8(c + 16), L8(c + 24), L8(c + 32), L8(c + 40), L8(c + 48), L8(c + 56)
+        L64(0),
+        L64(64),
+        L64(128),
+        L64(192),
+#undef L64
+#undef L8
+#undef L
+};
+
 /* pol_list_slot - the record slot a name list fills */
 enum pol_slot
 pol_list_slot(enum pol_list l)
@@ -163,6 +179,42 @@ pol_glob_to_regex(const char *glob)
 	return re;
 }
 
+/* simplify_glob - the globs that are really a domain or its subdomains
+ * become hash lookups instead of Hyperscan patterns (they are the most
+ * common ones, and a hash lookup costs a fraction of a scan):
+ *   senders, recipients: *@D -> D (domain); *@*.D and *.D -> .D (subdomain)
+ *   helo:                *.D -> .D (subdomain)
+ * where D has no wildcard and no @. Over an address with a domain the
+ * match is the same: the address ends in its domain. */
+static int
+simplify_glob(bool helo, struct pol_entry *e)
+{
+	const char *k = e->key, *d = NULL;
+	enum pol_pkind kind = POL_P_GLOB;
+	size_t dl;
+	char why[8];
+
+	if (!helo && strncmp(k, "*@*.", 4) == 0) {
+		d = k + 4;
+		kind = POL_P_SUBDOMAIN;
+	} else if (!helo && strncmp(k, "*@", 2) == 0) {
+		d = k + 2;
+		kind = POL_P_DOMAIN;
+	} else if (strncmp(k, "*.", 2) == 0) {
+		d = k + 2;
+		kind = POL_P_SUBDOMAIN;
+	}
+	if (d == NULL || strpbrk(d, "*?@") != NULL)
+		return 0;
+	dl = strip_dot(d, strlen(d));
+	if (!domain_ok(d, dl, why, sizeof(why)))
+		return 0;
+	memmove(e->key, d, dl);
+	e->key[dl] = '\0';
+	e->kind = kind;
+	return 0;
+}
+
 /* parse_name_pattern - an entry of a helo, senders or recipients list */
 static int
 parse_name_pattern(enum pol_list l, const char *t, size_t len, struct pol_entry *e, char *why,
@@ -200,12 +252,16 @@ parse_name_pattern(enum pol_list l, const char *t, size_t len, struct pol_entry 
 			return -1;
 		}
 	}
-	if (strpbrk(t, "*?") != NULL) {
-		e->kind = POL_P_GLOB;
-		e->key = lower_dup(t, len);
-		return 0;
-	}
 	at = strrchr(t, '@');
+	if (helo && at != NULL && at != t) {
+		snprintf(why, whylen, "a HELO entry is a host name, .domain, glob or /regex/");
+		return -1;
+	}
+	if (strpbrk(t, "*?") != NULL) {
+		e->kind = e->written = POL_P_GLOB;
+		e->key = lower_dup(t, len);
+		return simplify_glob(helo, e);
+	}
 	if (at == NULL || at == t) {
 		/* example.com, @example.com, .example.com */
 		const char *d = at == t ? t + 1 : t;
@@ -245,14 +301,29 @@ parse_name_pattern(enum pol_list l, const char *t, size_t len, struct pol_entry 
 	return 0;
 }
 
+static int parse_entry(enum pol_list l, const char *text, struct pol_entry *e, char *why,
+                       size_t whylen);
+
 /* pol_pattern_parse - classify and normalise one entry of list l */
 int
 pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, char *why, size_t whylen)
+{
+	int rc = parse_entry(l, text, e, why, whylen);
+
+	if (rc == 0 && e->written != POL_P_GLOB)
+		e->written = e->kind;
+	return rc;
+}
+
+/* parse_entry - classify and normalise, by list */
+static int
+parse_entry(enum pol_list l, const char *text, struct pol_entry *e, char *why, size_t whylen)
 {
 	size_t len = strlen(text);
 
 	e->list = l;
 	e->key = NULL;
+	e->written = POL_P_COUNT;
 	if (len == 0) {
 		snprintf(why, whylen, "empty entry");
 		return -1;
@@ -310,7 +381,7 @@ pol_host_norm(const char *in, char *buf, size_t size)
 	if (size == 0)
 		return 0;
 	for (; in[n] != '\0' && n + 1 < size; n++)
-		buf[n] = (char)tolower((unsigned char)in[n]);
+		buf[n] = (char)lower[(unsigned char)in[n]];
 	n = strip_dot(buf, n);
 	buf[n] = '\0';
 	return n;
@@ -355,7 +426,7 @@ pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
 			quoted_at = true;
 	}
 	for (const char *s = p; s < end; s++)
-		buf[n++] = (char)tolower((unsigned char)*s);
+		buf[n++] = (char)lower[(unsigned char)*s];
 	buf[n] = '\0';
 	a->full = buf;
 	a->lp = buf;

@@ -46,7 +46,7 @@ describe(FILE *out, const struct pol_snapshot *s, uint32_t id)
 		return;
 	}
 	fprintf(out, "%s \"%s\" (%s) at %s:%u", pol_list_name(e->list), e->text,
-	        pol_kind_name(e->kind), e->file, e->line);
+	        pol_kind_name(e->written), e->file, e->line);
 }
 
 static void
@@ -60,7 +60,7 @@ json_rule(FILE *out, const struct pol_snapshot *s, uint32_t id)
 	}
 	fprintf(out, "{\"list\":\"%s\",\"entry\":", pol_list_name(e->list));
 	json_str(out, e->text);
-	fprintf(out, ",\"kind\":\"%s\",\"file\":", pol_kind_name(e->kind));
+	fprintf(out, ",\"kind\":\"%s\",\"file\":", pol_kind_name(e->written));
 	json_str(out, e->file);
 	fprintf(out, ",\"line\":%u}", e->line);
 }

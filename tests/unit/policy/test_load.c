@@ -280,6 +280,51 @@ test_source_hash(void)
 	ok(memcmp(a.source_hash, c.source_hash, 16) != 0, "a changed list file changes the hash");
 }
 
+/* test_hs_cache - adding an exact entry before the patterns does not
+ * invalidate their compiled databases (their ids are per database) */
+static void
+test_hs_cache(void)
+{
+	struct pol_snapshot *s;
+	struct pol_stats a, b;
+	const char *one = "hostname = mx.example;\nservice mx { ports = 25; }\n"
+			  "blacklist { senders = [ a@x.example, \"/^[0-9]{6,}@/\" ];\n"
+			  "  helo = [ \"*dyn*\" ]; }\n";
+	const char *two = "hostname = mx.example;\nservice mx { ports = 25; }\n"
+			  "local_domains = [ new.example ];\n"
+			  "blacklist { senders = [ a@x.example, b@x.example, \"/^[0-9]{6,}@/\" ];\n"
+			  "  helo = [ \"*dyn*\" ]; }\n";
+
+	pol_hs_cache_clear();
+	s = must_load("c1.conf", one);
+	pol_snapshot_stats(s, &a);
+	pol_snapshot_free(s);
+	s = must_load("c2.conf", two);
+	pol_snapshot_stats(s, &b);
+	ok(a.hs_compiled == 2 && a.hs_cached == 0, "first compile builds both databases");
+	ok(b.hs_compiled == 0 && b.hs_cached == 2,
+	   "new exact entries before the patterns: databases come from the cache");
+	{
+		struct pol_query q = {.service = pol_service_find(s, "mx"),
+				      .helo = "host.dyn.example",
+				      .sender = "123456@y.example"};
+		struct pol_state st;
+		struct pol_verdict v;
+		const struct pol_entry *e;
+
+		cidr_addr_parse("203.0.113.1", &q.client);
+		pol_state_init(&st);
+		pol_eval(s, NULL, &q, POL_MAIL, &st, &v);
+		e = pol_entry_get(s, v.rule);
+		is_str(e != NULL ? e->text : "(none)", "/^[0-9]{6,}@/",
+		       "a cached database reports the entry of the new snapshot");
+		pol_eval(s, NULL, &q, POL_HELO, &st, &v);
+		e = pol_entry_get(s, v.rule);
+		is_str(e != NULL ? e->text : "(none)", "*dyn*", "and for HELO");
+	}
+	pol_snapshot_free(s);
+}
+
 /* test_example - the shipped example policy is valid */
 static void
 test_example(void)
@@ -303,6 +348,7 @@ main(void)
 	test_json();
 	test_defaults_and_values();
 	test_source_hash();
+	test_hs_cache();
 	test_example();
 	pol_hs_cache_clear();
 	return done_testing();

@@ -23,7 +23,11 @@ static const struct pcase pcases[] = {
         {POL_L_BL_SENDERS, "example.com.", POL_P_DOMAIN, "example.com"},
         {POL_L_BL_SENDERS, ".Example.com", POL_P_SUBDOMAIN, "example.com"},
         {POL_L_BL_SENDERS, "User@", POL_P_LOCALPART, "user"},
-        {POL_L_BL_SENDERS, "*@spam.example", POL_P_GLOB, "*@spam.example"},
+        {POL_L_BL_SENDERS, "*@spam.example", POL_P_DOMAIN, "spam.example"},
+        {POL_L_BL_SENDERS, "*@*.Spam.example.", POL_P_SUBDOMAIN, "spam.example"},
+        {POL_L_BL_SENDERS, "*.spam.example", POL_P_SUBDOMAIN, "spam.example"},
+        {POL_L_BL_SENDERS, "*@spam*.example", POL_P_GLOB, "*@spam*.example"},
+        {POL_L_BL_SENDERS, "x*@spam.example", POL_P_GLOB, "x*@spam.example"},
         {POL_L_BL_SENDERS, "a?c@X.example", POL_P_GLOB, "a?c@x.example"},
         {POL_L_BL_SENDERS, "/^[0-9]{6,}@/", POL_P_REGEX, "^[0-9]{6,}@"},
         {POL_L_BL_SENDERS, "<>", POL_P_NULL, ""},
@@ -41,7 +45,9 @@ static const struct pcase pcases[] = {
         {POL_L_BL_HELO, "Host.Example.", POL_P_DOMAIN, "host.example"},
         {POL_L_BL_HELO, "@host.example", POL_P_DOMAIN, "host.example"},
         {POL_L_BL_HELO, ".dyn.example", POL_P_SUBDOMAIN, "dyn.example"},
-        {POL_L_BL_HELO, "*.dyn.example", POL_P_GLOB, "*.dyn.example"},
+        {POL_L_BL_HELO, "*.dyn.example", POL_P_SUBDOMAIN, "dyn.example"},
+        {POL_L_BL_HELO, "*dyn.example", POL_P_GLOB, "*dyn.example"},
+        {POL_L_BL_HELO, "*@dyn.example", -1, NULL},
         {POL_L_BL_HELO, "[192.0.2.1]", POL_P_DOMAIN, "[192.0.2.1]"},
         {POL_L_BL_HELO, "user@host.example", -1, NULL},
         {POL_L_LOCAL_DOMAINS, "Example.NET.", POL_P_DOMAIN, "example.net"},
@@ -74,6 +80,10 @@ test_classify(void)
 			ok(rc == 0 && (int)e.kind == c->kind, "%s \"%s\" is a %s",
 			   pol_list_name(c->list), c->text, pol_kind_name(c->kind));
 			is_str(e.key, c->key, "%s \"%s\" key", pol_list_name(c->list), c->text);
+			ok(e.written == (strpbrk(c->text, "*?") != NULL && c->text[0] != '/'
+			                         ? POL_P_GLOB
+			                         : e.kind),
+			   "%s \"%s\" is shown as written", pol_list_name(c->list), c->text);
 		}
 		free(e.key);
 	}
