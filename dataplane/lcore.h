@@ -47,7 +47,7 @@ struct lcore_conf {
 	const struct gconf *gc;
 	struct rte_mempool *pool; /* for packets this lcore makes */
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
-	struct arp_cache arp;
+	struct nbr_cache nbr;
 	struct pol_reader *pol;
 	struct lc_stats stats;
 } __rte_cache_aligned;

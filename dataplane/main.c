@@ -158,7 +158,7 @@ lcores_init(void)
 		lcore_conf[id].lcore_id = id;
 		lcore_conf[id].queue = (uint16_t)i;
 		lcore_conf[id].gc = &gconf;
-		lcore_conf[id].arp.timeout_ms = gconf.arp_timeout_ms;
+		lcore_conf[id].nbr.timeout_ms = gconf.arp_timeout_ms;
 	}
 	return 0;
 }

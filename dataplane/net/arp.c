@@ -1,8 +1,8 @@
 /* arp - answer, ask and remember IPv4 neighbours (RFC 826)
  *
  * Input is untrusted: lengths and address formats are checked before any
- * field is read. The cache is per lcore, bounded (ARP_BUCKETS x ARP_WAYS),
- * and learns only from packets that concern us (a request for one of our
+ * field is read. The neighbour cache (nbr.c) learns only from packets that
+ * concern us (a request for one of our
  * addresses, or a reply), so that a flood of gratuitous ARP cannot fill it.
  */
 #include <rte_arp.h>
@@ -11,51 +11,13 @@
 #include "../lcore.h"
 #include "ip4.h"
 
-static struct arp_entry *
-bucket(struct arp_cache *c, uint32_t ip)
-{
-	return c->b[(ip * 2654435761u) >> 24 & (ARP_BUCKETS - 1)];
-}
-
-/* lookup - the entry for ip, or NULL */
-static struct arp_entry *
-lookup(struct arp_cache *c, uint32_t ip)
-{
-	struct arp_entry *b = bucket(c, ip);
-
-	for (int i = 0; i < ARP_WAYS; i++)
-		if (b[i].ip == ip)
-			return &b[i];
-	return NULL;
-}
-
-/* slot - the entry for ip, or the one to replace: empty, else the stalest */
-static struct arp_entry *
-slot(struct arp_cache *c, uint32_t ip)
-{
-	struct arp_entry *b = bucket(c, ip), *victim = &b[0];
-
-	for (int i = 0; i < ARP_WAYS; i++) {
-		if (b[i].ip == ip || b[i].ip == 0)
-			return &b[i];
-		if (b[i].expires < victim->expires)
-			victim = &b[i];
-	}
-	victim->ip = 0;
-	return victim;
-}
-
 static void
 learn(struct lcore_conf *lc, unsigned port, uint32_t ip, const struct rte_ether_addr *mac,
       uint64_t now)
 {
-	struct arp_entry *e = slot(&lc->arp, ip);
+	uint32_t be = rte_cpu_to_be_32(ip);
 
-	e->ip = ip;
-	e->port = (uint8_t)port;
-	e->resolved = 1;
-	e->mac = *mac;
-	e->expires = now + lc->arp.timeout_ms;
+	nbr_learn(&lc->nbr, 4, (const uint8_t *)&be, port, mac, now);
 }
 
 /* send_arp - build and queue an ARP packet */
@@ -113,7 +75,8 @@ arp_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 	tip = rte_be_to_cpu_32(ah->arp_data.arp_tip);
 	if (!ip4_is_local(lc->gc, port, tip)) {
 		/* not about us; refresh an entry we already have (RFC 826 merge) */
-		struct arp_entry *e = sip != 0 ? lookup(&lc->arp, sip) : NULL;
+		uint32_t be = rte_cpu_to_be_32(sip);
+		struct nbr_entry *e = sip != 0 ? nbr_find(&lc->nbr, 4, (const uint8_t *)&be) : NULL;
 
 		if (e != NULL && e->port == port)
 			learn(lc, port, sip, &ah->arp_data.arp_sha, now);
@@ -137,23 +100,13 @@ arp_resolve(struct lcore_conf *lc, unsigned port, uint32_t ip, struct rte_ether_
 	static const struct rte_ether_addr bcast = {
 	        .addr_bytes = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 	static const struct rte_ether_addr zero;
-	struct arp_entry *e = lookup(&lc->arp, ip);
-	uint32_t src;
+	uint32_t be = rte_cpu_to_be_32(ip), src;
+	int rc = nbr_lookup(&lc->nbr, 4, (const uint8_t *)&be, port, mac, now);
 
-	if (e != NULL && e->resolved && e->port == port && e->expires > now) {
-		*mac = e->mac;
-		return 0;
-	}
-	if (e != NULL && e->asked + ARP_ASK_MS > now)
-		return -1;
+	if (rc <= 0)
+		return rc;
 	if (ip4_source_for(lc->gc, port, ip, &src) < 0)
 		return -1;
-	e = slot(&lc->arp, ip);
-	e->ip = ip;
-	e->port = (uint8_t)port;
-	e->resolved = 0;
-	e->asked = now;
-	e->expires = 0;
 	send_arp(lc, port, RTE_ARP_OP_REQUEST, src, ip, &zero, &bcast);
 	lc->stats.arp_requests++;
 	return -1;

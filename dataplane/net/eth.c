@@ -10,6 +10,7 @@
 #include "../lcore.h"
 #include "eth.h"
 #include "ip4.h"
+#include "ip6.h"
 
 void
 eth_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now)
@@ -34,6 +35,9 @@ eth_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 		return;
 	case RTE_ETHER_TYPE_IPV4:
 		ip4_input(lc, port, m, now);
+		return;
+	case RTE_ETHER_TYPE_IPV6:
+		ip6_input(lc, port, m, now);
 		return;
 	default:
 		lc->stats.drop_l2++;
