@@ -11,6 +11,7 @@
 #include <rte_mbuf.h>
 
 #include "gconf.h"
+#include "logq.h"
 #include "net/arp.h"
 #include "pol.h"
 
@@ -49,6 +50,7 @@ struct lcore_conf {
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
 	struct nbr_cache nbr;
 	struct pol_reader *pol;
+	struct logq log;
 	struct lc_stats stats;
 } __rte_cache_aligned;
 

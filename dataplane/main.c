@@ -21,6 +21,7 @@
 
 #include "gconf.h"
 #include "lcore.h"
+#include "logq.h"
 #include "pol.h"
 
 static struct gconf gconf;
@@ -159,8 +160,20 @@ lcores_init(void)
 		lcore_conf[id].queue = (uint16_t)i;
 		lcore_conf[id].gc = &gconf;
 		lcore_conf[id].nbr.timeout_ms = gconf.arp_timeout_ms;
+		if (logq_create(&lcore_conf[id].log, id) < 0) {
+			fprintf(stderr, "smtpgate: lcore %u: no memory for its log ring\n", id);
+			return -1;
+		}
 	}
 	return 0;
+}
+
+/* drain_logs - the control thread writes what the lcores logged */
+static void
+drain_logs(void)
+{
+	for (unsigned i = 0; i < gconf.nlcores; i++)
+		logq_drain(&lcore_conf[gconf.lcores[i]].log);
 }
 
 static void
@@ -236,6 +249,8 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (logq_open(&gconf) < 0)
+		return 1;
 	if (lcores_init() < 0)
 		return 1;
 	for (unsigned i = 0; i < gconf.nports; i++)
@@ -250,9 +265,13 @@ main(int argc, char **argv)
 	printf("smtpgate: running on %u lcore%s; SIGTERM stops\n", gconf.nlcores,
 	       gconf.nlcores == 1 ? "" : "s");
 	fflush(stdout);
-	while (!gate_quit)
-		usleep(100 * 1000);
+	while (!gate_quit) {
+		drain_logs();
+		usleep(10 * 1000);
+	}
 	rte_eal_mp_wait_lcore();
+	drain_logs();
+	logq_close();
 	print_stats();
 	for (unsigned i = 0; i < gate_ports.n; i++) {
 		rte_eth_dev_stop(gate_ports.port_id[i]);

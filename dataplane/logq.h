@@ -1,0 +1,36 @@
+/* logq - log lines from the lcores to the control thread, which writes them
+ *
+ * The fast path does not log (no syscall, no lock): an lcore copies a line
+ * into its own single-producer ring and goes on; when the ring is full the
+ * line is dropped and counted. The control thread drains every ring and
+ * writes Postfix-style lines to stdout, a file or syslog.
+ */
+#ifndef LOGQ_H
+#define LOGQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gconf.h"
+
+#define LOGQ_LINE_MAX 2046 /* a reject line echoes the reply, sender, recipient and HELO */
+#define LOGQ_RING     1024 /* lines per lcore between two drains (every 10 ms) */
+
+struct rte_ring;
+
+struct logq {
+	struct rte_ring *ring; /* lcore: enqueue; control thread: dequeue */
+	uint64_t dropped;      /* lcore: rw; control: ro */
+};
+
+/* logq_create - the ring of one lcore; 0 or -1 */
+int logq_create(struct logq *q, unsigned lcore_id);
+/* logq_push - from the lcore: copy one line (cut at LOGQ_LINE_MAX) */
+void logq_push(struct logq *q, const char *line, size_t len);
+/* logq_open - the control thread's output, from the gate config; 0 or -1 */
+int logq_open(const struct gconf *gc);
+/* logq_drain - write every queued line of q; the number written */
+unsigned logq_drain(struct logq *q);
+void logq_close(void);
+
+#endif
