@@ -157,19 +157,14 @@ build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 	uint32_t *ids = NULL;
 	int rc = 0;
 
-	if (exprs == NULL || owned == NULL || flags == NULL) {
+	ids = malloc(cap * sizeof(*ids));
+	if (exprs == NULL || owned == NULL || flags == NULL || ids == NULL) {
 		rc = -1;
 		goto out;
 	}
 	for (int in = 0; in < IN_COUNT; in++) {
 		size_t n = 0;
 		bool cached;
-
-		ids = malloc(cap * sizeof(*ids));
-		if (ids == NULL) {
-			rc = -1;
-			goto out;
-		}
 
 		for (size_t i = 0; i < m->nentries; i++) {
 			const struct pol_entry *e = &m->entries[i];
@@ -193,15 +188,15 @@ build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 			}
 			ids[n++] = (uint32_t)i;
 		}
-		if (n == 0) {
-			free(ids);
-			ids = NULL;
+		if (n == 0)
 			continue;
+		/* the snapshot owns the map; ids (sized for every entry) is reused */
+		s->hs_map[in] = malloc(n * sizeof(*ids));
+		if (s->hs_map[in] == NULL) {
+			rc = -1;
+			goto out;
 		}
-		s->hs_map[in] = realloc(ids, n * sizeof(*ids)); /* the snapshot owns it */
-		if (s->hs_map[in] == NULL)
-			s->hs_map[in] = ids;
-		ids = NULL;
+		memcpy(s->hs_map[in], ids, n * sizeof(*ids));
 		s->hs[in] = pol_hs_get(exprs, flags, s->hs_map[in], n, &cached, errs, m->entries);
 		for (size_t i = 0; i < n; i++) {
 			free(owned[i]);
@@ -220,6 +215,8 @@ build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 			rc = -1;
 	}
 out:
+	for (size_t i = 0; owned != NULL && i < cap; i++)
+		free(owned[i]);
 	free(exprs);
 	free(owned);
 	free(flags);
