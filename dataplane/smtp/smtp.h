@@ -1,0 +1,206 @@
+/* smtp - the SMTP session engine: bytes in, replies out, a policy decision per stage
+ *
+ * The dataplane's TCP layer owns the connection: it feeds the bytes the
+ * client sent, in order and in any segmentation, to smtp_input() and sends
+ * what the engine appended to the output buffer. This module is plain C
+ * with no DPDK in it: it allocates nothing itself, makes no syscall, takes
+ * no lock and prints nothing. What it needs per lcore comes in a struct
+ * smtp_env: 512-byte chunks, a log sink, counters and the policy reader.
+ *
+ * Untrusted input: every byte given to smtp_input().
+ *
+ * Life of a session (all calls for one session from one thread):
+ *
+ *   smtp_open()      at connect: writes the greeting (220, or the policy's 554)
+ *   smtp_input()     bytes from the client
+ *   smtp_timeout()   when the clock has passed smtp_deadline()
+ *   smtp_close()     exactly once, however the connection ended
+ *
+ * Every call but smtp_close() returns SMTP_CONTINUE, or SMTP_CLOSE: send
+ * the output, then close the connection (and call smtp_close()).
+ *
+ * The policy snapshot may change between any two calls (live pushes): each
+ * call takes the current one and finds the service by the session's local
+ * port; the session keeps no pointer into a snapshot.
+ *
+ * Output: replies are appended at out->buf + out->len; out->len grows. One
+ * step (a greeting, one command line's reply, a timeout) writes at most
+ * SMTP_OUT_ROOM bytes. smtp_input() works only while that much is free: it
+ * stops at a line boundary when less is left and reports in *consumed how
+ * many input bytes it took; the caller sends the output and offers the rest
+ * of the input again later (holding back its receive window meanwhile).
+ * smtp_open() needs SMTP_OUT_ROOM free (a new connection's buffer is empty).
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pol.h"
+
+/* Limits, with their reasons. */
+#define SMTP_LINE_MAX   512                 /* RFC 5321 4.5.3.1.4: a command line, CRLF included */
+#define SMTP_LINE_TEXT  (SMTP_LINE_MAX - 2) /* ... and without its CRLF */
+#define SMTP_CHUNK_SIZE 512 /* a partial line, the HELO name or the sender: each < 512 */
+#define SMTP_OUT_ROOM                                                                              \
+	1024             /* one step's output: a policy refusal (POL_REPLY_MAX + CRLF)             \
+	                  * followed by a 421 naming the hostname (< 300) */
+#define SMTP_ECHO_MAX 64 /* client text echoed in our own replies (an option name) */
+
+/* The caller's allocator of SMTP_CHUNK_SIZE-byte chunks, e.g. a per-lcore
+ * mempool. A session holds a chunk only while it needs one: a partial line
+ * between two smtp_input() calls, the HELO name once accepted, the sender
+ * while a transaction is open; at most three. */
+struct smtp_chunks {
+	void *(*get)(void *arg);             /* a chunk, or NULL when none is left */
+	void (*put)(void *arg, void *chunk); /* give one back */
+	void *arg;
+};
+
+/* Error kinds, counted in smtp_stats.errors. */
+enum smtp_err {
+	SMTP_E_LONG_LINE,       /* 500 5.5.6: a line over SMTP_LINE_MAX */
+	SMTP_E_BARE_LF,         /* 550 5.5.2: LF without CR; the session ends */
+	SMTP_E_BAD_CHAR,        /* 500 5.5.2: NUL, bare CR or another control in a command */
+	SMTP_E_SYNTAX,          /* 500 5.5.2 empty line, 501 arguments, 555 options */
+	SMTP_E_UNKNOWN_CMD,     /* 502 5.5.2 */
+	SMTP_E_SEQUENCE,        /* 503 5.5.1: out of order */
+	SMTP_E_DENIED,          /* 503 5.5.1 after a connect refusal */
+	SMTP_E_SIZE,            /* 552 5.3.4: declared SIZE over the limit */
+	SMTP_E_TOO_MANY_RCPTS,  /* 452 4.5.3 */
+	SMTP_E_NO_RCPTS,        /* 554 5.5.1 DATA without an accepted recipient */
+	SMTP_E_NO_BACKEND,      /* 451 4.4.1 DATA: no relay to a backend yet */
+	SMTP_E_TIMEOUT,         /* 421 4.4.2; the session ends */
+	SMTP_E_TOO_MANY_ERRORS, /* 421 4.7.0; the session ends */
+	SMTP_E_NO_SERVICE,      /* 421 4.3.2: the port lost its service; the session ends */
+	SMTP_E_NO_MEMORY,       /* 421 4.3.0: no chunk left; the session ends */
+	SMTP_E_COUNT
+};
+
+/* Counters of one lcore: plain increments, one writer; the control thread
+ * sums them over lcores. */
+struct smtp_stats {
+	uint64_t sessions_opened;
+	uint64_t sessions_closed;
+	uint64_t commands;              /* complete command lines */
+	uint64_t replies[6];            /* by class: [2] 2xx ... [5] 5xx */
+	uint64_t verdicts[POL_R_COUNT]; /* pol_eval results by reason */
+	uint64_t errors[SMTP_E_COUNT];  /* by kind */
+};
+
+/* What a session needs from its lcore. */
+struct smtp_env {
+	struct smtp_chunks chunks;
+	/* log - one log line (no newline; the engine's buffer: copy it) */
+	void (*log)(void *arg, const char *line, size_t len);
+	void *log_arg;
+	struct smtp_stats *stats;
+	struct pol_reader *reader; /* the lcore's policy registration; NULL offline */
+};
+
+/* The caller's output buffer; the engine appends. */
+struct smtp_out {
+	char *buf;
+	size_t len; /* bytes in buf not sent yet */
+	size_t cap; /* size of buf */
+};
+
+enum smtp_action {
+	SMTP_CONTINUE, /* send the output and go on */
+	SMTP_CLOSE,    /* send the output, then close the connection */
+};
+
+enum smtp_state {
+	SMTP_S_FREE,    /* not opened, or smtp_close()d */
+	SMTP_S_DENIED,  /* greeted with the policy's refusal: 503 to all but QUIT */
+	SMTP_S_GREETED, /* greeted with 220, no HELO/EHLO accepted */
+	SMTP_S_HELO,    /* HELO/EHLO accepted, no transaction */
+	SMTP_S_MAIL,    /* MAIL accepted: a transaction is open */
+	SMTP_S_CLOSING, /* SMTP_CLOSE returned; only smtp_close() is left */
+};
+
+/* Where the line reader is between two bytes. */
+enum smtp_lstate {
+	SMTP_L_TEXT,    /* in a line (or at its start) */
+	SMTP_L_CR,      /* after a CR: LF ends the line, anything else keeps the CR */
+	SMTP_L_SKIP,    /* the line is too long: dropping bytes up to its CRLF */
+	SMTP_L_SKIP_CR, /* ... and just saw a CR */
+};
+
+enum smtp_flag {
+	SMTP_F_ESMTP = 1 << 0,      /* greeted with EHLO: proto=ESMTP in log lines */
+	SMTP_F_BODY_8BIT = 1 << 1,  /* the transaction said BODY=8BITMIME */
+	SMTP_F_POL_HELO = 1 << 2,   /* pol holds facts of a HELO name */
+	SMTP_F_POL_SENDER = 1 << 3, /* pol holds facts of a sender */
+};
+
+/* Commands, as they are named in log lines ("timeout after RCPT from ..."). */
+enum smtp_cmd {
+	SMTP_C_CONNECT,
+	SMTP_C_HELO,
+	SMTP_C_EHLO,
+	SMTP_C_MAIL,
+	SMTP_C_RCPT,
+	SMTP_C_DATA,
+	SMTP_C_RSET,
+	SMTP_C_NOOP,
+	SMTP_C_QUIT,
+	SMTP_C_VRFY,
+	SMTP_C_HELP,
+	SMTP_C_UNKNOWN,
+	SMTP_C_COUNT
+};
+
+/* One session, 136 bytes on x86-64. Owned by the caller (inside its flow
+ * state); smtp_open() initialises it. Between calls it holds a chunk only
+ * for each of line, helo and sender that is set. */
+struct smtp_session {
+	struct pol_state pol; /* facts of the client's inputs, cached by pol_eval */
+	uint64_t start_ms;    /* smtp_open()'s now: the session timeout runs from here */
+	uint64_t last_ms;     /* end of the last command line: the command timeout runs from here */
+	uint64_t deadline_ms; /* the earlier of both, as of the last call */
+	char *line;           /* chunk: a partial line kept between calls, or NULL */
+	char *helo;           /* chunk: the accepted HELO/EHLO name, NUL-terminated, or NULL */
+	char *sender;         /* chunk: the open transaction's sender ("" for <>), or NULL */
+	struct cidr client;   /* the client's address */
+	uint16_t port;        /* our local port: finds the service in each snapshot */
+	uint16_t line_len;    /* bytes in line */
+	uint16_t nerrors;     /* 4xx and 5xx replies so far; the service's max_errors ends it */
+	uint8_t state;        /* enum smtp_state */
+	uint8_t lstate;       /* enum smtp_lstate */
+	uint8_t flags;        /* enum smtp_flag bits */
+	uint8_t where;        /* enum smtp_cmd: the last command, for log lines */
+	uint32_t nrcpt;       /* accepted recipients of the open transaction */
+};
+
+/* smtp_open - start a session for a client connected to our local port; ss
+ * is uninitialised memory (a session still open would leak its chunks) */
+enum smtp_action smtp_open(struct smtp_session *ss, const struct smtp_env *env,
+                           const struct pol_snapshot *snap, uint64_t now, const struct cidr *client,
+                           uint16_t port, struct smtp_out *out);
+
+/* smtp_input - take bytes from the client; *consumed tells how many were
+ * taken: all of them, unless the output filled up (SMTP_CONTINUE: offer the
+ * rest again once the output is sent) or the session ends (SMTP_CLOSE: the
+ * rest is ignored) */
+enum smtp_action smtp_input(struct smtp_session *ss, const struct smtp_env *env,
+                            const struct pol_snapshot *snap, uint64_t now, const void *data,
+                            size_t len, size_t *consumed, struct smtp_out *out);
+
+/* smtp_deadline - when smtp_timeout() is due (monotonic ms), as of the last call */
+uint64_t smtp_deadline(const struct smtp_session *ss);
+
+/* smtp_timeout - the timer: 421 and SMTP_CLOSE when now has passed the
+ * deadline, else nothing. Like smtp_input(), does nothing while less than
+ * SMTP_OUT_ROOM of output is free (call again later). */
+enum smtp_action smtp_timeout(struct smtp_session *ss, const struct smtp_env *env,
+                              const struct pol_snapshot *snap, uint64_t now, struct smtp_out *out);
+
+/* smtp_close - end the session: give its chunks back, count it */
+void smtp_close(struct smtp_session *ss, const struct smtp_env *env);
+
+const char *smtp_err_name(enum smtp_err e); /* "long_line" */
+const char *smtp_cmd_name(enum smtp_cmd c); /* "RCPT" */
+
+#endif

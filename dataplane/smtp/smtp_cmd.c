@@ -1,0 +1,525 @@
+/* smtp_cmd - the SMTP verbs: a table of check/proceed pairs, as OpenSMTPD's
+ *
+ * Untrusted input: the command line (at most SMTP_LINE_TEXT bytes, without
+ * its CRLF), parsed in place in the caller's stack copy. check() refuses
+ * what is out of sequence or malformed and fills struct args; proceed()
+ * does the work: a policy decision through smtp_decide() where the stage
+ * has one, the reply, the state change.
+ *
+ * Replies are Postfix's where Postfix has one, so that operators' tools
+ * read our logs and clients see what they are used to. A command line with
+ * a control character (NUL, a bare CR kept by smtp_line.c, ...) matches no
+ * SMTP syntax and gets 500 5.5.2 before its verb is even looked at (also
+ * after a connect refusal, where every command but QUIT gets 503: such a
+ * line is not a command).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "smtp_impl.h"
+
+/* What check() found in the arguments, for proceed(). */
+struct args {
+	char *arg;   /* after the verb and its spaces, trailing spaces cut; NUL-terminated */
+	size_t len;  /* of arg */
+	char *addr;  /* MAIL, RCPT: the path between < and >, NUL-terminated */
+	size_t alen; /* of addr */
+	bool body8;  /* MAIL: BODY=8BITMIME */
+};
+
+struct verb {
+	char name[5]; /* lowercase */
+	enum smtp_cmd cmd;
+	/* check - 0 to proceed, or -1 after replying with the refusal */
+	int (*check)(struct smtp_call *c, struct args *a);
+	void (*proceed)(struct smtp_call *c, struct args *a);
+};
+
+/* smtp_txn_reset - forget the open transaction, give its chunk back */
+void
+smtp_txn_reset(struct smtp_call *c)
+{
+	struct smtp_session *ss = c->ss;
+
+	smtp_chunk_put(c->env, &ss->sender);
+	ss->nrcpt = 0;
+	ss->flags &= (uint8_t)~SMTP_F_BODY_8BIT;
+	if (ss->state == SMTP_S_MAIL)
+		ss->state = SMTP_S_HELO;
+}
+
+/* forget_facts - before a new HELO or sender is decided: pol_state caches the
+ * facts of the previous one (its have bits), and pol.h offers no way to
+ * drop just those, so start over when they are there (the client facts
+ * cost a few prefix lookups; the HELO's are recomputed at MAIL) */
+static void
+forget_facts(struct smtp_call *c, uint8_t stale)
+{
+	if (c->ss->flags & stale) {
+		pol_state_init(&c->ss->pol);
+		c->ss->flags &= (uint8_t) ~(SMTP_F_POL_HELO | SMTP_F_POL_SENDER);
+	}
+}
+
+/* keep - copy an accepted input into a fresh chunk; NULL after a 421 */
+static char *
+keep(struct smtp_call *c, const char *s, size_t len)
+{
+	char *chunk;
+
+	if (len >= SMTP_CHUNK_SIZE)
+		smtp_panic("%zu bytes to keep", len);
+	if ((chunk = smtp_chunk_get(c)) != NULL) {
+		memcpy(chunk, s, len);
+		chunk[len] = '\0';
+	}
+	return chunk;
+}
+
+/* syntax - a syntax refusal */
+static int
+syntax(struct smtp_call *c, const char *reply)
+{
+	smtp_reply(c, reply);
+	smtp_error(c, SMTP_E_SYNTAX);
+	return -1;
+}
+
+/* sequence - a bad sequence refusal */
+static int
+sequence(struct smtp_call *c, const char *reply)
+{
+	smtp_reply(c, reply);
+	smtp_error(c, SMTP_E_SEQUENCE);
+	return -1;
+}
+
+/* ---- HELO, EHLO ---- */
+
+static int
+check_helo(struct smtp_call *c, struct args *a, const char *usage)
+{
+	char *sp;
+
+	if (a->len == 0)
+		return syntax(c, usage);
+	/* the first word is the name, as Postfix takes it */
+	if ((sp = memchr(a->arg, ' ', a->len)) != NULL) {
+		*sp = '\0';
+		a->len = (size_t)(sp - a->arg);
+	}
+	return 0;
+}
+
+static int
+check_helo_cmd(struct smtp_call *c, struct args *a)
+{
+	return check_helo(c, a, "501 5.5.4 Syntax: HELO hostname");
+}
+
+static int
+check_ehlo_cmd(struct smtp_call *c, struct args *a)
+{
+	return check_helo(c, a, "501 5.5.4 Syntax: EHLO hostname");
+}
+
+/* greet - a new HELO/EHLO: RFC 5321 4.1.4, it resets any transaction;
+ * a refused one leaves no HELO. Returns whether it was accepted. */
+static bool
+greet(struct smtp_call *c, struct args *a, bool esmtp)
+{
+	struct smtp_session *ss = c->ss;
+
+	smtp_txn_reset(c);
+	smtp_chunk_put(c->env, &ss->helo);
+	ss->state = SMTP_S_GREETED;
+	if (esmtp)
+		ss->flags |= SMTP_F_ESMTP;
+	else
+		ss->flags &= (uint8_t)~SMTP_F_ESMTP;
+	forget_facts(c, SMTP_F_POL_HELO | SMTP_F_POL_SENDER);
+	ss->flags |= SMTP_F_POL_HELO;
+	if (!smtp_decide(c, POL_HELO, a->arg, NULL, NULL))
+		return false;
+	if ((ss->helo = keep(c, a->arg, a->len)) == NULL)
+		return false;
+	ss->state = SMTP_S_HELO;
+	return true;
+}
+
+static void
+proceed_helo(struct smtp_call *c, struct args *a)
+{
+	if (greet(c, a, false))
+		smtp_reply2(c, "250 ", c->hostname);
+}
+
+/* dec - a number in decimal */
+static char *
+dec(char buf[24], uint64_t v)
+{
+	char *p = buf + 23;
+
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return p;
+}
+
+static void
+proceed_ehlo(struct smtp_call *c, struct args *a)
+{
+	char num[24];
+
+	if (!greet(c, a, true))
+		return;
+	smtp_reply_more(c, "250-", c->hostname);
+	smtp_reply_more(c, "250-PIPELINING", NULL);
+	if (c->svc->message_size_limit > 0)
+		smtp_reply_more(c, "250-SIZE ", dec(num, c->svc->message_size_limit));
+	else
+		smtp_reply_more(c, "250-SIZE", NULL);
+	smtp_reply_more(c, "250-8BITMIME", NULL);
+	smtp_reply(c, "250 ENHANCEDSTATUSCODES");
+}
+
+/* ---- MAIL, RCPT ---- */
+
+/* path - "<...>" at *p: the address inside, quotes and escapes honoured;
+ * 0 with a->addr set and *p after the '>', or -1 */
+static int
+path(char **p, struct args *a)
+{
+	char *s = *p, *q;
+	bool quoted = false;
+
+	if (*s != '<')
+		return -1;
+	for (q = s + 1; *q != '\0'; q++) {
+		if (quoted && *q == '\\' && q[1] != '\0')
+			q++;
+		else if (*q == '"')
+			quoted = !quoted;
+		else if (!quoted && (*q == '>' || *q == '<' || *q == ' '))
+			break;
+	}
+	if (*q != '>')
+		return -1;
+	*q = '\0';
+	a->addr = s + 1;
+	a->alen = (size_t)(q - a->addr);
+	*p = q + 1;
+	return 0;
+}
+
+/* envelope - "FROM:<addr> params" or "TO:<addr> params": the address, and
+ * the parameters' start in *params; Postfix's leniency: spaces after ':' */
+static int
+envelope(struct args *a, const char *key, char **params)
+{
+	size_t klen = strlen(key);
+	char *p = a->arg;
+
+	if (a->len < klen || strncasecmp(p, key, klen) != 0)
+		return -1;
+	p += klen;
+	while (*p == ' ')
+		p++;
+	if (path(&p, a) < 0 || (*p != '\0' && *p != ' '))
+		return -1;
+	*params = p;
+	return 0;
+}
+
+/* next_param - the next space-separated "KEY[=VALUE]" or NULL */
+static char *
+next_param(char **p, size_t *len)
+{
+	char *s = *p;
+
+	while (*s == ' ')
+		s++;
+	if (*s == '\0')
+		return NULL;
+	*len = strcspn(s, " ");
+	*p = s + *len;
+	return s;
+}
+
+/* unsupported - 555 naming the option, echoed and cut */
+static int
+unsupported(struct smtp_call *c, const char *opt, size_t len)
+{
+	char e[SMTP_ECHO_MAX + 1];
+
+	smtp_reply2(c, "555 5.5.4 Unsupported option: ", smtp_echo(e, sizeof(e), opt, len));
+	smtp_error(c, SMTP_E_SYNTAX);
+	return -1;
+}
+
+/* mail_param - SIZE= (RFC 1870) and BODY= (RFC 6152) */
+static int
+mail_param(struct smtp_call *c, struct args *a, const char *s, size_t len)
+{
+	uint64_t limit = c->svc->message_size_limit, size = 0;
+
+	if (len >= 5 && strncasecmp(s, "SIZE=", 5) == 0) {
+		if (len == 5)
+			return syntax(c, "501 5.5.4 Bad message size syntax");
+		for (size_t i = 5; i < len; i++) {
+			unsigned d = (unsigned)(s[i] - '0');
+
+			if (d > 9 || size > (UINT64_MAX - d) / 10)
+				return syntax(c, "501 5.5.4 Bad message size syntax");
+			size = size * 10 + d;
+		}
+		if (limit > 0 && size > limit) {
+			smtp_reply(c, "552 5.3.4 Message size exceeds fixed limit");
+			smtp_error(c, SMTP_E_SIZE);
+			return -1;
+		}
+		return 0;
+	}
+	if (len >= 5 && strncasecmp(s, "BODY=", 5) == 0) {
+		if (len == 9 && strncasecmp(s + 5, "7BIT", 4) == 0)
+			a->body8 = false;
+		else if (len == 13 && strncasecmp(s + 5, "8BITMIME", 8) == 0)
+			a->body8 = true;
+		else
+			return syntax(c, "501 5.5.4 Bad BODY keyword value");
+		return 0;
+	}
+	return unsupported(c, s, strcspn(s, "= "));
+}
+
+static int
+check_mail(struct smtp_call *c, struct args *a)
+{
+	char *p, *s;
+	size_t len;
+
+	if (c->ss->state == SMTP_S_GREETED)
+		return sequence(c, "503 5.5.1 Error: send HELO/EHLO first");
+	if (c->ss->state == SMTP_S_MAIL)
+		return sequence(c, "503 5.5.1 Error: nested MAIL command");
+	if (envelope(a, "FROM:", &p) < 0)
+		return syntax(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
+	while ((s = next_param(&p, &len)) != NULL)
+		if (mail_param(c, a, s, len) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+proceed_mail(struct smtp_call *c, struct args *a)
+{
+	struct smtp_session *ss = c->ss;
+
+	forget_facts(c, SMTP_F_POL_SENDER);
+	ss->flags |= SMTP_F_POL_HELO | SMTP_F_POL_SENDER;
+	if (!smtp_decide(c, POL_MAIL, ss->helo, a->addr, NULL))
+		return;
+	if ((ss->sender = keep(c, a->addr, a->alen)) == NULL)
+		return;
+	ss->state = SMTP_S_MAIL;
+	ss->nrcpt = 0;
+	if (a->body8)
+		ss->flags |= SMTP_F_BODY_8BIT;
+	smtp_reply(c, "250 2.1.0 Ok");
+}
+
+static int
+check_rcpt(struct smtp_call *c, struct args *a)
+{
+	char *p, *s;
+	size_t len;
+
+	if (c->ss->state != SMTP_S_MAIL)
+		return sequence(c, "503 5.5.1 Error: need MAIL command");
+	if (envelope(a, "TO:", &p) < 0 || a->alen == 0)
+		return syntax(c, "501 5.5.4 Syntax: RCPT TO:<address>");
+	if ((s = next_param(&p, &len)) != NULL)
+		return unsupported(c, s, strcspn(s, "= "));
+	if (c->ss->nrcpt >= c->svc->max_recipients) {
+		smtp_reply(c, "452 4.5.3 Error: too many recipients");
+		smtp_error(c, SMTP_E_TOO_MANY_RCPTS);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_rcpt(struct smtp_call *c, struct args *a)
+{
+	if (!smtp_decide(c, POL_RCPT, c->ss->helo, c->ss->sender, a->addr))
+		return;
+	c->ss->nrcpt++;
+	smtp_reply(c, "250 2.1.5 Ok");
+}
+
+/* ---- DATA ---- */
+
+static int
+check_data(struct smtp_call *c, struct args *a)
+{
+	if (c->ss->state != SMTP_S_MAIL)
+		return sequence(c, "503 5.5.1 Error: need RCPT command");
+	if (c->ss->nrcpt == 0) {
+		smtp_reply(c, "554 5.5.1 Error: no valid recipients");
+		smtp_error(c, SMTP_E_NO_RCPTS);
+		return -1;
+	}
+	if (a->len > 0)
+		return syntax(c, "501 5.5.4 Syntax: DATA");
+	return 0;
+}
+
+/* proceed_data - no relay to a backend yet: a 4xx, never a 2xx (nothing may
+ * be swallowed); the transaction ends as after any failed DATA in Postfix */
+static void
+proceed_data(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	smtp_reply(c, "451 4.4.1 Error: no backend available, try again later");
+	smtp_error(c, SMTP_E_NO_BACKEND);
+	smtp_txn_reset(c);
+}
+
+/* ---- the others ---- */
+
+static int
+check_rset(struct smtp_call *c, struct args *a)
+{
+	if (a->len > 0)
+		return syntax(c, "501 5.5.4 Syntax: RSET");
+	return 0;
+}
+
+static void
+proceed_rset(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	smtp_txn_reset(c);
+	smtp_reply(c, "250 2.0.0 Ok");
+}
+
+static void
+proceed_noop(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	smtp_reply(c, "250 2.0.0 Ok");
+}
+
+static void
+proceed_quit(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	smtp_reply(c, "221 2.0.0 Bye");
+	c->ss->state = SMTP_S_CLOSING;
+}
+
+static int
+check_vrfy(struct smtp_call *c, struct args *a)
+{
+	if (a->len == 0)
+		return syntax(c, "501 5.5.4 Syntax: VRFY address");
+	return 0;
+}
+
+static void
+proceed_vrfy(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	/* RFC 5321 3.5.3: say nothing about who exists */
+	smtp_reply(c, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+proceed_help(struct smtp_call *c, struct args *a)
+{
+	(void)a;
+	smtp_reply(c, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+static const struct verb verbs[] = {
+        {"helo", SMTP_C_HELO, check_helo_cmd, proceed_helo},
+        {"ehlo", SMTP_C_EHLO, check_ehlo_cmd, proceed_ehlo},
+        {"mail", SMTP_C_MAIL, check_mail, proceed_mail},
+        {"rcpt", SMTP_C_RCPT, check_rcpt, proceed_rcpt},
+        {"data", SMTP_C_DATA, check_data, proceed_data},
+        {"rset", SMTP_C_RSET, check_rset, proceed_rset},
+        {"noop", SMTP_C_NOOP, NULL, proceed_noop},
+        {"quit", SMTP_C_QUIT, NULL, proceed_quit},
+        {"vrfy", SMTP_C_VRFY, check_vrfy, proceed_vrfy},
+        {"help", SMTP_C_HELP, NULL, proceed_help},
+};
+
+/* lookup - the verb of the first len bytes, caseless; NULL when unknown.
+ * Only ASCII letters fold onto the table's lowercase letters with | 0x20. */
+static const struct verb *
+lookup(const char *s, size_t len)
+{
+	char low[4];
+
+	if (len != 4)
+		return NULL;
+	for (int k = 0; k < 4; k++)
+		low[k] = (char)(s[k] | 0x20);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (memcmp(low, verbs[i].name, 4) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/* smtp_command - answer one complete command line */
+void
+smtp_command(struct smtp_call *c, char *line, size_t len)
+{
+	struct smtp_session *ss = c->ss;
+	const struct verb *vb;
+	struct args a = {0};
+	size_t vlen;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch < ' ' || ch == 0x7f) {
+			smtp_reply(c, "500 5.5.2 Error: bad syntax");
+			smtp_error(c, SMTP_E_BAD_CHAR);
+			return;
+		}
+	}
+	while (len > 0 && line[len - 1] == ' ')
+		line[--len] = '\0';
+	if (len == 0) {
+		smtp_reply(c, "500 5.5.2 Error: bad syntax");
+		smtp_error(c, SMTP_E_SYNTAX);
+		return;
+	}
+	vlen = strcspn(line, " ");
+	vb = lookup(line, vlen);
+	ss->where = vb != NULL ? vb->cmd : SMTP_C_UNKNOWN;
+	/* RFC 5321 3.1: after a 554 greeting, 503 to everything but QUIT */
+	if (ss->state == SMTP_S_DENIED && ss->where != SMTP_C_QUIT) {
+		char name[80];
+
+		smtp_reply2(c, "503 5.5.1 Error: access denied for ",
+		            smtp_client_name(&ss->client, name, sizeof(name)));
+		smtp_error(c, SMTP_E_DENIED);
+		return;
+	}
+	if (vb == NULL) {
+		smtp_reply(c, "502 5.5.2 Error: command not recognized");
+		smtp_error(c, SMTP_E_UNKNOWN_CMD);
+		return;
+	}
+	a.arg = line + vlen;
+	while (*a.arg == ' ')
+		a.arg++;
+	a.len = (size_t)(line + len - a.arg);
+	if (vb->check != NULL && vb->check(c, &a) < 0)
+		return;
+	vb->proceed(c, &a);
+}

@@ -1,0 +1,75 @@
+/* smtp_impl - what the files of dataplane/smtp/ share and nobody else sees */
+#ifndef SMTP_IMPL_H
+#define SMTP_IMPL_H
+
+#include <stdbool.h>
+
+#include "smtp.h"
+
+/* One call into the engine: its arguments and what was looked up for it.
+ * Lives on the stack for the duration of the call. */
+struct smtp_call {
+	struct smtp_session *ss;
+	const struct smtp_env *env;
+	const struct pol_snapshot *snap;
+	const struct pol_service *svc; /* the session's service in snap */
+	const char *hostname;          /* the gate's name in snap */
+	struct smtp_out *out;
+	uint64_t now;
+};
+
+/* smtp_panic - an impossible state: report and abort, never limp on */
+#define smtp_panic(...) smtp_panic_at(__FILE__, __LINE__, __VA_ARGS__)
+__attribute__((noreturn, format(printf, 3, 4))) void smtp_panic_at(const char *file, int line,
+                                                                   const char *fmt, ...);
+
+/* ---- smtp_line.c ---- */
+
+enum smtp_line_ev {
+	SMTP_LINE_MORE,   /* the input ended inside a line */
+	SMTP_LINE_DONE,   /* a line ended with CRLF: buf[0..len) */
+	SMTP_LINE_LONG,   /* a line over SMTP_LINE_MAX ended with CRLF; it was dropped */
+	SMTP_LINE_BARE_LF /* an LF without a CR */
+};
+
+/* smtp_line_scan - read bytes into buf (SMTP_LINE_TEXT bytes) up to the
+ * first event; returns how many bytes were read */
+size_t smtp_line_scan(uint8_t *lstate, char *buf, uint16_t *len, const unsigned char *p, size_t n,
+                      enum smtp_line_ev *ev);
+
+/* ---- smtp_reply.c ---- */
+
+/* smtp_reply - append one reply line and count it (class, 4xx/5xx errors) */
+void smtp_reply(struct smtp_call *c, const char *text);
+/* smtp_reply2 - the same, in two pieces: smtp_reply2(c, "250 ", hostname) */
+void smtp_reply2(struct smtp_call *c, const char *head, const char *tail);
+/* smtp_reply_more - a "250-..." line of a multi-line reply (tail may be NULL); not counted */
+void smtp_reply_more(struct smtp_call *c, const char *head, const char *tail);
+/* smtp_error - count an error of a kind (the reply is written separately) */
+void smtp_error(struct smtp_call *c, enum smtp_err e);
+/* smtp_hangup - a last reply, a log line "<why> after CMD from CLIENT"; the session ends */
+__attribute__((format(printf, 4, 5))) void smtp_hangup(struct smtp_call *c, enum smtp_err e,
+                                                       const char *why, const char *fmt, ...);
+/* smtp_decide - pol_eval one stage; on refusal reply with its text and log
+ * it. Returns whether the stage was accepted. */
+bool smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const char *sender,
+                 const char *rcpt);
+/* smtp_client_name - "unknown[ADDR]", as pol_client_name() */
+char *smtp_client_name(const struct cidr *client, char *buf, size_t size);
+/* smtp_echo - client text as it may appear in our replies: printable ASCII, cut */
+char *smtp_echo(char *dst, size_t size, const char *src, size_t len);
+
+/* ---- smtp_cmd.c ---- */
+
+/* smtp_command - answer one complete command line (NUL-terminated at len) */
+void smtp_command(struct smtp_call *c, char *line, size_t len);
+/* smtp_txn_reset - forget the open transaction, give its chunk back */
+void smtp_txn_reset(struct smtp_call *c);
+
+/* ---- smtp_session.c ---- */
+
+/* smtp_chunk_get - a chunk, or NULL after a 421 that ends the session */
+char *smtp_chunk_get(struct smtp_call *c);
+void smtp_chunk_put(const struct smtp_env *env, char **chunk);
+
+#endif

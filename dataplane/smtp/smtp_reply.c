@@ -1,0 +1,223 @@
+/* smtp_reply - replies, policy decisions, log lines and counters
+ *
+ * Every reply goes through here, so that each is counted by class, every
+ * 4xx/5xx counts towards the service's max_errors, and no reply line can
+ * overrun the caller's buffer (the session reserves SMTP_OUT_ROOM per step;
+ * a reply that does not fit is a bug, hence a panic).
+ *
+ * Client text reaches a reply or a log line only escaped and cut: through
+ * pol_eval's and pol_format_reject's own escaping, or smtp_echo() here.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp_impl.h"
+
+/* smtp_panic_at - report an impossible state and abort */
+void
+smtp_panic_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smtp: panic at %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+/* count - a reply written at line: by class, and 4xx/5xx as errors */
+static void
+count(struct smtp_call *c, const char *line)
+{
+	if (line[0] < '2' || line[0] > '5')
+		smtp_panic("reply \"%.3s\"", line);
+	c->env->stats->replies[line[0] - '0']++;
+	if (line[0] >= '4')
+		c->ss->nerrors++;
+}
+
+/* put - append head, tail (or NULL) and CRLF; returns where the line starts.
+ * No printf: most sessions are a few constant replies. */
+static char *
+put(struct smtp_out *out, const char *head, const char *tail)
+{
+	char *start = out->buf + out->len;
+	size_t room = out->cap - out->len;
+	size_t h = strlen(head), t = tail != NULL ? strlen(tail) : 0;
+
+	if (h + t < 4 || h + t + 2 > room)
+		smtp_panic("reply of %zu bytes does not fit in %zu", h + t, room);
+	memcpy(start, head, h);
+	memcpy(start + h, tail != NULL ? tail : "", t);
+	memcpy(start + h + t, "\r\n", 2);
+	out->len += h + t + 2;
+	return start;
+}
+
+/* smtp_reply - append one reply line and count it */
+void
+smtp_reply(struct smtp_call *c, const char *text)
+{
+	count(c, put(c->out, text, NULL));
+}
+
+/* smtp_reply2 - the same, in two pieces ("250 ", hostname) */
+void
+smtp_reply2(struct smtp_call *c, const char *head, const char *tail)
+{
+	count(c, put(c->out, head, tail));
+}
+
+/* smtp_reply_more - append a non-final line of a multi-line reply */
+void
+smtp_reply_more(struct smtp_call *c, const char *head, const char *tail)
+{
+	put(c->out, head, tail);
+}
+
+/* smtp_error - count an error of a kind */
+void
+smtp_error(struct smtp_call *c, enum smtp_err e)
+{
+	c->env->stats->errors[e]++;
+}
+
+/* log_line - hand one line to the caller's sink */
+static void
+log_line(const struct smtp_env *env, const char *line, size_t len)
+{
+	if (env->log != NULL)
+		env->log(env->log_arg, line, len);
+}
+
+/* smtp_hangup - a last reply and a log line; the session ends */
+void
+smtp_hangup(struct smtp_call *c, enum smtp_err e, const char *why, const char *fmt, ...)
+{
+	char name[80], line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		smtp_panic("last reply of %d bytes", n);
+	smtp_reply(c, line);
+	smtp_error(c, e);
+	n = snprintf(line, sizeof(line), "%s after %s from %s", why, smtp_cmd_name(c->ss->where),
+	             smtp_client_name(&c->ss->client, name, sizeof(name)));
+	if (n > 0)
+		log_line(c->env, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	c->ss->state = SMTP_S_CLOSING;
+}
+
+/* smtp_decide - pol_eval one stage; reply and log a refusal */
+bool
+smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const char *sender,
+            const char *rcpt)
+{
+	struct pol_query q = {
+	        .service = c->svc,
+	        .client = c->ss->client,
+	        .helo = helo,
+	        .sender = sender,
+	        .rcpt = rcpt,
+	};
+	struct pol_verdict v;
+	char line[POL_REPLY_MAX + 3 * POL_MAX_INPUT + 256];
+	size_t n;
+
+	pol_eval(c->snap, c->env->reader, &q, stage, &c->ss->pol, &v);
+	if (v.reason >= POL_R_COUNT)
+		smtp_panic("verdict reason %d", v.reason);
+	c->env->stats->verdicts[v.reason]++;
+	if (v.action == POL_ACCEPT)
+		return true;
+	smtp_reply(c, v.text);
+	n = pol_format_reject(line, sizeof(line), stage, &q, &v,
+	                      (c->ss->flags & SMTP_F_ESMTP) != 0);
+	log_line(c->env, line, n);
+	return false;
+}
+
+/* smtp_client_name - "unknown[192.0.2.1]", as pol_client_name() writes it,
+ * without printf for IPv4: a refused client's every command names it */
+char *
+smtp_client_name(const struct cidr *client, char *buf, size_t size)
+{
+	char *p = buf;
+
+	if (client->family != 4 || size < sizeof("unknown[255.255.255.255]"))
+		return pol_client_name(client, buf, size);
+	memcpy(p, "unknown[", 8);
+	p += 8;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = client->addr[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : ']';
+	}
+	*p = '\0';
+	return buf;
+}
+
+/* smtp_echo - client text as it may appear in a reply: printable ASCII, cut */
+char *
+smtp_echo(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t n;
+
+	for (n = 0; n < len && n + 1 < size; n++) {
+		unsigned char ch = (unsigned char)src[n];
+
+		dst[n] = ch < ' ' || ch >= 0x7f ? '?' : (char)ch;
+	}
+	dst[n] = '\0';
+	return dst;
+}
+
+/* smtp_err_name - the counter label of an error kind */
+const char *
+smtp_err_name(enum smtp_err e)
+{
+	static const char *const names[SMTP_E_COUNT] = {
+	        [SMTP_E_LONG_LINE] = "long_line",
+	        [SMTP_E_BARE_LF] = "bare_lf",
+	        [SMTP_E_BAD_CHAR] = "bad_char",
+	        [SMTP_E_SYNTAX] = "syntax",
+	        [SMTP_E_UNKNOWN_CMD] = "unknown_command",
+	        [SMTP_E_SEQUENCE] = "bad_sequence",
+	        [SMTP_E_DENIED] = "denied",
+	        [SMTP_E_SIZE] = "size",
+	        [SMTP_E_TOO_MANY_RCPTS] = "too_many_recipients",
+	        [SMTP_E_NO_RCPTS] = "no_recipients",
+	        [SMTP_E_NO_BACKEND] = "no_backend",
+	        [SMTP_E_TIMEOUT] = "timeout",
+	        [SMTP_E_TOO_MANY_ERRORS] = "too_many_errors",
+	        [SMTP_E_NO_SERVICE] = "no_service",
+	        [SMTP_E_NO_MEMORY] = "no_memory",
+	};
+
+	return e < SMTP_E_COUNT ? names[e] : "?";
+}
+
+/* smtp_cmd_name - a command as Postfix names it in log lines */
+const char *
+smtp_cmd_name(enum smtp_cmd c)
+{
+	static const char *const names[SMTP_C_COUNT] = {
+	        "CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "DATA",
+	        "RSET",    "NOOP", "QUIT", "VRFY", "HELP", "UNKNOWN",
+	};
+
+	return c < SMTP_C_COUNT ? names[c] : "?";
+}

@@ -1,0 +1,256 @@
+/* smtp_session - the entry points: open, input, timeout, close
+ *
+ * Each call looks the session's service up in the snapshot it is given
+ * (live pushes may have changed it, or removed it: 421 then), works within
+ * SMTP_OUT_ROOM of output per step, and leaves the session holding only
+ * the chunks it needs: a partial line is copied to a chunk at the end of a
+ * call and back to the stack at the start of the next, so an idle session
+ * between complete commands holds none for its line.
+ *
+ * Untrusted input: the bytes of smtp_input(), which go through the line
+ * reader (smtp_line.c) and then the command parser (smtp_cmd.c).
+ */
+#include <string.h>
+
+#include "smtp_impl.h"
+
+_Static_assert(SMTP_CHUNK_SIZE > SMTP_LINE_TEXT, "a chunk holds a partial line");
+_Static_assert(SMTP_OUT_ROOM >= POL_REPLY_MAX + 2 + 300, "a refusal and a 421 fit in a step");
+_Static_assert(sizeof(struct smtp_session) <= 256, "a session stays small");
+
+/* smtp_chunk_get - a chunk, or NULL after a 421 that ends the session */
+char *
+smtp_chunk_get(struct smtp_call *c)
+{
+	char *chunk = c->env->chunks.get(c->env->chunks.arg);
+
+	if (chunk == NULL)
+		smtp_hangup(c, SMTP_E_NO_MEMORY, "out of memory",
+		            "421 4.3.0 %s Error: insufficient system resources", c->hostname);
+	return chunk;
+}
+
+/* smtp_chunk_put - give a chunk back, if held */
+void
+smtp_chunk_put(const struct smtp_env *env, char **chunk)
+{
+	if (*chunk != NULL) {
+		env->chunks.put(env->chunks.arg, *chunk);
+		*chunk = NULL;
+	}
+}
+
+/* room - free output space; a buffer overfilled by the caller is a bug */
+static size_t
+room(const struct smtp_out *out)
+{
+	if (out->len > out->cap)
+		smtp_panic("output buffer holds %zu of %zu", out->len, out->cap);
+	return out->cap - out->len;
+}
+
+/* begin - set up a call; false after a 421 when the port has no service */
+static bool
+begin(struct smtp_call *c, struct smtp_session *ss, const struct smtp_env *env,
+      const struct pol_snapshot *snap, uint64_t now, struct smtp_out *out)
+{
+	c->ss = ss;
+	c->env = env;
+	c->snap = snap;
+	c->out = out;
+	c->now = now;
+	c->svc = snap != NULL ? pol_service_by_port(snap, ss->port) : NULL;
+	c->hostname = snap != NULL ? pol_snapshot_model(snap)->hostname : "";
+	if (c->svc != NULL)
+		return true;
+	smtp_hangup(c, SMTP_E_NO_SERVICE, "service not available",
+	            "421 4.3.2 Service not available");
+	return false;
+}
+
+/* set_deadline - the earlier of the command and session timeouts, by the
+ * current service's values */
+static void
+set_deadline(struct smtp_call *c)
+{
+	struct smtp_session *ss = c->ss;
+	uint64_t cmd = ss->last_ms + c->svc->command_timeout_ms;
+	uint64_t all = ss->start_ms + c->svc->session_timeout_ms;
+
+	ss->deadline_ms = cmd < all ? cmd : all;
+}
+
+/* timed_out - 421 and the end when the deadline has passed */
+static bool
+timed_out(struct smtp_call *c)
+{
+	set_deadline(c);
+	if (c->now < c->ss->deadline_ms)
+		return false;
+	smtp_hangup(c, SMTP_E_TIMEOUT, "timeout", "421 4.4.2 %s Error: timeout exceeded",
+	            c->hostname);
+	return true;
+}
+
+/* error_limit - after a step: the service's max_errors ends the session,
+ * right after the reply that reached it (as Postfix's smtpd_hard_error_limit) */
+static void
+error_limit(struct smtp_call *c)
+{
+	if (c->ss->state != SMTP_S_CLOSING && c->ss->nerrors >= c->svc->max_errors)
+		smtp_hangup(c, SMTP_E_TOO_MANY_ERRORS, "too many errors",
+		            "421 4.7.0 %s Error: too many errors", c->hostname);
+}
+
+/* action - what the caller does next */
+static enum smtp_action
+action(const struct smtp_session *ss)
+{
+	return ss->state == SMTP_S_CLOSING ? SMTP_CLOSE : SMTP_CONTINUE;
+}
+
+/* smtp_open - greet a new client */
+enum smtp_action
+smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_snapshot *snap,
+          uint64_t now, const struct cidr *client, uint16_t port, struct smtp_out *out)
+{
+	struct smtp_call c;
+
+	memset(ss, 0, sizeof(*ss));
+	pol_state_init(&ss->pol);
+	ss->client = *client;
+	ss->port = port;
+	ss->start_ms = ss->last_ms = now;
+	ss->deadline_ms = UINT64_MAX;
+	ss->state = SMTP_S_GREETED;
+	ss->lstate = SMTP_L_TEXT;
+	ss->where = SMTP_C_CONNECT;
+	env->stats->sessions_opened++;
+	if (room(out) < SMTP_OUT_ROOM)
+		smtp_panic("smtp_open with %zu bytes of output free", room(out));
+	if (!begin(&c, ss, env, snap, now, out))
+		return SMTP_CLOSE;
+	if (smtp_decide(&c, POL_CONNECT, NULL, NULL, NULL))
+		smtp_reply2(&c, "220 ", c.svc->banner);
+	else
+		ss->state = SMTP_S_DENIED;
+	error_limit(&c);
+	set_deadline(&c);
+	return action(ss);
+}
+
+/* line_end - a complete line: its reply, then the error limit */
+static void
+line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
+{
+	if (ev != SMTP_LINE_BARE_LF) {
+		c->ss->last_ms = c->now;
+		c->env->stats->commands++;
+	}
+	switch (ev) {
+	case SMTP_LINE_DONE:
+		line[len] = '\0';
+		smtp_command(c, line, len);
+		break;
+	case SMTP_LINE_LONG:
+		smtp_reply(c, "500 5.5.6 Error: line too long");
+		smtp_error(c, SMTP_E_LONG_LINE);
+		break;
+	case SMTP_LINE_BARE_LF:
+		smtp_hangup(c, SMTP_E_BARE_LF, "bare <LF> received",
+		            "550 5.5.2 Error: bare <LF> received");
+		break;
+	default:
+		smtp_panic("line event %d", ev);
+	}
+	error_limit(c);
+}
+
+/* smtp_input - read command lines and answer them, within the output room */
+enum smtp_action
+smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol_snapshot *snap,
+           uint64_t now, const void *data, size_t len, size_t *consumed, struct smtp_out *out)
+{
+	const unsigned char *p = data;
+	char line[SMTP_LINE_TEXT + 1];
+	uint16_t llen = 0;
+	struct smtp_call c;
+	size_t i = 0;
+
+	*consumed = 0;
+	if (ss->state == SMTP_S_FREE)
+		smtp_panic("input on a closed session");
+	if (ss->state == SMTP_S_CLOSING)
+		return SMTP_CLOSE;
+	if (room(out) < SMTP_OUT_ROOM)
+		return SMTP_CONTINUE;
+	if (!begin(&c, ss, env, snap, now, out) || timed_out(&c))
+		return SMTP_CLOSE;
+	if (ss->line != NULL) {
+		memcpy(line, ss->line, ss->line_len);
+		llen = ss->line_len;
+		ss->line_len = 0;
+		smtp_chunk_put(env, &ss->line);
+	}
+	while (i < len && ss->state != SMTP_S_CLOSING) {
+		enum smtp_line_ev ev;
+
+		/* at a line boundary only, so that every line read is answered */
+		if (llen == 0 && ss->lstate == SMTP_L_TEXT && room(out) < SMTP_OUT_ROOM)
+			break;
+		i += smtp_line_scan(&ss->lstate, line, &llen, p + i, len - i, &ev);
+		if (ev != SMTP_LINE_MORE) {
+			line_end(&c, ev, line, llen);
+			llen = 0;
+		}
+	}
+	if (llen > 0 && ss->state != SMTP_S_CLOSING && (ss->line = smtp_chunk_get(&c)) != NULL) {
+		memcpy(ss->line, line, llen);
+		ss->line_len = llen;
+	}
+	set_deadline(&c);
+	*consumed = i;
+	return action(ss);
+}
+
+/* smtp_deadline - when the timer is due */
+uint64_t
+smtp_deadline(const struct smtp_session *ss)
+{
+	if (ss->state == SMTP_S_FREE || ss->state == SMTP_S_CLOSING)
+		return UINT64_MAX;
+	return ss->deadline_ms;
+}
+
+/* smtp_timeout - the timer: 421 once the deadline has passed */
+enum smtp_action
+smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct pol_snapshot *snap,
+             uint64_t now, struct smtp_out *out)
+{
+	struct smtp_call c;
+
+	if (ss->state == SMTP_S_FREE)
+		smtp_panic("timeout on a closed session");
+	if (ss->state == SMTP_S_CLOSING)
+		return SMTP_CLOSE;
+	if (room(out) < SMTP_OUT_ROOM)
+		return SMTP_CONTINUE;
+	if (!begin(&c, ss, env, snap, now, out))
+		return SMTP_CLOSE;
+	timed_out(&c);
+	return action(ss);
+}
+
+/* smtp_close - give everything back */
+void
+smtp_close(struct smtp_session *ss, const struct smtp_env *env)
+{
+	if (ss->state == SMTP_S_FREE)
+		smtp_panic("session closed twice");
+	smtp_chunk_put(env, &ss->line);
+	smtp_chunk_put(env, &ss->helo);
+	smtp_chunk_put(env, &ss->sender);
+	ss->line_len = 0;
+	ss->state = SMTP_S_FREE;
+	env->stats->sessions_closed++;
+}
