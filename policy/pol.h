@@ -251,6 +251,10 @@ struct pol_verdict {
 };
 
 void pol_state_init(struct pol_state *st);
+/* pol_state_forget - before a new input of stage (POL_HELO: a new HELO;
+ * POL_MAIL: a new transaction's sender) is decided, drop the facts of the
+ * old one and of later stages; the client's facts stay */
+void pol_state_forget(struct pol_state *st, enum pol_stage stage);
 
 /* A thread that evaluates against the live snapshot. */
 struct pol_reader;

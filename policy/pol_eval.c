@@ -30,6 +30,15 @@ pol_state_init(struct pol_state *st)
 	st->have = 0;
 }
 
+void
+pol_state_forget(struct pol_state *st, enum pol_stage stage)
+{
+	if (stage <= POL_HELO)
+		st->have &= (uint8_t) ~(HAVE_HELO | HAVE_SENDER);
+	else if (stage == POL_MAIL)
+		st->have &= (uint8_t)~HAVE_SENDER;
+}
+
 struct hs_ctx {
 	const struct pol_snapshot *s;
 	const uint32_t *map; /* Hyperscan id -> entry id */
@@ -195,7 +204,7 @@ echo(char *dst, size_t size, const char *src)
 	for (; src != NULL && src[n] != '\0' && n + 1 < size && n < POL_MAX_INPUT; n++) {
 		unsigned char c = (unsigned char)src[n];
 
-		dst[n] = c < ' ' || c == 0x7f ? '?' : (char)c;
+		dst[n] = c < ' ' || c >= 0x7f ? '?' : (char)c; /* reply text is 7-bit */
 	}
 	dst[n] = '\0';
 }

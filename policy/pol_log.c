@@ -28,6 +28,24 @@ pol_client_name(const struct cidr *client, char *buf, size_t size)
 	char ip[64], *slash;
 	struct cidr c = *client;
 
+	if (c.family == 4 && size >= sizeof("unknown[255.255.255.255]")) {
+		/* the common case, without printf: it is on every refusal's path */
+		char *p = buf + 8;
+
+		memcpy(buf, "unknown[", 8);
+		for (int i = 0; i < 4; i++) {
+			unsigned v = c.addr[i];
+
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = i < 3 ? '.' : ']';
+		}
+		*p = '\0';
+		return buf;
+	}
 	c.len = c.family == 4 ? 32 : 128;
 	cidr_format(&c, ip, sizeof(ip));
 	slash = strchr(ip, '/');

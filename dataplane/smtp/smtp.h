@@ -129,10 +129,8 @@ enum smtp_lstate {
 };
 
 enum smtp_flag {
-	SMTP_F_ESMTP = 1 << 0,      /* greeted with EHLO: proto=ESMTP in log lines */
-	SMTP_F_BODY_8BIT = 1 << 1,  /* the transaction said BODY=8BITMIME */
-	SMTP_F_POL_HELO = 1 << 2,   /* pol holds facts of a HELO name */
-	SMTP_F_POL_SENDER = 1 << 3, /* pol holds facts of a sender */
+	SMTP_F_ESMTP = 1 << 0,     /* greeted with EHLO: proto=ESMTP in log lines */
+	SMTP_F_BODY_8BIT = 1 << 1, /* the transaction said BODY=8BITMIME */
 };
 
 /* Commands, as they are named in log lines ("timeout after RCPT from ..."). */

@@ -49,19 +49,6 @@ smtp_txn_reset(struct smtp_call *c)
 		ss->state = SMTP_S_HELO;
 }
 
-/* forget_facts - before a new HELO or sender is decided: pol_state caches the
- * facts of the previous one (its have bits), and pol.h offers no way to
- * drop just those, so start over when they are there (the client facts
- * cost a few prefix lookups; the HELO's are recomputed at MAIL) */
-static void
-forget_facts(struct smtp_call *c, uint8_t stale)
-{
-	if (c->ss->flags & stale) {
-		pol_state_init(&c->ss->pol);
-		c->ss->flags &= (uint8_t) ~(SMTP_F_POL_HELO | SMTP_F_POL_SENDER);
-	}
-}
-
 /* keep - copy an accepted input into a fresh chunk; NULL after a 421 */
 static char *
 keep(struct smtp_call *c, const char *s, size_t len)
@@ -138,8 +125,7 @@ greet(struct smtp_call *c, struct args *a, bool esmtp)
 		ss->flags |= SMTP_F_ESMTP;
 	else
 		ss->flags &= (uint8_t)~SMTP_F_ESMTP;
-	forget_facts(c, SMTP_F_POL_HELO | SMTP_F_POL_SENDER);
-	ss->flags |= SMTP_F_POL_HELO;
+	pol_state_forget(&ss->pol, POL_HELO);
 	if (!smtp_decide(c, POL_HELO, a->arg, NULL, NULL))
 		return false;
 	if ((ss->helo = keep(c, a->arg, a->len)) == NULL)
@@ -317,8 +303,7 @@ proceed_mail(struct smtp_call *c, struct args *a)
 {
 	struct smtp_session *ss = c->ss;
 
-	forget_facts(c, SMTP_F_POL_SENDER);
-	ss->flags |= SMTP_F_POL_HELO | SMTP_F_POL_SENDER;
+	pol_state_forget(&ss->pol, POL_MAIL);
 	if (!smtp_decide(c, POL_MAIL, ss->helo, a->addr, NULL))
 		return;
 	if ((ss->sender = keep(c, a->addr, a->alen)) == NULL)

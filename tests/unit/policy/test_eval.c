@@ -454,6 +454,56 @@ test_null_sender(void)
 	pol_snapshot_free(s);
 }
 
+/* test_client_name - the IPv4 fast path writes what printf would */
+static void
+test_client_name(void)
+{
+	unsigned bad = 0;
+	uint32_t x = 12345;
+
+	for (int i = 0; i < 20000; i++) {
+		struct cidr c = {.family = 4, .len = 32};
+		char got[80], want[80];
+
+		x = x * 1103515245u + 12345u;
+		memcpy(c.addr, &x, 4);
+		if (i < 256)
+			c.addr[0] = c.addr[1] = c.addr[2] = c.addr[3] = (uint8_t)i;
+		pol_client_name(&c, got, sizeof(got));
+		snprintf(want, sizeof(want), "unknown[%u.%u.%u.%u]", c.addr[0], c.addr[1],
+		         c.addr[2], c.addr[3]);
+		bad += strcmp(got, want) != 0;
+	}
+	is_int(bad, 0, "client names of 20,000 IPv4 addresses as printf writes them");
+}
+
+/* test_forget - a second HELO or transaction is decided on its own input */
+static void
+test_forget(const struct pol_snapshot *s)
+{
+	struct pol_query q = {.service = pol_service_find(s, "mx"), .helo = "bad.helo.example"};
+	struct pol_state st;
+	struct pol_verdict v;
+
+	cidr_addr_parse("203.0.113.5", &q.client);
+	pol_state_init(&st);
+	pol_eval(s, NULL, &q, POL_HELO, &st, &v);
+	ok(v.reason == POL_R_BL_HELO, "first HELO refused");
+	q.helo = "fine.example";
+	pol_state_forget(&st, POL_HELO);
+	pol_eval(s, NULL, &q, POL_HELO, &st, &v);
+	ok(v.action == POL_ACCEPT, "a second HELO is decided on its own name");
+	q.sender = "spammer@bad.example";
+	pol_eval(s, NULL, &q, POL_MAIL, &st, &v);
+	ok(v.reason == POL_R_BL_SENDER, "first sender refused");
+	q.sender = "fine@remote.example";
+	pol_eval(s, NULL, &q, POL_MAIL, &st, &v);
+	ok(v.reason == POL_R_BL_SENDER, "without forgetting, the old sender's facts stay");
+	pol_state_forget(&st, POL_MAIL);
+	pol_eval(s, NULL, &q, POL_MAIL, &st, &v);
+	ok(v.action == POL_ACCEPT, "after pol_state_forget the new sender decides");
+}
+
 int
 main(void)
 {
@@ -462,6 +512,8 @@ main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_case(s, &cases[i]);
 	test_log_line(s);
+	test_forget(s);
+	test_client_name();
 	pol_snapshot_free(s);
 	test_state_across_snapshots();
 	test_null_sender();
