@@ -16,7 +16,7 @@
 static uint32_t
 mask_of(unsigned len)
 {
-	return len == 0 ? 0 : ~0u << (32 - len);
+	return len == 0 ? 0 : len >= 32 ? ~0u : ~0u << (32 - len);
 }
 
 static uint32_t
@@ -71,10 +71,12 @@ ip4_route(const struct gconf *gc, uint32_t dst, unsigned *port, uint32_t *nextho
 		const struct gconf_port *p = &gc->ports[pi];
 
 		for (unsigned i = 0; i < p->naddr; i++) {
-			uint32_t m = mask_of(p->addr[i].len);
+			uint32_t m;
 
-			if (p->addr[i].family == 4 && (v4(&p->addr[i]) & m) == (dst & m) &&
-			    (int)p->addr[i].len > best) {
+			if (p->addr[i].family != 4)
+				continue;
+			m = mask_of(p->addr[i].len);
+			if ((v4(&p->addr[i]) & m) == (dst & m) && (int)p->addr[i].len > best) {
 				best = p->addr[i].len;
 				*port = pi;
 				*nexthop = dst;
@@ -85,10 +87,12 @@ ip4_route(const struct gconf *gc, uint32_t dst, unsigned *port, uint32_t *nextho
 		return 0;
 	for (unsigned i = 0; i < gc->nroutes; i++) {
 		const struct gconf_route *r = &gc->routes[i];
-		uint32_t m = mask_of(r->prefix.len);
+		uint32_t m;
 
-		if (r->prefix.family == 4 && (v4(&r->prefix) & m) == (dst & m) &&
-		    (int)r->prefix.len > best) {
+		if (r->prefix.family != 4)
+			continue;
+		m = mask_of(r->prefix.len);
+		if ((v4(&r->prefix) & m) == (dst & m) && (int)r->prefix.len > best) {
 			best = r->prefix.len;
 			*port = r->port;
 			*nexthop = r->via.family == 4 ? v4(&r->via) : dst;

@@ -109,6 +109,7 @@ grep -q "nshop False" "$T/scapy"; ok $? "scapy: a neighbour solicitation with ho
 
 gate_stop
 [ "$gate_rc" -eq 0 ] && grep -q "smtpgate: stopped" "$gate_log"; ok $? "SIGTERM stops the gate cleanly (exit 0)"
+! grep -q "runtime error\|Sanitizer" "$gate_log"; ok $? "no sanitizer report from the gate"
 [ "$(gate_stat csum)" -ge 2 ]; ok $? "bad checksums counted ($(gate_stat csum))"
 [ "$(gate_stat frag)" -ge 2 ]; ok $? "fragments counted ($(gate_stat frag))"
 [ "$(gate_stat icmp_echo)" -ge 6 ]; ok $? "echo replies counted ($(gate_stat icmp_echo))"
