@@ -1,0 +1,221 @@
+/* tcp - a small TCP stack for one lcore: passive and active open, no DPDK
+ *
+ * One struct tcp_lcore per lcore holds all of it: the flow table, the timer
+ * wheel, the chunk pool, counters and configuration. Nothing is shared,
+ * nothing locks, nothing allocates or makes a syscall after
+ * tcp_lcore_create(). The net layer gives it parsed segments (tcp_input())
+ * and the time (tcp_timers_run()); it sends through conf.emit. The
+ * application (the SMTP engine, the relay) sits on callbacks (struct
+ * tcp_app) and the calls tcp_send(), tcp_close(), tcp_abort(),
+ * tcp_rx_resume(), tcp_set_deadline(), tcp_connect().
+ *
+ * Time is monotonic milliseconds (uint64_t) everywhere.
+ *
+ * Reentrancy: the application may call any tcp_* function from inside a
+ * callback, on any flow of the same lcore. Output caused inside a callback
+ * is sent when the outermost tcp_* call returns (so a reply piggybacks the
+ * ACK of the data it answers), and a flow that ends is freed then too:
+ * a flow pointer stays valid until its app's closed() callback returns.
+ *
+ * Conformance: RFC 9293 (and 793), RFC 6298 (RTO), RFC 5961 (challenge
+ * ACKs), RFC 4987 (SYN cookies), RFC 7323 (window scale; no timestamps),
+ * RFC 6528 (ISN), RFC 5681/6582 (slow start, fast retransmit, NewReno).
+ * Not implemented: SACK, timestamps, urgent data, ECN, keepalive (the
+ * application's deadline bounds idle flows), delayed ACKs and Nagle (a
+ * request/response application: replies carry the ACK).
+ */
+#ifndef TCP_H
+#define TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcp_wire.h"
+
+/* Limits, with their reasons. */
+#define TCP_CHUNK_SIZE   2048 /* pool chunk: 16-byte header + 2032 data >= any 1500-MTU MSS */
+#define TCP_MAX_APPS     8    /* applications per lcore (SMTP engine, relay, tests) */
+#define TCP_MAX_LISTEN   64   /* listening ports per lcore: the policy's services */
+#define TCP_OOO_MAX      4    /* out-of-order segments held per flow */
+#define TCP_WHEEL_SLOTS  4096 /* timer wheel: 4096 x 10 ms = 41 s per turn */
+#define TCP_WHEEL_TICK   10   /* ms per wheel slot */
+#define TCP_COOKIE_MSS_N 8    /* MSS values a SYN cookie can encode (3 bits) */
+
+struct tcp_lcore;
+struct tcp_flow;
+
+enum tcp_state {
+	TCP_S_CLOSED,
+	TCP_S_SYN_SENT,
+	TCP_S_SYN_RCVD,
+	TCP_S_ESTABLISHED,
+	TCP_S_FIN_WAIT_1,
+	TCP_S_FIN_WAIT_2,
+	TCP_S_CLOSE_WAIT,
+	TCP_S_CLOSING,
+	TCP_S_LAST_ACK,
+	TCP_S_TIME_WAIT,
+	TCP_S_COUNT
+};
+
+/* Why a flow ended, told to the application's closed() callback. */
+enum tcp_end {
+	TCP_END_NORMAL,  /* both FINs exchanged (the flow may linger in TIME_WAIT) */
+	TCP_END_RESET,   /* the peer sent an acceptable RST */
+	TCP_END_REFUSED, /* active open answered by RST */
+	TCP_END_TIMEOUT, /* retransmissions or FIN_WAIT_2 ran out */
+	TCP_END_ABORT,   /* the application called tcp_abort() or refused in accept() */
+	TCP_END_NOMEM,   /* the pool ran dry for a flow that needs a chunk to go on */
+	TCP_END_COUNT
+};
+
+enum tcp_cookie_mode {
+	TCP_COOKIES_AUTO,   /* when the SYN backlog or the flow table is under pressure */
+	TCP_COOKIES_ALWAYS, /* every SYN (tests; a gate under known attack) */
+	TCP_COOKIES_NEVER,  /* a full table refuses SYNs instead */
+};
+
+/* What a flow is: its addresses and ports, local side first. */
+struct tcp_key {
+	struct tcp_ip laddr, raddr;
+	uint16_t lport, rport; /* host order */
+};
+
+/* An application's callbacks. ctx is the pointer given to tcp_app_register(). */
+struct tcp_app {
+	/* accept - a passive open completed; 0 to take the flow (set its
+	 * pointer with tcp_flow_set_app()), or negative to refuse it (RST) */
+	int (*accept)(void *ctx, struct tcp_flow *f);
+	/* connected - an active open completed */
+	void (*connected)(void *ctx, struct tcp_flow *f);
+	/* data - in-order bytes; return how many were taken. The rest stays
+	 * in TCP (the window shrinks) until tcp_rx_resume() offers it again. */
+	size_t (*data)(void *ctx, struct tcp_flow *f, const void *buf, size_t len);
+	/* peer_fin - the peer sent FIN, after all its data was taken */
+	void (*peer_fin)(void *ctx, struct tcp_flow *f);
+	/* sent - send space freed after a tcp_send() took less than asked (may be NULL) */
+	void (*sent)(void *ctx, struct tcp_flow *f);
+	/* deadline - the time set by tcp_set_deadline() has come (may be NULL) */
+	void (*deadline)(void *ctx, struct tcp_flow *f, uint64_t now);
+	/* closed - last call for the flow: it is invalid once this returns */
+	void (*closed)(void *ctx, struct tcp_flow *f, enum tcp_end why);
+};
+
+/* Configuration, copied by tcp_lcore_create(). tcp_conf_default() fills it. */
+struct tcp_conf {
+	uint32_t max_flows;   /* flow table size, TIME_WAIT included */
+	uint32_t nchunks;     /* TCP_CHUNK_SIZE chunks for send, hold and out-of-order data */
+	uint32_t syn_backlog; /* half-open flows beyond which SYN cookies start (AUTO) */
+	uint32_t cookie_fill; /* flows in use (per mille of max_flows) beyond which cookies start */
+	uint32_t tw_max;      /* flows kept in TIME_WAIT; beyond, the oldest is recycled */
+	uint32_t tw_ms;       /* TIME_WAIT length (2 MSL, shortened) */
+	uint32_t fin_wait2_ms;  /* FIN_WAIT_2 without the peer's FIN, as Linux's tcp_fin_timeout */
+	uint32_t rto_init_ms;   /* RFC 6298 2.1: 1 s */
+	uint32_t rto_min_ms;    /* RFC 6298 says 1 s; Linux and we use 200 ms */
+	uint32_t rto_max_ms;    /* RFC 6298 2.5: at least 60 s */
+	uint32_t snd_buf;       /* per-flow limit of queued send bytes (unacked included) */
+	uint32_t rcv_buf;       /* per-flow receive window, held bytes included */
+	uint32_t chunk_reserve; /* free chunks below which out-of-order data is dropped */
+	uint32_t challenge_ack_per_s; /* RFC 5961 7: challenge ACKs per second per lcore */
+	uint16_t mtu;                 /* IP MTU: our MSS is mtu - 40 (IPv4) or mtu - 60 (IPv6) */
+	uint8_t retries;              /* RTO retransmissions of data before giving up */
+	uint8_t syn_retries;          /* SYN retransmissions (active open) */
+	uint8_t synack_retries;       /* SYN-ACK retransmissions (passive open) */
+	uint8_t cookies;              /* enum tcp_cookie_mode */
+	uint8_t key[16]; /* secret for ISNs, cookies and the flow hash; all zero: random */
+	/* emit - send a segment; 0, or negative when it could not be (no mbuf):
+	 * the stack counts it and goes on as if the segment were lost */
+	int (*emit)(void *arg, const struct tcp_out *o);
+	void *emit_arg;
+	/* pick_port - a local port for tcp_connect() (attempt 0, 1, ...); the
+	 * caller chooses ports whose hash returns to this lcore. NULL: the
+	 * stack walks 32768-60999 from a keyed-hash start. 0: give up. */
+	uint16_t (*pick_port)(void *arg, const struct tcp_key *k, unsigned attempt);
+	void *pick_arg;
+};
+
+/* Counters and gauges of one lcore: plain increments, one writer. */
+struct tcp_stats {
+	uint64_t seg_in, seg_out;
+	uint64_t bytes_in, bytes_out; /* payload delivered to apps / first transmissions */
+	uint64_t retransmits;         /* segments sent again (RTO, fast retransmit, SYN/SYN-ACK) */
+	uint64_t rto_fired;
+	uint64_t fast_retransmits;
+	uint64_t probes; /* zero-window probes */
+	uint64_t rst_in, rst_out;
+	uint64_t challenge_acks, challenge_acks_limited;
+	uint64_t cookies_sent, cookies_ok, cookies_bad;
+	uint64_t accepted, connected, refused, timeouts, aborts, resets;
+	uint64_t tw_recycled; /* TIME_WAIT flows ended early for room */
+	uint64_t emit_failed; /* conf.emit refused a segment */
+	/* drops by reason */
+	uint64_t drop_csum;   /* written by the net layer: bad TCP checksum */
+	uint64_t drop_hdr;    /* written by the net layer: bad data offset */
+	uint64_t drop_window; /* sequence not acceptable (out of window, old duplicate) */
+	uint64_t drop_ack;    /* unacceptable ACK */
+	uint64_t drop_noflow; /* no flow (a RST was sent unless it was a RST) */
+	uint64_t drop_noport; /* SYN to a port nobody listens on (RST sent) */
+	uint64_t drop_full;   /* SYN refused: table full, cookies off */
+	uint64_t drop_nopool; /* bytes refused for want of a chunk */
+	uint64_t drop_ooo;    /* out-of-order segment not kept (queue full, pool low) */
+	uint64_t drop_flags;  /* nonsense flag combinations (SYN+FIN, SYN+RST, no ACK) */
+	/* gauges */
+	uint64_t flows_active; /* flows in use, TIME_WAIT included */
+	uint64_t flows_tw;
+	uint64_t half_open; /* SYN_RCVD */
+	uint64_t chunks_used;
+	uint64_t state_n[TCP_S_COUNT]; /* flows per state */
+};
+
+/* tcp_conf_default - sensible values for a gate; emit still to set */
+void tcp_conf_default(struct tcp_conf *c);
+/* tcp_lcore_create - allocate everything for one lcore (NULL: no memory or bad conf) */
+struct tcp_lcore *tcp_lcore_create(const struct tcp_conf *c);
+/* tcp_lcore_destroy - free it all; open flows end without callbacks */
+void tcp_lcore_destroy(struct tcp_lcore *lc);
+/* tcp_lcore_stats - the counters (the caller reads them) */
+struct tcp_stats *tcp_lcore_stats(struct tcp_lcore *lc);
+
+/* tcp_app_register - an application and its context: its id, or -1 when full */
+int tcp_app_register(struct tcp_lcore *lc, const struct tcp_app *app, void *ctx);
+/* tcp_listen - accept connections to port for application app: 0 or -1 (full) */
+int tcp_listen(struct tcp_lcore *lc, uint16_t port, int app);
+/* tcp_unlisten - stop accepting on port (established flows go on) */
+void tcp_unlisten(struct tcp_lcore *lc, uint16_t port);
+
+/* tcp_input - one received segment, checksums already verified */
+void tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now);
+/* tcp_timers_run - fire what is due; call every loop or every tick */
+void tcp_timers_run(struct tcp_lcore *lc, uint64_t now);
+
+/* tcp_connect - active open from laddr (port from conf.pick_port) to
+ * raddr:rport, owned by application app with per-flow pointer appp; the
+ * flow in SYN_SENT, or NULL (no flow, no port) */
+struct tcp_flow *tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
+                             const struct tcp_ip *raddr, uint16_t rport, int app, void *appp,
+                             uint64_t now);
+/* tcp_send - queue bytes; returns how many were taken (bounded by conf.snd_buf
+ * and the pool). 0 after tcp_close(). */
+size_t tcp_send(struct tcp_flow *f, const void *buf, size_t len);
+/* tcp_send_space - how many bytes tcp_send() would take now, pool permitting */
+size_t tcp_send_space(const struct tcp_flow *f);
+/* tcp_close - FIN after the queued data; the flow stays until the peer's FIN */
+void tcp_close(struct tcp_flow *f);
+/* tcp_abort - RST now; closed() follows (TCP_END_ABORT) */
+void tcp_abort(struct tcp_flow *f);
+/* tcp_rx_resume - offer held received bytes to data() again */
+void tcp_rx_resume(struct tcp_flow *f);
+/* tcp_set_deadline - the time (ms) at which app->deadline fires; 0: none */
+void tcp_set_deadline(struct tcp_flow *f, uint64_t at);
+
+/* Accessors. */
+void *tcp_flow_app(const struct tcp_flow *f);
+void tcp_flow_set_app(struct tcp_flow *f, void *appp);
+const struct tcp_key *tcp_flow_key(const struct tcp_flow *f);
+uint8_t tcp_flow_family(const struct tcp_flow *f);
+enum tcp_state tcp_flow_state(const struct tcp_flow *f);
+struct tcp_lcore *tcp_flow_lcore(const struct tcp_flow *f);
+const char *tcp_state_name(enum tcp_state s);
+
+#endif

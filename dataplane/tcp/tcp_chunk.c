@@ -1,0 +1,222 @@
+/* tcp_chunk - the lcore's pool of fixed-size chunks and the queues made of
+ * them: a flow's send queue, its receive hold queue, its out-of-order queue
+ *
+ * Why chunks: a flow holds memory only while it has bytes in flight, bytes
+ * the application has not taken, or segments out of order; an idle flow
+ * holds none. A send MSS never exceeds TCP_CHUNK_DATA, so a segment spans
+ * at most two chunks: the emit callback gets two pieces.
+ *
+ * A dry pool degrades, it does not fail: tcp_send() takes fewer bytes,
+ * received bytes beyond what the application took are not acknowledged
+ * (the peer sends them again), out-of-order segments are dropped.
+ */
+#include <string.h>
+
+#include "tcp_impl.h"
+
+/* tcp_chunk - index to pointer */
+struct tcp_chunk *
+tcp_chunk(struct tcp_lcore *lc, uint32_t c)
+{
+	return (struct tcp_chunk *)(lc->chunk_mem + (size_t)c * TCP_CHUNK_SIZE);
+}
+
+/* tcp_chunk_get - a chunk off the free list, or TCP_NIL */
+uint32_t
+tcp_chunk_get(struct tcp_lcore *lc)
+{
+	uint32_t c = lc->chunk_free;
+	struct tcp_chunk *ch;
+
+	if (c == TCP_NIL)
+		return TCP_NIL;
+	ch = tcp_chunk(lc, c);
+	lc->chunk_free = ch->next;
+	lc->chunks_free_n--;
+	lc->st.chunks_used++;
+	ch->next = TCP_NIL;
+	ch->seq = 0;
+	ch->len = 0;
+	ch->fin = 0;
+	return c;
+}
+
+/* tcp_chunk_put - back on the free list */
+void
+tcp_chunk_put(struct tcp_lcore *lc, uint32_t c)
+{
+	struct tcp_chunk *ch = tcp_chunk(lc, c);
+
+	ch->next = lc->chunk_free;
+	lc->chunk_free = c;
+	lc->chunks_free_n++;
+	lc->st.chunks_used--;
+}
+
+/* tcp_cq_append - copy up to len bytes at the tail; how many fitted in the pool */
+size_t
+tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		struct tcp_chunk *t = q->tail != TCP_NIL ? tcp_chunk(lc, q->tail) : NULL;
+		size_t n;
+
+		if (t == NULL || t->len == TCP_CHUNK_DATA) {
+			uint32_t c = tcp_chunk_get(lc);
+
+			if (c == TCP_NIL)
+				break;
+			if (t != NULL)
+				t->next = c;
+			else
+				q->head = c;
+			q->tail = c;
+			t = tcp_chunk(lc, c);
+		}
+		n = TCP_CHUNK_DATA - t->len;
+		if (n > len - done)
+			n = len - done;
+		memcpy(t->data + t->len, p + done, n);
+		t->len = (uint16_t)(t->len + n);
+		done += n;
+	}
+	q->len += (uint32_t)done;
+	return done;
+}
+
+/* tcp_cq_drop - consume n bytes at the head, freeing emptied chunks */
+void
+tcp_cq_drop(struct tcp_lcore *lc, struct tcp_cq *q, size_t n)
+{
+	if (n > q->len)
+		n = q->len;
+	q->len -= (uint32_t)n;
+	while (n > 0 && q->head != TCP_NIL) {
+		struct tcp_chunk *h = tcp_chunk(lc, q->head);
+		size_t left = h->len - q->off;
+		uint32_t next = h->next;
+
+		if (n < left) {
+			q->off = (uint16_t)(q->off + n);
+			return;
+		}
+		n -= left;
+		q->off = 0;
+		/* the tail chunk is freed too when emptied: appends start afresh */
+		tcp_chunk_put(lc, q->head);
+		q->head = next;
+		if (next == TCP_NIL)
+			q->tail = TCP_NIL;
+	}
+}
+
+/* tcp_cq_clear - free all */
+void
+tcp_cq_clear(struct tcp_lcore *lc, struct tcp_cq *q)
+{
+	while (q->head != TCP_NIL) {
+		uint32_t next = tcp_chunk(lc, q->head)->next;
+
+		tcp_chunk_put(lc, q->head);
+		q->head = next;
+	}
+	q->tail = TCP_NIL;
+	q->len = 0;
+	q->off = 0;
+}
+
+/* tcp_cq_peek - up to two pieces covering bytes [at, at+n) of the queue;
+ * n must not exceed TCP_CHUNK_DATA; returns how many pieces */
+unsigned
+tcp_cq_peek(struct tcp_lcore *lc, const struct tcp_cq *q, size_t at, size_t n, const void *ptr[2],
+            uint32_t len[2])
+{
+	uint32_t c = q->head;
+	size_t skip = at + q->off;
+	unsigned k = 0;
+
+	ptr[0] = ptr[1] = NULL;
+	len[0] = len[1] = 0;
+	while (c != TCP_NIL && skip >= tcp_chunk(lc, c)->len) {
+		skip -= tcp_chunk(lc, c)->len;
+		c = tcp_chunk(lc, c)->next;
+	}
+	while (c != TCP_NIL && n > 0 && k < 2) {
+		struct tcp_chunk *ch = tcp_chunk(lc, c);
+		size_t m = ch->len - skip;
+
+		if (m > n)
+			m = n;
+		ptr[k] = ch->data + skip;
+		len[k] = (uint32_t)m;
+		k++;
+		n -= m;
+		skip = 0;
+		c = ch->next;
+	}
+	return k;
+}
+
+/* tcp_ooo_insert - keep a segment beyond rcv_nxt, sorted; 0, or -1 when
+ * not kept (pool low, a duplicate, or the queue full of nearer segments) */
+int
+tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
+               uint32_t len, bool fin)
+{
+	uint32_t *p = &f->ooo, c;
+	struct tcp_chunk *ch;
+
+	if (len == 0 || len > TCP_CHUNK_DATA || lc->chunks_free_n <= lc->conf.chunk_reserve)
+		return -1;
+	if (f->ooo_n >= TCP_OOO_MAX) {
+		/* full: keep the segments nearest rcv_nxt, they fill the hole
+		 * first; the farthest one goes if the new one is nearer */
+		uint32_t *last = &f->ooo;
+
+		while (tcp_chunk(lc, *last)->next != TCP_NIL)
+			last = &tcp_chunk(lc, *last)->next;
+		if (!SEQ_LT(seq, tcp_chunk(lc, *last)->seq))
+			return -1;
+		tcp_chunk_put(lc, *last);
+		*last = TCP_NIL;
+		f->ooo_n--;
+		lc->st.drop_ooo++;
+	}
+	while (*p != TCP_NIL) {
+		struct tcp_chunk *o = tcp_chunk(lc, *p);
+
+		if (SEQ_LEQ(o->seq, seq) && SEQ_GEQ(o->seq + o->len, seq + len))
+			return -1; /* already have all of it */
+		if (SEQ_GT(o->seq, seq))
+			break;
+		p = &o->next;
+	}
+	c = tcp_chunk_get(lc);
+	if (c == TCP_NIL)
+		return -1;
+	ch = tcp_chunk(lc, c);
+	memcpy(ch->data, data, len);
+	ch->seq = seq;
+	ch->len = (uint16_t)len;
+	ch->fin = fin;
+	ch->next = *p;
+	*p = c;
+	f->ooo_n++;
+	return 0;
+}
+
+/* tcp_ooo_clear - drop the queue */
+void
+tcp_ooo_clear(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	while (f->ooo != TCP_NIL) {
+		uint32_t next = tcp_chunk(lc, f->ooo)->next;
+
+		tcp_chunk_put(lc, f->ooo);
+		f->ooo = next;
+	}
+	f->ooo_n = 0;
+}

@@ -1,0 +1,167 @@
+/* tcp_cookie - keyed hashing: the flow table hash, ISNs (RFC 6528) and
+ * SYN cookies (RFC 4987)
+ *
+ * One secret per process (tcp_conf.key), SipHash-2-4 over the 4-tuple.
+ *
+ * ISN = F(4-tuple, key) + 4 us clock (RFC 6528 3), derived from now in ms.
+ *
+ * A SYN cookie is the ISN of a SYN-ACK sent without keeping state:
+ *   bits 31-27  t: minutes-ish counter (now / 64 s) mod 32
+ *   bits 26-24  m: index into tcp_cookie_mss[] (the largest entry <= peer's MSS)
+ *   bits 23-0   MAC: SipHash(key, 4-tuple, peer's ISN, t, m) low 24 bits
+ * The ACK that completes the handshake carries cookie + 1 and the peer's
+ * ISN + 1; it is valid when the MAC matches and t is this period or the
+ * last (an age below 128 s). The flow made from it has no window scaling
+ * (RFC 7323 options were not kept) and the MSS of the table; a forged ACK
+ * must guess 24 bits per 4-tuple and period.
+ */
+#include <string.h>
+
+#include "tcp_impl.h"
+
+#define COOKIE_PERIOD_MS 64000
+#define COOKIE_MAC_MASK  0x00ffffffu
+
+/* Common MSS values, ascending: 536 (IPv4 minimum), 1220 (IPv6 minimum),
+ * tunnels, 1440 (IPv6 on Ethernet), 1460 (IPv4 on Ethernet), jumbo. */
+const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N] = {536, 1220, 1360, 1400, 1440, 1452, 1460, 8960};
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = ROTL(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = ROTL(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = ROTL(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = ROTL(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = ROTL(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = ROTL(v2, 32);                                                                 \
+	} while (0)
+
+/* tcp_siphash - SipHash-2-4 of len bytes */
+uint64_t
+tcp_siphash(const uint64_t key[2], const void *buf, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+	const uint8_t *p = buf;
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t left = len & 7, i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&m, p + i, 8); /* little-endian hosts; the value only needs to be stable */
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < left; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The hashed input: the 4-tuple, family and two extra words. */
+struct hin {
+	struct tcp_key k;
+	uint32_t family;
+	uint32_t a, b;
+};
+
+static uint64_t
+hash_tuple(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k, uint32_t a, uint32_t b)
+{
+	struct hin h;
+
+	memset(&h, 0, sizeof(h)); /* padding too: the hash must be stable */
+	h.k = *k;
+	h.family = family;
+	h.a = a;
+	h.b = b;
+	return tcp_siphash(lc->sipkey, &h, sizeof(h));
+}
+
+/* tcp_key_hash - the flow table's hash of a 4-tuple */
+uint32_t
+tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
+{
+	return (uint32_t)hash_tuple(lc, family, k, 0x7461626c, 0);
+}
+
+/* tcp_isn - RFC 6528: keyed hash of the 4-tuple plus a 4 us clock */
+uint32_t
+tcp_isn(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
+{
+	return (uint32_t)hash_tuple(lc, family, k, 0x69736e00, 0) + (uint32_t)(lc->now * 250);
+}
+
+/* seg_key - a received segment's 4-tuple, local side first */
+static void
+seg_key(const struct tcp_seg *seg, struct tcp_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->laddr = seg->dst;
+	k->raddr = seg->src;
+	k->lport = seg->dport;
+	k->rport = seg->sport;
+}
+
+static uint32_t
+mac(struct tcp_lcore *lc, const struct tcp_seg *seg, uint32_t peer_isn, uint32_t tm)
+{
+	struct tcp_key k;
+
+	seg_key(seg, &k);
+	return (uint32_t)hash_tuple(lc, seg->family, &k, peer_isn, tm) & COOKIE_MAC_MASK;
+}
+
+/* tcp_cookie_make - the cookie ISN for a SYN, and the MSS it encodes */
+uint32_t
+tcp_cookie_make(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss)
+{
+	uint16_t peer = seg->opt.has & TCP_O_MSS
+	                        ? seg->opt.mss
+	                        : (seg->family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT);
+	uint16_t ours = seg->family == TCP_V6 ? lc->mss6 : lc->mss4;
+	uint32_t t = (uint32_t)(lc->now / COOKIE_PERIOD_MS) & 31, m = 0, i, tm;
+
+	if (peer > ours)
+		peer = ours;
+	for (i = 0; i < TCP_COOKIE_MSS_N; i++)
+		if (tcp_cookie_mss[i] <= peer)
+			m = i;
+	*mss = tcp_cookie_mss[m];
+	tm = t << 3 | m;
+	lc->cookie_last_ms = lc->now;
+	return tm << 24 | mac(lc, seg, seg->seq, tm);
+}
+
+/* tcp_cookie_check - whether the ACK of seg answers one of our cookies; sets *mss */
+int
+tcp_cookie_check(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss)
+{
+	uint32_t cookie = seg->ack - 1, tm = cookie >> 24;
+	uint32_t t = tm >> 3, now_t = (uint32_t)(lc->now / COOKIE_PERIOD_MS) & 31;
+
+	if (((now_t - t) & 31) > 1)
+		return -1;
+	if ((cookie & COOKIE_MAC_MASK) != mac(lc, seg, seg->seq - 1, tm))
+		return -1;
+	*mss = tcp_cookie_mss[tm & 7];
+	return 0;
+}

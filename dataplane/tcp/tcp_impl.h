@@ -1,0 +1,211 @@
+/* tcp_impl - the stack's internals shared by its files: the flow, the
+ * chunk, the lcore, sequence arithmetic and the functions between files
+ *
+ * Indices (uint32_t, TCP_NIL for none) link flows and chunks instead of
+ * pointers: half the size, and the arrays are allocated once at init.
+ */
+#ifndef TCP_IMPL_H
+#define TCP_IMPL_H
+
+#include "tcp.h"
+
+#define TCP_NIL UINT32_MAX
+
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  SEQ_LT(b, a)
+#define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
+
+#define TCP_CACHE_LINE 64
+
+/* One chunk of the pool: a header, then data. Chunks chain into the send
+ * queue, the receive hold queue and the out-of-order queue of a flow. */
+struct tcp_chunk {
+	uint32_t next; /* next chunk in its queue or the free list */
+	uint32_t seq;  /* out-of-order queue: sequence number of data[0] */
+	uint16_t len;  /* bytes of data used */
+	uint8_t fin;   /* out-of-order queue: a FIN follows the data */
+	uint8_t pad[5];
+	uint8_t data[];
+};
+#define TCP_CHUNK_DATA (TCP_CHUNK_SIZE - (uint32_t)sizeof(struct tcp_chunk))
+
+/* A byte queue in chunks: the send queue (from snd_una) or the hold queue. */
+struct tcp_cq {
+	uint32_t head, tail; /* chunks, or TCP_NIL */
+	uint32_t len;        /* bytes queued */
+	uint16_t off;        /* bytes of head already consumed */
+	uint16_t pad;
+};
+
+enum tcp_fflag {
+	TCP_F_IN_HASH = 1 << 0,     /* linked in the flow table */
+	TCP_F_ACKNOW = 1 << 1,      /* send an ACK at the next output */
+	TCP_F_FIN_QUEUED = 1 << 2,  /* tcp_close(): FIN goes after the queued data */
+	TCP_F_FIN_SENT = 1 << 3,    /* FIN is in flight (cleared when rewound) */
+	TCP_F_FIN_RCVD = 1 << 4,    /* the peer's FIN is in rcv_nxt */
+	TCP_F_FIN_TOLD = 1 << 5,    /* peer_fin() was called */
+	TCP_F_APP = 1 << 6,         /* the application knows the flow: closed() is owed */
+	TCP_F_PENDING = 1 << 7,     /* on the lcore's pending list */
+	TCP_F_RESUME = 1 << 8,      /* tcp_rx_resume() asked: deliver held bytes */
+	TCP_F_SNDBLOCKED = 1 << 9,  /* tcp_send() took less than asked: sent() is owed */
+	TCP_F_RTT = 1 << 10,        /* rtt_seq is being timed */
+	TCP_F_RECOVERY = 1 << 11,   /* fast recovery until snd_una passes recover */
+	TCP_F_DEAD = 1 << 12,       /* ended: freed at the end of the outermost call */
+	TCP_F_COOKIE = 1 << 13,     /* created from a SYN cookie */
+	TCP_F_ACTIVE = 1 << 14,     /* opened by tcp_connect() */
+	TCP_F_DELIVERING = 1 << 15, /* inside the data() callback loop */
+	TCP_F_TIMER = 1 << 16,      /* a deadline is due: fire from the pending list */
+	TCP_F_WS = 1 << 17,         /* both SYNs carry WS: windows are scaled */
+};
+
+/* One flow. 256 bytes at most (checked): the per-session budget. */
+struct tcp_flow {
+	struct tcp_key key;     /* the table key: addresses and ports */
+	uint8_t family;         /* enum tcp_family, part of the key */
+	uint8_t state;          /* enum tcp_state */
+	uint8_t app_id;         /* index in lc->apps */
+	uint8_t snd_ws, rcv_ws; /* window shifts, 0 unless both sent WS */
+	uint8_t retries;        /* consecutive RTO or probe expiries */
+	uint8_t dupacks;        /* duplicate ACKs in a row */
+	uint8_t ooo_n;          /* chunks in the out-of-order queue */
+	uint16_t why;           /* enum tcp_end, once dead */
+	uint32_t flags;         /* enum tcp_fflag */
+	uint16_t mss;           /* send MSS: min(peer's, ours, TCP_CHUNK_DATA) */
+	uint32_t idx;           /* own index in lc->flows */
+	uint32_t hnext;         /* flow table chain */
+	uint32_t wnext, wprev;  /* timer wheel slot list */
+	uint32_t lnext, lprev;  /* TIME_WAIT FIFO, or the reap list when dead */
+	uint32_t pnext;         /* pending list (output, held data) */
+	uint32_t ooo;           /* out-of-order chunks, by sequence */
+	struct tcp_lcore *lc;
+	void *app;        /* the application's per-flow pointer */
+	uint64_t t_tcp;   /* RTO, persist, SYN, FIN_WAIT_2 or TIME_WAIT expiry; 0: none */
+	uint64_t t_app;   /* application deadline; 0: none */
+	uint64_t t_wheel; /* when the wheel will look at the flow; 0: not in it */
+	/* RFC 9293 3.3.1 variables */
+	uint32_t iss, irs;
+	uint32_t snd_una, snd_nxt, snd_max; /* snd_max: highest sent (snd_nxt rewinds on RTO) */
+	uint32_t snd_wnd, snd_wl1, snd_wl2; /* snd_wnd scaled */
+	uint32_t max_snd_wnd;               /* RFC 5961 5.2 MAX.SND.WND */
+	uint32_t rcv_nxt, rcv_adv;          /* rcv_adv: right edge we advertised */
+	/* congestion control, RFC 5681 / 6582 */
+	uint32_t cwnd, ssthresh, recover;
+	/* RTT, RFC 6298; ms */
+	uint32_t rtt_seq;   /* the timed segment's end */
+	uint32_t rtt_ts;    /* (uint32_t)now when it was sent */
+	uint32_t srtt_x8;   /* smoothed RTT x 8; 0: no sample yet */
+	uint32_t rttvar_x4; /* RTT variation x 4 */
+	uint32_t rto;       /* current RTO, backed off */
+	struct tcp_cq sq;   /* send queue: bytes from snd_una */
+	struct tcp_cq rq;   /* received bytes the app has not taken */
+};
+
+struct tcp_listener {
+	uint16_t port;
+	uint8_t app;
+	uint8_t used;
+};
+
+struct tcp_appslot {
+	struct tcp_app ops;
+	void *ctx;
+	bool used;
+};
+
+/* Everything one lcore's TCP touches. */
+struct tcp_lcore {
+	struct tcp_conf conf;
+	struct tcp_stats st;
+	uint64_t now;        /* of the current call */
+	uint32_t depth;      /* nesting of tcp_* entry points; work is flushed at 0 */
+	uint16_t mss4, mss6; /* our MSS by family */
+	uint8_t rcv_ws;      /* the shift we offer, from rcv_buf */
+	uint8_t nlisten;
+	struct tcp_listener listen[TCP_MAX_LISTEN];
+	struct tcp_appslot apps[TCP_MAX_APPS];
+	/* flows */
+	struct tcp_flow *flows; /* conf.max_flows */
+	uint32_t flow_free;     /* free list through hnext */
+	uint32_t *bucket;       /* hash heads */
+	uint32_t bucket_mask;
+	uint32_t tw_head, tw_tail;     /* TIME_WAIT FIFO, oldest first */
+	uint32_t pend_head, pend_tail; /* flows with work for the end of the call */
+	uint32_t reap;                 /* dead flows to free */
+	/* chunks */
+	uint8_t *chunk_mem;
+	uint32_t chunk_free; /* free list */
+	uint32_t chunks_free_n;
+	/* timer wheel */
+	uint32_t *wheel;     /* TCP_WHEEL_SLOTS heads */
+	uint64_t wheel_tick; /* next tick to run */
+	/* RFC 5961 challenge ACK budget */
+	uint64_t chal_sec;
+	uint32_t chal_n;
+	/* SYN cookies */
+	uint64_t cookie_last_ms; /* last cookie sent: ACKs are checked as cookies up to 2 periods
+	                            after */
+	uint32_t port_hint;      /* default port chooser's walk */
+	uint64_t sipkey[2];
+} __attribute__((aligned(TCP_CACHE_LINE)));
+
+/* tcp_table.c */
+struct tcp_flow *tcp_flow_alloc(struct tcp_lcore *lc);
+void tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f);
+struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
+void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_set_state(struct tcp_flow *f, enum tcp_state s);
+void tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f);
+
+/* tcp_chunk.c */
+uint32_t tcp_chunk_get(struct tcp_lcore *lc);
+void tcp_chunk_put(struct tcp_lcore *lc, uint32_t c);
+struct tcp_chunk *tcp_chunk(struct tcp_lcore *lc, uint32_t c);
+size_t tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t len);
+void tcp_cq_drop(struct tcp_lcore *lc, struct tcp_cq *q, size_t n);
+void tcp_cq_clear(struct tcp_lcore *lc, struct tcp_cq *q);
+unsigned tcp_cq_peek(struct tcp_lcore *lc, const struct tcp_cq *q, size_t at, size_t n,
+                     const void *ptr[2], uint32_t len[2]);
+int tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
+                   uint32_t len, bool fin);
+void tcp_ooo_clear(struct tcp_lcore *lc, struct tcp_flow *f);
+
+/* tcp_timer.c */
+void tcp_timer_sched(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_timer_cancel(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f); /* in tcp_output.c */
+
+/* tcp_cookie.c */
+uint64_t tcp_siphash(const uint64_t key[2], const void *buf, size_t len);
+uint32_t tcp_isn(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
+uint32_t tcp_cookie_make(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
+int tcp_cookie_check(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
+uint32_t tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
+extern const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N];
+
+/* tcp_output.c */
+void tcp_output(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_send_synack(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_send_ack(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_send_rst_flow(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_send_reply(struct tcp_lcore *lc, const struct tcp_seg *seg, uint8_t flags, uint32_t seq,
+                    uint32_t ack, uint16_t wnd, const struct tcp_opts *opt);
+void tcp_challenge_ack(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt);
+void tcp_retransmit_one(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at);
+uint32_t tcp_rcv_window(struct tcp_flow *f);
+
+/* tcp_lcore.c */
+void tcp_enter(struct tcp_lcore *lc, uint64_t now);
+void tcp_leave(struct tcp_lcore *lc);
+void tcp_pend(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_unpend(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_end(struct tcp_lcore *lc, struct tcp_flow *f, enum tcp_end why);
+void tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f);
+const struct tcp_app *tcp_app_of(struct tcp_lcore *lc, const struct tcp_flow *f);
+void *tcp_ctx_of(struct tcp_lcore *lc, const struct tcp_flow *f);
+
+#endif

@@ -1,0 +1,745 @@
+/* tcp_input - a received segment through the state machine of RFC 9293
+ * 3.10.7, with RFC 5961's checks on RST, SYN and ACK
+ *
+ * Untrusted input: every field of the segment. The net layer has checked
+ * the checksum and that the header fits; everything else (flags, numbers,
+ * window, options, length) is checked here before it changes state.
+ *
+ * Order per segment, as in the RFC: sequence acceptability, RST, SYN, ACK,
+ * text, FIN. A segment for no flow goes to a listener (SYN: a new flow, or
+ * a stateless SYN cookie; ACK: perhaps a cookie's return) or gets a RST
+ * (RFC 9293 3.10.7.1).
+ */
+#include <string.h>
+
+#include "tcp_impl.h"
+
+#define COOKIE_VALID_MS (2 * 64000) /* ACKs may return cookies this long after the last sent */
+#define DUPACK_THRESH   3           /* RFC 5681 3.2 */
+
+static inline uint32_t
+umin(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* find_listener - the listener of a local port, or NULL */
+static const struct tcp_listener *
+find_listener(const struct tcp_lcore *lc, uint16_t port)
+{
+	for (unsigned i = 0; i < lc->nlisten; i++)
+		if (lc->listen[i].used && lc->listen[i].port == port)
+			return &lc->listen[i];
+	return NULL;
+}
+
+/* rst_for - RFC 9293 3.10.7.1: the RST answering a segment that has no connection */
+static void
+rst_for(struct tcp_lcore *lc, const struct tcp_seg *seg)
+{
+	if (seg->flags & TCP_RST)
+		return;
+	if (seg->flags & TCP_ACK)
+		tcp_send_reply(lc, seg, TCP_RST, seg->ack, 0, 0, NULL);
+	else
+		tcp_send_reply(lc, seg, TCP_RST | TCP_ACK, 0,
+		               seg->seq + seg->len + !!(seg->flags & TCP_SYN) +
+		                       !!(seg->flags & TCP_FIN),
+		               0, NULL);
+}
+
+/* flow_init - the common part of a new flow from a segment */
+static void
+flow_init(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, uint8_t app)
+{
+	f->family = seg->family;
+	f->key.laddr = seg->dst;
+	f->key.raddr = seg->src;
+	f->key.lport = seg->dport;
+	f->key.rport = seg->sport;
+	f->app_id = app;
+	f->rto = lc->conf.rto_init_ms;
+	f->ssthresh = UINT32_MAX;
+}
+
+/* peer_mss - the send MSS from the peer's option, ours, and the chunk size */
+static uint16_t
+peer_mss(const struct tcp_lcore *lc, uint8_t family, uint16_t peer)
+{
+	uint16_t ours = family == TCP_V6 ? lc->mss6 : lc->mss4;
+
+	if (peer < 64) /* nonsense: RFC 9293 3.7.1 lets us use the default */
+		peer = family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT;
+	return peer < ours ? peer : ours;
+}
+
+/* init_cwnd - RFC 6928 initial window, 10 segments */
+static void
+init_cwnd(struct tcp_flow *f)
+{
+	f->cwnd = 10u * f->mss;
+}
+
+/* open_done - the handshake completed: tell the application */
+static void
+open_done(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	const struct tcp_app *app = tcp_app_of(lc, f);
+
+	if (f->flags & TCP_F_ACTIVE) {
+		lc->st.connected++;
+		if (app != NULL && app->connected != NULL)
+			app->connected(tcp_ctx_of(lc, f), f);
+		return;
+	}
+	lc->st.accepted++;
+	if (app == NULL || app->accept(tcp_ctx_of(lc, f), f) != 0) {
+		lc->st.aborts++;
+		tcp_send_rst_flow(lc, f);
+		tcp_end(lc, f, TCP_END_ABORT);
+		return;
+	}
+	f->flags |= TCP_F_APP;
+}
+
+/* passive_open - a SYN to a listening port: a SYN_RCVD flow or a cookie */
+static void
+passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l)
+{
+	const struct tcp_conf *c = &lc->conf;
+	bool cookie = c->cookies == TCP_COOKIES_ALWAYS ||
+	              (c->cookies == TCP_COOKIES_AUTO &&
+	               (lc->st.half_open >= c->syn_backlog ||
+	                lc->st.flows_active * 1000 >= (uint64_t)c->cookie_fill * c->max_flows));
+	struct tcp_flow *f = NULL;
+
+	if (!cookie) {
+		f = tcp_flow_alloc(lc);
+		if (f == NULL && c->cookies == TCP_COOKIES_NEVER) {
+			lc->st.drop_full++;
+			return;
+		}
+		cookie = f == NULL;
+	}
+	if (cookie) {
+		struct tcp_opts o = {0};
+		uint32_t isn = tcp_cookie_make(lc, seg, &o.mss);
+
+		o.has = TCP_O_MSS;
+		lc->st.cookies_sent++;
+		tcp_send_reply(lc, seg, TCP_SYN | TCP_ACK, isn, seg->seq + 1,
+		               (uint16_t)umin(c->rcv_buf, 0xffff), &o);
+		return;
+	}
+	flow_init(lc, f, seg, l->app);
+	f->irs = seg->seq;
+	f->rcv_nxt = seg->seq + 1;
+	f->iss = tcp_isn(lc, f->family, &f->key);
+	f->snd_una = f->snd_nxt = f->snd_max = f->iss;
+	if (seg->opt.has & TCP_O_WS) {
+		f->flags |= TCP_F_WS;
+		f->snd_ws = seg->opt.wscale;
+		f->rcv_ws = lc->rcv_ws;
+	}
+	f->mss = peer_mss(lc, f->family,
+	                  seg->opt.has & TCP_O_MSS
+	                          ? seg->opt.mss
+	                          : (f->family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT));
+	f->snd_wnd = f->max_snd_wnd = seg->wnd; /* RFC 7323 2.2: a SYN's window is not scaled */
+	f->snd_wl1 = seg->seq;
+	init_cwnd(f);
+	tcp_set_state(f, TCP_S_SYN_RCVD);
+	tcp_flow_hash_add(lc, f);
+	tcp_send_synack(lc, f);
+	f->flags |= TCP_F_RTT;
+	f->rtt_ts = (uint32_t)lc->now;
+	tcp_timer_tcp(lc, f, lc->now + f->rto);
+	/* data on a SYN is dropped: the peer sends it again once established */
+}
+
+static void input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg);
+
+/* cookie_open - the ACK returned a valid cookie: an established flow */
+static void
+cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l,
+            uint16_t mss)
+{
+	struct tcp_flow *f = tcp_flow_alloc(lc);
+
+	if (f == NULL) {
+		lc->st.drop_full++;
+		return;
+	}
+	lc->st.cookies_ok++;
+	flow_init(lc, f, seg, l->app);
+	f->flags |= TCP_F_COOKIE;
+	f->irs = seg->seq - 1;
+	f->rcv_nxt = seg->seq;
+	f->rcv_adv = seg->seq + umin(lc->conf.rcv_buf, 0xffff); /* what the cookie SYN-ACK said */
+	f->iss = seg->ack - 1;
+	f->snd_una = f->snd_nxt = f->snd_max = seg->ack;
+	f->mss = peer_mss(lc, f->family, mss);
+	f->snd_wnd = f->max_snd_wnd = seg->wnd;
+	f->snd_wl1 = seg->seq;
+	f->snd_wl2 = seg->ack;
+	init_cwnd(f);
+	tcp_set_state(f, TCP_S_ESTABLISHED);
+	tcp_flow_hash_add(lc, f);
+	open_done(lc, f);
+	if (!(f->flags & TCP_F_DEAD) && (seg->len > 0 || seg->flags & TCP_FIN))
+		input_sync(lc, f, seg);
+}
+
+/* input_closed - a segment that matches no flow */
+static void
+input_closed(struct tcp_lcore *lc, const struct tcp_seg *seg)
+{
+	const struct tcp_listener *l = find_listener(lc, seg->dport);
+	uint8_t fl = seg->flags;
+
+	if (fl & TCP_RST) {
+		lc->st.drop_noflow++;
+		return;
+	}
+	if ((fl & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+		if (l == NULL) {
+			lc->st.drop_noport++;
+			rst_for(lc, seg);
+			return;
+		}
+		passive_open(lc, seg, l);
+		return;
+	}
+	if ((fl & (TCP_SYN | TCP_ACK)) == TCP_ACK && l != NULL && lc->cookie_last_ms != 0 &&
+	    lc->now - lc->cookie_last_ms < COOKIE_VALID_MS) {
+		uint16_t mss;
+
+		if (tcp_cookie_check(lc, seg, &mss) == 0) {
+			cookie_open(lc, seg, l, mss);
+			return;
+		}
+		lc->st.cookies_bad++;
+	}
+	lc->st.drop_noflow++;
+	rst_for(lc, seg);
+}
+
+/* enter_tw - both FINs are through and ours was first: TIME_WAIT */
+static void
+enter_tw(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	const struct tcp_app *app = tcp_app_of(lc, f);
+
+	if (f->flags & TCP_F_ACKNOW)
+		tcp_send_ack(lc, f);
+	if (f->flags & TCP_F_APP) {
+		f->flags &= ~(uint32_t)TCP_F_APP;
+		if (app != NULL)
+			app->closed(tcp_ctx_of(lc, f), f, TCP_END_NORMAL);
+	}
+	if (f->flags & TCP_F_DEAD)
+		return;
+	tcp_cq_clear(lc, &f->sq);
+	tcp_cq_clear(lc, &f->rq);
+	tcp_ooo_clear(lc, f);
+	f->t_app = 0;
+	tcp_tw_enter(lc, f); /* may free f */
+}
+
+/* tell_fin - peer_fin() once all held bytes are taken */
+static void
+tell_fin(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	const struct tcp_app *app = tcp_app_of(lc, f);
+
+	if ((f->flags & (TCP_F_FIN_RCVD | TCP_F_FIN_TOLD | TCP_F_APP)) !=
+	            (TCP_F_FIN_RCVD | TCP_F_APP) ||
+	    f->rq.len > 0)
+		return;
+	f->flags |= TCP_F_FIN_TOLD;
+	if (app != NULL && app->peer_fin != NULL)
+		app->peer_fin(tcp_ctx_of(lc, f), f);
+}
+
+/* fin_in - the peer's FIN is next in sequence; false when f is no more */
+static bool
+fin_in(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	f->flags |= TCP_F_ACKNOW;
+	tcp_pend(lc, f);
+	if (f->flags & TCP_F_FIN_RCVD)
+		return true;
+	f->rcv_nxt++;
+	f->flags |= TCP_F_FIN_RCVD;
+	switch (f->state) {
+	case TCP_S_ESTABLISHED:
+		tcp_set_state(f, TCP_S_CLOSE_WAIT);
+		break;
+	case TCP_S_FIN_WAIT_1:
+		if ((f->flags & TCP_F_FIN_SENT) && f->snd_una == f->snd_max) {
+			tell_fin(lc, f);
+			enter_tw(lc, f);
+			return false;
+		}
+		tcp_set_state(f, TCP_S_CLOSING);
+		break;
+	case TCP_S_FIN_WAIT_2:
+		tell_fin(lc, f);
+		enter_tw(lc, f);
+		return false;
+	default:
+		break;
+	}
+	tell_fin(lc, f);
+	return !(f->flags & TCP_F_DEAD);
+}
+
+/* rcv_data - in-order bytes: to the application, the rest held; how many were taken in */
+static uint32_t
+rcv_data(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *data, uint32_t len)
+{
+	const struct tcp_app *app = tcp_app_of(lc, f);
+	size_t taken = 0, held;
+
+	if (f->rq.len == 0 && !(f->flags & TCP_F_DELIVERING) && app != NULL &&
+	    (f->flags & TCP_F_APP)) {
+		f->flags |= TCP_F_DELIVERING;
+		taken = app->data(tcp_ctx_of(lc, f), f, data, len);
+		f->flags &= ~(uint32_t)TCP_F_DELIVERING;
+		if (taken > len)
+			taken = len;
+		lc->st.bytes_in += taken;
+		if (f->flags & TCP_F_DEAD)
+			return len;
+		if (f->flags & TCP_F_RESUME) /* asked from inside data(): nothing is held yet */
+			f->flags &= ~(uint32_t)TCP_F_RESUME;
+	}
+	held = tcp_cq_append(lc, &f->rq, data + taken, len - taken);
+	if (taken + held < len)
+		lc->st.drop_nopool++;
+	return (uint32_t)(taken + held);
+}
+
+/* ooo_drain - queued segments that rcv_nxt has reached; true if one carried the FIN */
+static bool
+ooo_drain(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	while (f->ooo != TCP_NIL && !(f->flags & TCP_F_DEAD)) {
+		struct tcp_chunk *ch = tcp_chunk(lc, f->ooo);
+		uint32_t end = ch->seq + ch->len;
+
+		if (SEQ_GT(ch->seq, f->rcv_nxt))
+			break;
+		if (SEQ_GT(end, f->rcv_nxt)) {
+			uint32_t skip = f->rcv_nxt - ch->seq, n = ch->len - skip;
+			uint32_t got = rcv_data(lc, f, ch->data + skip, n);
+
+			f->rcv_nxt += got;
+			if (got < n)
+				return false; /* stays queued; the peer will resend what we could
+				                 not take */
+		}
+		if (f->flags & TCP_F_DEAD)
+			return false;
+		uint32_t next = ch->next;
+		bool fin = ch->fin && end == f->rcv_nxt;
+
+		tcp_chunk_put(lc, f->ooo);
+		f->ooo = next;
+		f->ooo_n--;
+		if (fin)
+			return true;
+	}
+	return false;
+}
+
+/* rto_reset - the RTO from the RTT estimate (after a persist episode) */
+static void
+rto_reset(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	f->rto = lc->conf.rto_init_ms;
+	if (f->srtt_x8 != 0) {
+		uint32_t r = (f->srtt_x8 >> 3) + (f->rttvar_x4 > 4 ? f->rttvar_x4 : 4);
+
+		f->rto = r < lc->conf.rto_min_ms ? lc->conf.rto_min_ms : r;
+	}
+}
+
+/* ack_in - RFC 9293 3.10.7.4 fifth check, past RFC 5961's range test;
+ * false when f is no more (or no more to process) */
+static bool
+ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint32_t ack = seg->ack, old_wnd = f->snd_wnd, acked, flight;
+	uint32_t wnd = (uint32_t)seg->wnd << f->snd_ws;
+	const struct tcp_app *app = tcp_app_of(lc, f);
+
+	if (SEQ_LT(f->snd_wl1, seg->seq) || (f->snd_wl1 == seg->seq && SEQ_LEQ(f->snd_wl2, ack))) {
+		f->snd_wnd = wnd;
+		f->snd_wl1 = seg->seq;
+		f->snd_wl2 = ack;
+		if (wnd > f->max_snd_wnd)
+			f->max_snd_wnd = wnd;
+		if (old_wnd == 0 && wnd > 0 && f->snd_una == f->snd_max) { /* persist over */
+			f->t_tcp = 0;
+			f->retries = 0;
+			rto_reset(lc, f);
+		}
+		if (wnd > old_wnd)
+			tcp_pend(lc, f);
+	}
+	if (!SEQ_GT(ack, f->snd_una)) {
+		flight = f->snd_max - f->snd_una;
+		if (ack == f->snd_una && seg->len == 0 && !(seg->flags & TCP_FIN) && flight > 0 &&
+		    f->snd_wnd == old_wnd) {
+			if (++f->dupacks == DUPACK_THRESH && !(f->flags & TCP_F_RECOVERY)) {
+				/* RFC 6582: fast retransmit, fast recovery */
+				f->ssthresh = flight / 2 > 2u * f->mss ? flight / 2 : 2u * f->mss;
+				f->recover = f->snd_max;
+				f->flags |= TCP_F_RECOVERY;
+				lc->st.fast_retransmits++;
+				tcp_retransmit_one(lc, f);
+				f->cwnd = f->ssthresh + 3u * f->mss;
+			} else if (f->dupacks > DUPACK_THRESH && (f->flags & TCP_F_RECOVERY)) {
+				f->cwnd += f->mss;
+				tcp_pend(lc, f);
+			}
+		}
+		if (f->snd_wnd == 0 && flight > 0)
+			f->retries = 0; /* the peer is there, its window is just closed */
+		return true;
+	}
+	acked = ack - f->snd_una;
+	{
+		uint32_t data = umin(acked, f->sq.len);
+		bool fin_acked = (f->flags & TCP_F_FIN_QUEUED) && acked > f->sq.len;
+
+		tcp_cq_drop(lc, &f->sq, data);
+		f->snd_una = ack;
+		if (SEQ_LT(f->snd_nxt, f->snd_una))
+			f->snd_nxt = f->snd_una;
+		if ((f->flags & TCP_F_RTT) && SEQ_GEQ(ack, f->rtt_seq)) {
+			f->flags &= ~(uint32_t)TCP_F_RTT;
+			tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+		}
+		f->retries = 0;
+		if (f->flags & TCP_F_RECOVERY) {
+			if (SEQ_GEQ(ack, f->recover)) {
+				f->flags &= ~(uint32_t)TCP_F_RECOVERY;
+				f->cwnd = f->ssthresh;
+			} else { /* partial ACK: the next hole goes now */
+				tcp_retransmit_one(lc, f);
+				f->cwnd = (f->cwnd > acked ? f->cwnd - acked : 0) + f->mss;
+			}
+		} else if (f->cwnd < f->ssthresh) {
+			f->cwnd += umin(acked, f->mss);
+		} else {
+			f->cwnd +=
+			        umin(f->mss, (uint32_t)((uint64_t)f->mss * f->mss / f->cwnd) + 1);
+		}
+		f->dupacks = 0;
+		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
+		tcp_pend(lc, f);
+		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < lc->conf.snd_buf &&
+		    (f->flags & TCP_F_APP)) {
+			f->flags &= ~(uint32_t)TCP_F_SNDBLOCKED;
+			if (app != NULL && app->sent != NULL)
+				app->sent(tcp_ctx_of(lc, f), f);
+			if (f->flags & TCP_F_DEAD)
+				return false;
+		}
+		if (!fin_acked)
+			return true;
+	}
+	switch (f->state) {
+	case TCP_S_FIN_WAIT_1:
+		tcp_set_state(f, TCP_S_FIN_WAIT_2);
+		tcp_timer_tcp(lc, f, lc->now + lc->conf.fin_wait2_ms);
+		return true;
+	case TCP_S_CLOSING:
+		enter_tw(lc, f);
+		return false;
+	case TCP_S_LAST_ACK:
+		tcp_end(lc, f, TCP_END_NORMAL);
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* acceptable - RFC 9293 3.10.7.4 first check */
+static bool
+acceptable(const struct tcp_flow *f, uint32_t seq, uint32_t seglen)
+{
+	uint32_t wnd = SEQ_GT(f->rcv_adv, f->rcv_nxt) ? f->rcv_adv - f->rcv_nxt : 0;
+	uint32_t nxt = f->rcv_nxt;
+
+	if (seglen == 0)
+		return wnd == 0 ? seq == nxt : SEQ_LEQ(nxt, seq) && SEQ_LT(seq, nxt + wnd);
+	if (wnd == 0)
+		return false;
+	return (SEQ_LEQ(nxt, seq) && SEQ_LT(seq, nxt + wnd)) ||
+	       (SEQ_LEQ(nxt, seq + seglen - 1) && SEQ_LT(seq + seglen - 1, nxt + wnd));
+}
+
+/* text_in - segment text and FIN in a state that receives them */
+static void
+text_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	const uint8_t *data = seg->data;
+	uint32_t seq = seg->seq, len = seg->len;
+	uint32_t wnd = SEQ_GT(f->rcv_adv, f->rcv_nxt) ? f->rcv_adv - f->rcv_nxt : 0;
+	bool fin = (seg->flags & TCP_FIN) != 0;
+
+	if (SEQ_LT(seq, f->rcv_nxt)) { /* overlap with what we have: trim the front */
+		uint32_t d = f->rcv_nxt - seq;
+
+		if (d >= len + fin) { /* an old duplicate */
+			f->flags |= TCP_F_ACKNOW;
+			tcp_pend(lc, f);
+			return;
+		}
+		data += d;
+		len -= d;
+		seq = f->rcv_nxt;
+	}
+	if (seq - f->rcv_nxt + len > wnd) { /* beyond the right edge: trim the tail */
+		uint32_t room = wnd > seq - f->rcv_nxt ? wnd - (seq - f->rcv_nxt) : 0;
+
+		len = room < len ? room : len;
+		fin = false;
+	}
+	f->flags |= TCP_F_ACKNOW; /* every segment with text is answered at once */
+	tcp_pend(lc, f);
+	if (seq != f->rcv_nxt) { /* out of order: keep it if we can, ACK rcv_nxt */
+		if (len == 0 || tcp_ooo_insert(lc, f, seq, data, len, fin) != 0)
+			lc->st.drop_ooo++;
+		return;
+	}
+	if (len > 0) {
+		uint32_t got = rcv_data(lc, f, data, len);
+
+		f->rcv_nxt += got;
+		if (f->flags & TCP_F_DEAD)
+			return;
+		if (got < len)
+			fin = false;
+		if (ooo_drain(lc, f))
+			fin = true;
+		if (f->flags & TCP_F_DEAD)
+			return;
+	}
+	if (fin)
+		fin_in(lc, f);
+}
+
+/* input_sync - a segment for a flow in SYN_RCVD or a synchronized state */
+static void
+input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint8_t fl = seg->flags;
+	uint32_t seglen = seg->len + !!(fl & TCP_SYN) + !!(fl & TCP_FIN);
+
+	if (f->state == TCP_S_SYN_RCVD && (fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	    seg->seq == f->irs) { /* our SYN-ACK was lost */
+		lc->st.retransmits++;
+		tcp_send_synack(lc, f);
+		return;
+	}
+	if (!acceptable(f, seg->seq, seglen)) {
+		lc->st.drop_window++;
+		if (!(fl & TCP_RST)) {
+			f->flags |= TCP_F_ACKNOW;
+			tcp_pend(lc, f);
+		}
+		return;
+	}
+	if (fl & TCP_RST) { /* RFC 5961 3.2 */
+		lc->st.rst_in++;
+		if (seg->seq != f->rcv_nxt) {
+			tcp_challenge_ack(lc, f);
+			return;
+		}
+		if (f->flags & (TCP_F_APP | TCP_F_ACTIVE))
+			lc->st.resets++;
+		tcp_end(lc, f, TCP_END_RESET);
+		return;
+	}
+	if (fl & TCP_SYN) { /* RFC 5961 4.2: any SYN here gets a challenge ACK */
+		tcp_challenge_ack(lc, f);
+		return;
+	}
+	if (!(fl & TCP_ACK)) {
+		lc->st.drop_flags++;
+		return;
+	}
+	if (f->state == TCP_S_SYN_RCVD) {
+		if (!SEQ_GT(seg->ack, f->snd_una) || SEQ_GT(seg->ack, f->snd_max)) {
+			lc->st.drop_ack++;
+			tcp_send_reply(lc, seg, TCP_RST, seg->ack, 0, 0, NULL);
+			return;
+		}
+		f->snd_una = seg->ack;
+		f->snd_wnd = (uint32_t)seg->wnd << f->snd_ws;
+		f->max_snd_wnd = f->snd_wnd;
+		f->snd_wl1 = seg->seq;
+		f->snd_wl2 = seg->ack;
+		if ((f->flags & TCP_F_RTT) && f->retries == 0)
+			tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+		else
+			f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
+		f->flags &= ~(uint32_t)TCP_F_RTT;
+		f->retries = 0;
+		tcp_timer_tcp(lc, f, 0);
+		tcp_set_state(f, TCP_S_ESTABLISHED);
+		open_done(lc, f);
+		if (f->flags & TCP_F_DEAD)
+			return;
+	} else {
+		/* RFC 5961 5.2: (SND.UNA - MAX.SND.WND) <= SEG.ACK <= SND.NXT */
+		if (SEQ_GT(seg->ack, f->snd_max)) {
+			lc->st.drop_ack++;
+			f->flags |= TCP_F_ACKNOW;
+			tcp_pend(lc, f);
+			return;
+		}
+		if (SEQ_LT(seg->ack, f->snd_una - f->max_snd_wnd)) {
+			lc->st.drop_ack++;
+			tcp_challenge_ack(lc, f);
+			return;
+		}
+		if (!ack_in(lc, f, seg))
+			return;
+	}
+	if (seg->len == 0 && !(fl & TCP_FIN))
+		return;
+	switch (f->state) {
+	case TCP_S_ESTABLISHED:
+	case TCP_S_FIN_WAIT_1:
+	case TCP_S_FIN_WAIT_2:
+		text_in(lc, f, seg);
+		break;
+	default: /* the peer's FIN is behind us: ACK what it sends again */
+		f->flags |= TCP_F_ACKNOW;
+		tcp_pend(lc, f);
+		break;
+	}
+}
+
+/* input_synsent - the answer to our SYN */
+static void
+input_synsent(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint8_t fl = seg->flags;
+
+	if ((fl & TCP_ACK) && (SEQ_LEQ(seg->ack, f->iss) || SEQ_GT(seg->ack, f->snd_max))) {
+		lc->st.drop_ack++;
+		if (!(fl & TCP_RST))
+			tcp_send_reply(lc, seg, TCP_RST, seg->ack, 0, 0, NULL);
+		return;
+	}
+	if (fl & TCP_RST) {
+		lc->st.rst_in++;
+		if (fl & TCP_ACK) {
+			lc->st.refused++;
+			tcp_end(lc, f, TCP_END_REFUSED);
+		}
+		return;
+	}
+	if (!(fl & TCP_SYN))
+		return;
+	f->irs = seg->seq;
+	f->rcv_nxt = seg->seq + 1;
+	if (seg->opt.has & TCP_O_WS) {
+		f->flags |= TCP_F_WS;
+		f->snd_ws = seg->opt.wscale;
+	} else {
+		f->rcv_ws = 0;
+	}
+	f->mss = peer_mss(lc, f->family,
+	                  seg->opt.has & TCP_O_MSS
+	                          ? seg->opt.mss
+	                          : (f->family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT));
+	init_cwnd(f);
+	f->snd_wnd = f->max_snd_wnd = seg->wnd;
+	f->snd_wl1 = seg->seq;
+	if (!(fl & TCP_ACK)) { /* simultaneous open */
+		tcp_set_state(f, TCP_S_SYN_RCVD);
+		tcp_send_synack(lc, f);
+		return;
+	}
+	f->snd_una = seg->ack;
+	f->snd_wl2 = seg->ack;
+	if ((f->flags & TCP_F_RTT) && f->retries == 0)
+		tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+	else
+		f->rto = lc->conf.rto_init_ms;
+	f->flags &= ~(uint32_t)TCP_F_RTT;
+	f->retries = 0;
+	tcp_timer_tcp(lc, f, 0);
+	tcp_set_state(f, TCP_S_ESTABLISHED);
+	f->rcv_adv = f->rcv_nxt;
+	f->flags |= TCP_F_ACKNOW;
+	tcp_pend(lc, f);
+	open_done(lc, f);
+	/* data on the SYN-ACK is dropped: the peer sends it again */
+}
+
+/* input_tw - a segment for a flow in TIME_WAIT */
+static void
+input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint8_t fl = seg->flags;
+
+	if (fl & TCP_RST) { /* RFC 1337: a RST does not cut TIME_WAIT short */
+		lc->st.rst_in++;
+		return;
+	}
+	if ((fl & (TCP_SYN | TCP_ACK)) == TCP_SYN && SEQ_GT(seg->seq, f->rcv_nxt) &&
+	    find_listener(lc, seg->dport) != NULL) {
+		/* RFC 9293 3.10.7.4 note / RFC 6191: a new incarnation may start */
+		tcp_flow_free(lc, f);
+		lc->st.tw_recycled++;
+		input_closed(lc, seg);
+		return;
+	}
+	if (fl & (TCP_SYN | TCP_FIN) || seg->len > 0) {
+		if (fl & TCP_FIN) /* the peer did not get our ACK: restart 2 MSL */
+			tcp_timer_tcp(lc, f, lc->now + lc->conf.tw_ms);
+		tcp_send_ack(lc, f);
+	}
+}
+
+/* tcp_input - one segment */
+void
+tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
+{
+	struct tcp_key k;
+	struct tcp_flow *f;
+
+	tcp_enter(lc, now);
+	lc->st.seg_in++;
+	if ((seg->flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST) ||
+	    (seg->flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)) {
+		lc->st.drop_flags++;
+		tcp_leave(lc);
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	k.laddr = seg->dst;
+	k.raddr = seg->src;
+	k.lport = seg->dport;
+	k.rport = seg->sport;
+	f = tcp_flow_lookup(lc, seg->family, &k);
+	if (f == NULL)
+		input_closed(lc, seg);
+	else if (f->flags & TCP_F_DEAD)
+		lc->st.drop_noflow++;
+	else if (f->state == TCP_S_TIME_WAIT)
+		input_tw(lc, f, seg);
+	else if (f->state == TCP_S_SYN_SENT)
+		input_synsent(lc, f, seg);
+	else
+		input_sync(lc, f, seg);
+	tcp_leave(lc);
+}

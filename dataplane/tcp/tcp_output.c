@@ -1,0 +1,411 @@
+/* tcp_output - what a flow sends and when: data within the peer's window
+ * and cwnd, FIN, ACKs, SYN and SYN-ACK, RSTs; RTT estimation and the RTO
+ * (RFC 6298), fast retransmit (RFC 5681/6582), zero-window probes, and the
+ * flow timer that drives them
+ *
+ * RTO (RFC 6298): initial conf.rto_init_ms (1 s); then SRTT + max(G, 4
+ * RTTVAR) bounded by [rto_min_ms, rto_max_ms]: 200 ms minimum as in Linux
+ * rather than the RFC's 1 s, since a gate's peers are often close. One
+ * segment is timed at a time; a retransmission cancels the timing (Karn);
+ * each expiry doubles the RTO, which stays backed off until a new sample.
+ *
+ * Zero window: a probe is a bare ACK with seq snd_una - 1, as Linux sends
+ * (old sequence, so the peer must answer with its window); it consumes no
+ * sequence space. The persist interval backs off like the RTO; probes that
+ * are answered never end the flow (the application's deadline does).
+ */
+#include <string.h>
+
+#include "tcp_impl.h"
+
+static inline uint32_t
+umin(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* tcp_rcv_window - the window to advertise, never moving the right edge back */
+uint32_t
+tcp_rcv_window(struct tcp_flow *f)
+{
+	uint32_t buf = f->lc->conf.rcv_buf, wnd = buf > f->rq.len ? buf - f->rq.len : 0;
+	uint32_t max = (uint32_t)0xffff << f->rcv_ws;
+
+	if (wnd > max)
+		wnd = max;
+	wnd &= ~(((uint32_t)1 << f->rcv_ws) - 1); /* what the field can say */
+	if (SEQ_LT(f->rcv_nxt + wnd, f->rcv_adv))
+		wnd = f->rcv_adv - f->rcv_nxt;
+	return wnd;
+}
+
+/* emit - fill the addresses and the ACK and window fields, then send */
+static void
+emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
+{
+	o->family = f->family;
+	o->src = f->key.laddr;
+	o->dst = f->key.raddr;
+	o->sport = f->key.lport;
+	o->dport = f->key.rport;
+	if (o->flags & TCP_ACK) {
+		uint32_t wnd = tcp_rcv_window(f);
+		uint32_t field = (wnd + ((1u << f->rcv_ws) - 1)) >> f->rcv_ws;
+
+		if (o->flags & TCP_SYN) /* RFC 7323 2.2: never scaled in a SYN */
+			field = wnd;
+		o->wnd = (uint16_t)umin(field, 0xffff);
+		o->ack = f->rcv_nxt;
+		if (!(o->flags & TCP_SYN) && SEQ_GT(f->rcv_nxt + wnd, f->rcv_adv))
+			f->rcv_adv = f->rcv_nxt + wnd;
+		else if (o->flags & TCP_SYN)
+			f->rcv_adv = f->rcv_nxt + wnd;
+		f->flags &= ~(uint32_t)TCP_F_ACKNOW;
+	}
+	lc->st.seg_out++;
+	if (lc->conf.emit(lc->conf.emit_arg, o) != 0)
+		lc->st.emit_failed++;
+}
+
+/* rto_restart - the retransmission timer from now */
+static void
+rto_restart(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	tcp_timer_tcp(lc, f, lc->now + f->rto);
+}
+
+/* tcp_timer_tcp - set t_tcp (0: none) */
+void
+tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
+{
+	f->t_tcp = at;
+	tcp_timer_sched(lc, f);
+}
+
+/* syn_opts - MSS always; WS in a SYN, or in a SYN-ACK when the SYN had it */
+static void
+syn_opts(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o, bool ws)
+{
+	o->opt.has = TCP_O_MSS;
+	o->opt.mss = f->family == TCP_V6 ? lc->mss6 : lc->mss4;
+	if (ws) {
+		o->opt.has |= TCP_O_WS;
+		o->opt.wscale = lc->rcv_ws;
+	}
+}
+
+/* tcp_send_syn - SYN of an active open */
+void
+tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	struct tcp_out o = {0};
+
+	o.flags = TCP_SYN;
+	o.seq = f->iss;
+	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
+	syn_opts(lc, f, &o, true);
+	emit(lc, f, &o);
+	f->snd_nxt = f->iss + 1;
+	if (SEQ_GT(f->snd_nxt, f->snd_max))
+		f->snd_max = f->snd_nxt;
+}
+
+/* tcp_send_synack - SYN-ACK of a passive open (state kept) */
+void
+tcp_send_synack(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	struct tcp_out o = {0};
+
+	o.flags = TCP_SYN | TCP_ACK;
+	o.seq = f->iss;
+	syn_opts(lc, f, &o, (f->flags & TCP_F_WS) != 0);
+	emit(lc, f, &o);
+	f->snd_nxt = f->iss + 1;
+	if (SEQ_GT(f->snd_nxt, f->snd_max))
+		f->snd_max = f->snd_nxt;
+}
+
+/* tcp_send_ack - a bare ACK now */
+void
+tcp_send_ack(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	struct tcp_out o = {0};
+
+	o.flags = TCP_ACK;
+	o.seq = f->snd_nxt;
+	emit(lc, f, &o);
+}
+
+/* tcp_challenge_ack - RFC 5961 7: an ACK, within the lcore's budget per second */
+void
+tcp_challenge_ack(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint64_t sec = lc->now / 1000;
+
+	if (sec != lc->chal_sec) {
+		lc->chal_sec = sec;
+		lc->chal_n = 0;
+	}
+	if (lc->chal_n >= lc->conf.challenge_ack_per_s) {
+		lc->st.challenge_acks_limited++;
+		return;
+	}
+	lc->chal_n++;
+	lc->st.challenge_acks++;
+	tcp_send_ack(lc, f);
+}
+
+/* tcp_send_rst_flow - RST for a flow we end (seq snd_nxt, with ACK as Linux does) */
+void
+tcp_send_rst_flow(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	struct tcp_out o = {0};
+
+	o.flags = TCP_RST | TCP_ACK;
+	o.seq = f->snd_max;
+	emit(lc, f, &o);
+	lc->st.rst_out++;
+}
+
+/* tcp_send_reply - a stateless segment answering seg (RST, cookie SYN-ACK) */
+void
+tcp_send_reply(struct tcp_lcore *lc, const struct tcp_seg *seg, uint8_t flags, uint32_t seq,
+               uint32_t ack, uint16_t wnd, const struct tcp_opts *opt)
+{
+	struct tcp_out o = {0};
+
+	o.family = seg->family;
+	o.src = seg->dst;
+	o.dst = seg->src;
+	o.sport = seg->dport;
+	o.dport = seg->sport;
+	o.flags = flags;
+	o.seq = seq;
+	o.ack = ack;
+	o.wnd = wnd;
+	if (opt != NULL)
+		o.opt = *opt;
+	lc->st.seg_out++;
+	if (flags & TCP_RST)
+		lc->st.rst_out++;
+	if (lc->conf.emit(lc->conf.emit_arg, &o) != 0)
+		lc->st.emit_failed++;
+}
+
+/* tcp_rtt_sample - RFC 6298 2.2 and 2.3, in ms with G = 1 ms */
+void
+tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt)
+{
+	uint32_t rto;
+
+	if (rtt == 0)
+		rtt = 1;
+	if (f->srtt_x8 == 0) {
+		f->srtt_x8 = rtt << 3;
+		f->rttvar_x4 = rtt << 1; /* RTTVAR = R/2 */
+	} else {
+		uint32_t srtt = f->srtt_x8 >> 3;
+		uint32_t d = srtt > rtt ? srtt - rtt : rtt - srtt;
+
+		/* RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R' */
+		f->rttvar_x4 = f->rttvar_x4 - (f->rttvar_x4 >> 2) + d;
+		f->srtt_x8 = f->srtt_x8 - (f->srtt_x8 >> 3) + rtt;
+	}
+	rto = (f->srtt_x8 >> 3) + (f->rttvar_x4 > 4 ? f->rttvar_x4 : 4); /* max(G, 4 RTTVAR) */
+	if (rto < lc->conf.rto_min_ms)
+		rto = lc->conf.rto_min_ms;
+	if (rto > lc->conf.rto_max_ms)
+		rto = lc->conf.rto_max_ms;
+	f->rto = rto;
+}
+
+/* send_data - one segment of queued data at seq (new or again) */
+static void
+send_data(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len, bool fin)
+{
+	struct tcp_out o = {0};
+
+	tcp_cq_peek(lc, &f->sq, seq - f->snd_una, len, o.data, o.len);
+	o.flags = TCP_ACK | (len ? TCP_PSH : 0) | (fin ? TCP_FIN : 0);
+	o.seq = seq;
+	emit(lc, f, &o);
+}
+
+/* fin_due - the FIN may go at snd_nxt: queued, and all data sent */
+static bool
+fin_due(const struct tcp_flow *f)
+{
+	return (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED &&
+	       f->snd_nxt - f->snd_una == f->sq.len;
+}
+
+/* tcp_output - send what the windows allow, the FIN when due, else an ACK if owed */
+void
+tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	bool sent = false;
+
+	if (f->state < TCP_S_ESTABLISHED || f->state == TCP_S_TIME_WAIT || f->state >= TCP_S_COUNT)
+		return;
+	for (;;) {
+		uint32_t off = f->snd_nxt - f->snd_una, wnd = umin(f->snd_wnd, f->cwnd);
+		uint32_t avail = f->sq.len > off ? f->sq.len - off : 0, room, n;
+		bool fin;
+
+		if (f->flags & TCP_F_FIN_SENT && off > f->sq.len)
+			break; /* everything, FIN included, is out */
+		room = wnd > off ? wnd - off : 0;
+		n = umin(umin(avail, room), f->mss);
+		fin = false;
+		if (n == 0 && !fin_due(f))
+			break;
+		if (n == avail &&
+		    (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
+			fin = true;
+		if (n == 0 && !fin)
+			break;
+		send_data(lc, f, f->snd_nxt, n, fin);
+		sent = true;
+		if (SEQ_GEQ(f->snd_nxt, f->snd_max) && n > 0)
+			lc->st.bytes_out += n;
+		else if (n > 0 || fin)
+			lc->st.retransmits++;
+		if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
+			f->flags |= TCP_F_RTT;
+			f->rtt_seq = f->snd_nxt + n + fin;
+			f->rtt_ts = (uint32_t)lc->now;
+		}
+		f->snd_nxt += n + fin;
+		if (fin)
+			f->flags |= TCP_F_FIN_SENT;
+		if (SEQ_GT(f->snd_nxt, f->snd_max))
+			f->snd_max = f->snd_nxt;
+		if (f->t_tcp == 0) /* RFC 6298 5.1 */
+			rto_restart(lc, f);
+		if (fin)
+			break;
+	}
+	if (!sent && f->flags & TCP_F_ACKNOW)
+		tcp_send_ack(lc, f);
+	/* zero window with data waiting and nothing in flight: the persist timer */
+	if (f->snd_una == f->snd_max && f->t_tcp == 0 &&
+	    (f->sq.len > 0 ||
+	     (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED) &&
+	    f->snd_wnd == 0)
+		rto_restart(lc, f);
+}
+
+/* tcp_retransmit_one - the segment at snd_una again (fast retransmit) */
+void
+tcp_retransmit_one(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t n = umin(f->sq.len, f->mss);
+	bool fin = n == f->sq.len && (f->flags & TCP_F_FIN_QUEUED) &&
+	           f->snd_max - f->snd_una == f->sq.len + 1;
+
+	send_data(lc, f, f->snd_una, n, fin);
+	lc->st.retransmits++;
+	f->flags &= ~(uint32_t)TCP_F_RTT; /* Karn */
+}
+
+/* backoff - double the RTO, up to rto_max */
+static void
+backoff(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	f->rto = umin(f->rto * 2, lc->conf.rto_max_ms);
+}
+
+/* on_rto - the retransmission or persist timer of a synchronized flow */
+static void
+on_rto(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t flight = f->snd_max - f->snd_una;
+
+	if (flight == 0) {
+		if (f->snd_wnd == 0 && (f->sq.len > 0 || f->flags & TCP_F_FIN_QUEUED)) {
+			struct tcp_out o = {0}; /* zero-window probe */
+
+			o.flags = TCP_ACK;
+			o.seq = f->snd_una - 1;
+			emit(lc, f, &o);
+			lc->st.probes++;
+			backoff(lc, f);
+			rto_restart(lc, f);
+		}
+		return;
+	}
+	lc->st.rto_fired++;
+	if (++f->retries > lc->conf.retries) {
+		lc->st.timeouts++;
+		tcp_send_rst_flow(lc, f);
+		tcp_end(lc, f, TCP_END_TIMEOUT);
+		return;
+	}
+	/* RFC 5681 (4): ssthresh = max(FlightSize / 2, 2 SMSS); cwnd = 1 SMSS */
+	f->ssthresh = flight / 2 > 2u * f->mss ? flight / 2 : 2u * f->mss;
+	f->cwnd = f->mss;
+	f->flags &= ~(uint32_t)(TCP_F_RTT | TCP_F_RECOVERY | TCP_F_FIN_SENT);
+	f->dupacks = 0;
+	f->snd_nxt = f->snd_una;
+	backoff(lc, f);
+	if (f->snd_wnd == 0) /* the head goes again whatever the window, as in Linux */
+		tcp_retransmit_one(lc, f);
+	else
+		tcp_output(lc, f);
+	rto_restart(lc, f);
+}
+
+/* tcp_timer_fire - a flow's deadline came (from the pending list) */
+void
+tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint64_t now = lc->now;
+
+	if (f->t_tcp != 0 && f->t_tcp <= now) {
+		f->t_tcp = 0;
+		switch (f->state) {
+		case TCP_S_SYN_SENT:
+		case TCP_S_SYN_RCVD:
+			if (++f->retries > (f->state == TCP_S_SYN_SENT ? lc->conf.syn_retries
+			                                               : lc->conf.synack_retries)) {
+				lc->st.timeouts++;
+				tcp_end(lc, f, TCP_END_TIMEOUT);
+				return;
+			}
+			lc->st.retransmits++;
+			if (f->state == TCP_S_SYN_SENT)
+				tcp_send_syn(lc, f);
+			else
+				tcp_send_synack(lc, f);
+			backoff(lc, f);
+			rto_restart(lc, f);
+			break;
+		case TCP_S_TIME_WAIT:
+			tcp_flow_free(lc, f);
+			return;
+		case TCP_S_FIN_WAIT_2:
+			if (f->snd_una == f->snd_max) { /* the peer never sent its FIN */
+				lc->st.timeouts++;
+				tcp_send_rst_flow(lc, f);
+				tcp_end(lc, f, TCP_END_TIMEOUT);
+				return;
+			}
+			on_rto(lc, f);
+			break;
+		default:
+			on_rto(lc, f);
+			break;
+		}
+		if (f->flags & TCP_F_DEAD)
+			return;
+	}
+	if (f->t_app != 0 && f->t_app <= now) {
+		const struct tcp_app *app = tcp_app_of(lc, f);
+
+		f->t_app = 0;
+		if (app != NULL && app->deadline != NULL && (f->flags & TCP_F_APP))
+			app->deadline(tcp_ctx_of(lc, f), f, now);
+	}
+	if (!(f->flags & TCP_F_DEAD) && f->state < TCP_S_COUNT)
+		tcp_timer_sched(lc, f);
+}

@@ -1,0 +1,171 @@
+/* tcp_table - the per-lcore flow table: a fixed array of flows, a free
+ * list, hash chains keyed by a secret hash of the 4-tuple, and the
+ * bounded TIME_WAIT FIFO
+ *
+ * Why a keyed hash: the peer picks its address and port, so an unkeyed
+ * hash would let it pile flows into one chain. Why a FIFO for TIME_WAIT:
+ * at hundreds of thousands of sessions a second, a full 2 MSL of them would
+ * not fit; past conf.tw_max (or when the table is full) the oldest is
+ * recycled, which only loses protection against very old duplicates for
+ * that 4-tuple (the peer's ephemeral port would have to come back first).
+ */
+#include <string.h>
+
+#include "tcp_impl.h"
+
+/* key_eq - same family, addresses and ports */
+static inline bool
+key_eq(const struct tcp_flow *f, uint8_t family, const struct tcp_key *k)
+{
+	return f->family == family && f->key.lport == k->lport && f->key.rport == k->rport &&
+	       memcmp(&f->key.raddr, &k->raddr, sizeof(k->raddr)) == 0 &&
+	       memcmp(&f->key.laddr, &k->laddr, sizeof(k->laddr)) == 0;
+}
+
+/* tcp_set_state - change state, keeping the per-state gauges */
+void
+tcp_set_state(struct tcp_flow *f, enum tcp_state s)
+{
+	struct tcp_stats *st = &f->lc->st;
+
+	st->state_n[f->state]--;
+	st->state_n[s]++;
+	if (f->state == TCP_S_SYN_RCVD)
+		st->half_open--;
+	if (s == TCP_S_SYN_RCVD)
+		st->half_open++;
+	f->state = (uint8_t)s;
+}
+
+/* tcp_flow_alloc - a zeroed flow in CLOSED, recycling the oldest TIME_WAIT flow if need be */
+struct tcp_flow *
+tcp_flow_alloc(struct tcp_lcore *lc)
+{
+	struct tcp_flow *f;
+	uint32_t i = lc->flow_free;
+
+	if (i == TCP_NIL) {
+		if (lc->tw_head == TCP_NIL)
+			return NULL;
+		tcp_flow_free(lc, &lc->flows[lc->tw_head]);
+		lc->st.tw_recycled++;
+		i = lc->flow_free;
+	}
+	f = &lc->flows[i];
+	lc->flow_free = f->hnext;
+	memset(f, 0, sizeof(*f));
+	f->idx = i;
+	f->lc = lc;
+	f->hnext = f->wnext = f->wprev = f->lnext = f->lprev = f->pnext = TCP_NIL;
+	f->ooo = TCP_NIL;
+	f->sq.head = f->sq.tail = f->rq.head = f->rq.tail = TCP_NIL;
+	f->state = TCP_S_CLOSED;
+	lc->st.state_n[TCP_S_CLOSED]++;
+	lc->st.flows_active++;
+	return f;
+}
+
+/* hash_unlink - take f off its chain */
+static void
+hash_unlink(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t *p = &lc->bucket[tcp_key_hash(lc, f->family, &f->key) & lc->bucket_mask];
+
+	while (*p != TCP_NIL) {
+		if (*p == f->idx) {
+			*p = f->hnext;
+			break;
+		}
+		p = &lc->flows[*p].hnext;
+	}
+	f->flags &= ~(uint32_t)TCP_F_IN_HASH;
+}
+
+/* tcp_flow_free - give everything back: chunks, timer, chain, lists */
+void
+tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	if (f->flags & TCP_F_IN_HASH)
+		hash_unlink(lc, f);
+	if (f->state == TCP_S_TIME_WAIT)
+		tcp_tw_unlink(lc, f);
+	if (f->flags & TCP_F_PENDING)
+		tcp_unpend(lc, f);
+	tcp_timer_cancel(lc, f);
+	tcp_cq_clear(lc, &f->sq);
+	tcp_cq_clear(lc, &f->rq);
+	tcp_ooo_clear(lc, f);
+	tcp_set_state(f, TCP_S_CLOSED);
+	lc->st.state_n[TCP_S_CLOSED]--;
+	lc->st.flows_active--;
+	f->state = TCP_S_COUNT; /* poison: a freed flow is in no state */
+	f->hnext = lc->flow_free;
+	lc->flow_free = f->idx;
+}
+
+/* tcp_flow_lookup - the flow of a 4-tuple, or NULL */
+struct tcp_flow *
+tcp_flow_lookup(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
+{
+	uint32_t i = lc->bucket[tcp_key_hash(lc, family, k) & lc->bucket_mask];
+
+	while (i != TCP_NIL) {
+		struct tcp_flow *f = &lc->flows[i];
+
+		if (key_eq(f, family, k))
+			return f;
+		i = f->hnext;
+	}
+	return NULL;
+}
+
+/* tcp_flow_hash_add - link a flow whose key is set */
+void
+tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t *b = &lc->bucket[tcp_key_hash(lc, f->family, &f->key) & lc->bucket_mask];
+
+	f->hnext = *b;
+	*b = f->idx;
+	f->flags |= TCP_F_IN_HASH;
+}
+
+/* tcp_tw_enter - append to the FIFO with its 2 MSL timer, recycling the
+ * oldest beyond tw_max; with tw_max 0, f is freed at once */
+void
+tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	while (lc->st.flows_tw >= lc->conf.tw_max && lc->tw_head != TCP_NIL) {
+		tcp_flow_free(lc, &lc->flows[lc->tw_head]);
+		lc->st.tw_recycled++;
+	}
+	tcp_set_state(f, TCP_S_TIME_WAIT);
+	f->lprev = lc->tw_tail;
+	f->lnext = TCP_NIL;
+	if (lc->tw_tail != TCP_NIL)
+		lc->flows[lc->tw_tail].lnext = f->idx;
+	else
+		lc->tw_head = f->idx;
+	lc->tw_tail = f->idx;
+	lc->st.flows_tw++;
+	f->t_tcp = lc->now + lc->conf.tw_ms;
+	tcp_timer_sched(lc, f);
+	if (lc->conf.tw_max == 0) /* no TIME_WAIT at all */
+		tcp_flow_free(lc, f);
+}
+
+/* tcp_tw_unlink - off the FIFO */
+void
+tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	if (f->lprev != TCP_NIL)
+		lc->flows[f->lprev].lnext = f->lnext;
+	else
+		lc->tw_head = f->lnext;
+	if (f->lnext != TCP_NIL)
+		lc->flows[f->lnext].lprev = f->lprev;
+	else
+		lc->tw_tail = f->lprev;
+	f->lnext = f->lprev = TCP_NIL;
+	lc->st.flows_tw--;
+}

@@ -1,0 +1,250 @@
+/* tcp_wire - parse and build TCP headers and options; TCP checksums
+ *
+ * Untrusted input: the bytes given to tcp_wire_parse(). Every read is
+ * checked against the data offset, and the data offset against the length.
+ * Option lengths below 2 or past the header end stop option parsing (the
+ * segment itself is still taken, as Linux does).
+ */
+#include <string.h>
+
+#include "tcp_wire.h"
+
+static inline uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* parse_opts - the options between p and end */
+static void
+parse_opts(const uint8_t *p, const uint8_t *end, struct tcp_opts *o)
+{
+	while (p < end) {
+		uint8_t kind = p[0], len;
+
+		if (kind == 0) /* end of option list */
+			break;
+		if (kind == 1) { /* NOP */
+			p++;
+			continue;
+		}
+		if (end - p < 2)
+			break;
+		len = p[1];
+		if (len < 2 || len > end - p)
+			break;
+		switch (kind) {
+		case 2:
+			if (len == 4) {
+				o->has |= TCP_O_MSS;
+				o->mss = rd16(p + 2);
+			}
+			break;
+		case 3:
+			if (len == 3) {
+				o->has |= TCP_O_WS;
+				o->wscale = p[2] > TCP_WSCALE_MAX ? TCP_WSCALE_MAX : p[2];
+			}
+			break;
+		case 4:
+			if (len == 2)
+				o->has |= TCP_O_SACKOK;
+			break;
+		case 8:
+			if (len == 10) {
+				o->has |= TCP_O_TS;
+				o->ts_val = rd32(p + 2);
+				o->ts_ecr = rd32(p + 6);
+			}
+			break;
+		default: /* unknown options are skipped by their length */
+			break;
+		}
+		p += len;
+	}
+}
+
+/* tcp_wire_parse - header fields, options and payload of a segment */
+int
+tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
+{
+	const uint8_t *p = tcp;
+	size_t off;
+
+	if (len < TCP_HDR_LEN)
+		return -1;
+	off = (size_t)(p[12] >> 4) * 4;
+	if (off < TCP_HDR_LEN || off > len)
+		return -1;
+	seg->sport = rd16(p);
+	seg->dport = rd16(p + 2);
+	seg->seq = rd32(p + 4);
+	seg->ack = rd32(p + 8);
+	seg->flags = p[13];
+	seg->wnd = rd16(p + 14);
+	memset(&seg->opt, 0, sizeof(seg->opt));
+	parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
+	seg->data = p + off;
+	seg->len = (uint32_t)(len - off);
+	return 0;
+}
+
+/* tcp_wire_hdr_len - header and options, padded to 32 bits */
+size_t
+tcp_wire_hdr_len(const struct tcp_out *o)
+{
+	size_t n = TCP_HDR_LEN;
+
+	if (o->opt.has & TCP_O_MSS)
+		n += 4;
+	if (o->opt.has & TCP_O_WS)
+		n += 4; /* NOP + 3 */
+	return n;
+}
+
+/* tcp_wire_payload_len - both pieces */
+size_t
+tcp_wire_payload_len(const struct tcp_out *o)
+{
+	return (size_t)o->len[0] + o->len[1];
+}
+
+/* tcp_wire_build - header in network order, options MSS then NOP,WS as Linux orders them */
+size_t
+tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
+{
+	uint8_t *p = buf, *q;
+	size_t hlen = tcp_wire_hdr_len(o);
+
+	if (cap < hlen)
+		return 0;
+	wr16(p, o->sport);
+	wr16(p + 2, o->dport);
+	wr32(p + 4, o->seq);
+	wr32(p + 8, o->flags & TCP_ACK ? o->ack : 0);
+	p[12] = (uint8_t)((hlen / 4) << 4);
+	p[13] = o->flags;
+	wr16(p + 14, o->wnd);
+	wr16(p + 16, 0); /* checksum */
+	wr16(p + 18, 0); /* urgent pointer: never used */
+	q = p + TCP_HDR_LEN;
+	if (o->opt.has & TCP_O_MSS) {
+		q[0] = 2;
+		q[1] = 4;
+		wr16(q + 2, o->opt.mss);
+		q += 4;
+	}
+	if (o->opt.has & TCP_O_WS) {
+		q[0] = 1;
+		q[1] = 3;
+		q[2] = 3;
+		q[3] = o->opt.wscale;
+	}
+	return hlen;
+}
+
+/* tcp_csum_add - 16-bit big-endian words; a trailing odd byte is padded with zero */
+uint32_t
+tcp_csum_add(uint32_t sum, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t s = sum;
+
+	while (len >= 2) {
+		s += (uint32_t)(p[0] << 8 | p[1]);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		s += (uint32_t)p[0] << 8;
+	while (s >> 32)
+		s = (s & 0xffffffff) + (s >> 32);
+	return (uint32_t)s;
+}
+
+/* tcp_wire_csum_pseudo - source, destination, protocol 6 and length */
+uint32_t
+tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
+                     uint32_t tcp_len)
+{
+	size_t alen = family == TCP_V6 ? 16 : 4;
+	uint32_t s = 0;
+
+	s = tcp_csum_add(s, src->b, alen);
+	s = tcp_csum_add(s, dst->b, alen);
+	s += 6;
+	s += tcp_len >> 16;
+	s += tcp_len & 0xffff;
+	return s;
+}
+
+/* tcp_csum_fold - to 16 bits, complemented */
+uint16_t
+tcp_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* tcp_wire_csum_ok - the sum over pseudo-header and segment folds to zero */
+bool
+tcp_wire_csum_ok(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
+                 const void *tcp, size_t len)
+{
+	uint32_t s = tcp_wire_csum_pseudo(family, src, dst, (uint32_t)len);
+
+	return tcp_csum_fold(tcp_csum_add(s, tcp, len)) == 0;
+}
+
+/* add_at - add a piece that starts at an odd or even offset of the segment */
+static uint32_t
+add_at(uint32_t sum, const void *buf, size_t len, size_t at)
+{
+	uint32_t s = tcp_csum_add(0, buf, len);
+
+	if (at & 1) /* the piece's bytes sit in the other halves of the words */
+		s = ((s & 0xff00ff00) >> 8) | ((s & 0x00ff00ff) << 8);
+	s = (s & 0xffff) + (s >> 16);
+	sum += s;
+	return (sum & 0xffff) + (sum >> 16);
+}
+
+/* tcp_wire_csum_out - header, then the two payload pieces, each possibly odd */
+void
+tcp_wire_csum_out(void *hdr, size_t hlen, const struct tcp_out *o)
+{
+	size_t plen = tcp_wire_payload_len(o);
+	uint32_t s = tcp_wire_csum_pseudo(o->family, &o->src, &o->dst, (uint32_t)(hlen + plen));
+	uint8_t *p = hdr;
+	uint16_t c;
+
+	s = tcp_csum_add(s, hdr, hlen); /* hlen is a multiple of 4 */
+	s = (s & 0xffff) + (s >> 16);
+	s = add_at(s, o->data[0], o->len[0], hlen);
+	s = add_at(s, o->data[1], o->len[1], hlen + o->len[0]);
+	c = tcp_csum_fold(s);
+	wr16(p + 16, c);
+}

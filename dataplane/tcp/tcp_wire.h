@@ -1,0 +1,136 @@
+/* tcp_wire - TCP's wire format: header and options, parse and build, checksum
+ *
+ * The net layer owns IP and below; this file owns the TCP header. On input
+ * the net layer hands the TCP header and payload (the bytes after the IP
+ * header, with the IP payload length) to tcp_wire_parse(), fills in the
+ * addresses, and passes the struct tcp_seg to tcp_input(). On output the
+ * stack gives the net layer a struct tcp_out; the net layer reserves
+ * tcp_wire_hdr_len() bytes after its IP header, calls tcp_wire_build(),
+ * copies the payload pieces behind it, and sets the checksum with
+ * tcp_wire_csum_out() (or lets the NIC do it from tcp_wire_csum_pseudo()).
+ *
+ * Checksums: the net layer verifies the TCP checksum of received segments
+ * (tcp_wire_csum_ok(), or the NIC's offload flag) before tcp_input(), and
+ * counts failures in tcp_stats.drop_csum. tcp_input() trusts its input.
+ *
+ * Untrusted input: everything tcp_wire_parse() reads. Plain C, no DPDK.
+ */
+#ifndef TCP_WIRE_H
+#define TCP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TCP_HDR_LEN      20   /* without options */
+#define TCP_OPT_SPACE    40   /* data offset is 4 bits of 32-bit words: 60 - 20 */
+#define TCP_WSCALE_MAX   14   /* RFC 7323 2.3: larger shifts are taken as 14 */
+#define TCP_MSS_DEFAULT  536  /* RFC 9293 3.7.1: IPv4 peer that sent no MSS option */
+#define TCP_MSS6_DEFAULT 1220 /* IPv6 minimum MTU 1280 - 60 */
+
+enum tcp_flag {
+	TCP_FIN = 0x01,
+	TCP_SYN = 0x02,
+	TCP_RST = 0x04,
+	TCP_PSH = 0x08,
+	TCP_ACK = 0x10,
+	TCP_URG = 0x20,
+	TCP_ECE = 0x40,
+	TCP_CWR = 0x80,
+};
+
+/* Options we read or write: bits of tcp_opts.has. */
+enum tcp_opt_bit {
+	TCP_O_MSS = 1 << 0,    /* kind 2 */
+	TCP_O_WS = 1 << 1,     /* kind 3, RFC 7323 */
+	TCP_O_SACKOK = 1 << 2, /* kind 4, RFC 2018: read only, we never offer SACK */
+	TCP_O_TS = 1 << 3,     /* kind 8, RFC 7323: read only, we never offer timestamps */
+};
+
+struct tcp_opts {
+	uint8_t has;    /* enum tcp_opt_bit */
+	uint8_t wscale; /* already capped at TCP_WSCALE_MAX */
+	uint16_t mss;
+	uint32_t ts_val, ts_ecr;
+};
+
+/* An address: IPv4 in b[0..3] (network order) with the rest zero, or IPv6. */
+struct tcp_ip {
+	uint8_t b[16];
+};
+
+enum tcp_family {
+	TCP_V4 = 4,
+	TCP_V6 = 6,
+};
+
+/* A received segment as the net layer hands it to tcp_input(). */
+struct tcp_seg {
+	uint8_t family;      /* enum tcp_family */
+	uint8_t flags;       /* enum tcp_flag */
+	uint16_t wnd;        /* the header's window field, unscaled */
+	struct tcp_ip src;   /* the peer */
+	struct tcp_ip dst;   /* us */
+	uint16_t sport;      /* host order */
+	uint16_t dport;      /* host order */
+	uint32_t seq, ack;   /* host order */
+	struct tcp_opts opt; /* what tcp_wire_parse() found */
+	const uint8_t *data; /* payload */
+	uint32_t len;        /* payload bytes */
+};
+
+/* A segment the stack wants sent; the net layer builds the packet. */
+struct tcp_out {
+	uint8_t family;
+	uint8_t flags;
+	uint16_t wnd; /* the window field, already scaled */
+	struct tcp_ip src, dst;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	struct tcp_opts opt; /* only TCP_O_MSS and TCP_O_WS are written */
+	const void *data[2]; /* payload: up to two pieces (chunks of a queue) */
+	uint32_t len[2];
+};
+
+/* tcp_wire_parse - parse a TCP header + payload of len bytes into seg's
+ * ports, numbers, flags, window, options and payload; addresses and family
+ * are left to the caller. 0, or -1 when the header does not fit (bad data
+ * offset, short). Malformed options end option parsing, as in Linux. */
+int tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg);
+
+/* tcp_wire_hdr_len - bytes of TCP header (with options) o needs */
+size_t tcp_wire_hdr_len(const struct tcp_out *o);
+/* tcp_wire_payload_len - bytes of payload of o */
+size_t tcp_wire_payload_len(const struct tcp_out *o);
+/* tcp_wire_build - write o's header and options at buf (checksum 0);
+ * the header length, or 0 when cap is too small */
+size_t tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o);
+
+/* Checksums (RFC 1071 one's complement, RFC 9293 3.1 pseudo-header for
+ * IPv4, RFC 8200 8.1 for IPv6). Sums are 32-bit accumulators, folded at the end. */
+/* tcp_csum_add - add len bytes at buf, as if they started at an even offset */
+uint32_t tcp_csum_add(uint32_t sum, const void *buf, size_t len);
+/* tcp_wire_csum_pseudo - the pseudo-header sum for a TCP segment of tcp_len bytes */
+uint32_t tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
+                              uint32_t tcp_len);
+/* tcp_csum_fold - fold a sum to 16 bits and complement it (network order result) */
+uint16_t tcp_csum_fold(uint32_t sum);
+/* tcp_wire_csum_ok - whether a received segment (header + payload, len bytes) checks out */
+bool tcp_wire_csum_ok(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
+                      const void *tcp, size_t len);
+/* tcp_wire_csum_out - compute and store the checksum of a header built by
+ * tcp_wire_build() at hdr (hlen bytes) followed by o's payload pieces */
+void tcp_wire_csum_out(void *hdr, size_t hlen, const struct tcp_out *o);
+
+/* tcp_ip_v4 - an address from an IPv4 address in network order */
+static inline struct tcp_ip
+tcp_ip_v4(uint32_t be)
+{
+	struct tcp_ip ip = {{0}};
+
+	memcpy(ip.b, &be, 4);
+	return ip;
+}
+
+#endif

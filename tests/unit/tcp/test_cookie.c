@@ -1,0 +1,156 @@
+/* test_cookie - SYN cookies (RFC 4987): forced, under backlog and table
+ * pressure, off; what a cookie encodes; forged, stale and replayed ACKs */
+#include "peer.h"
+
+#define A  TCP_ACK
+#define AP (TCP_ACK | TCP_PSH)
+
+static struct peer *
+start(uint8_t mode, uint32_t backlog, uint32_t max_flows)
+{
+	struct tcp_conf c;
+
+	p_conf(&c);
+	c.cookies = mode;
+	c.syn_backlog = backlog;
+	c.max_flows = max_flows;
+	return p_start(&c);
+}
+
+static uint32_t
+syn(struct peer *p, uint16_t port, const struct tcp_opts *o)
+{
+	p_clear(p);
+	p_segx(p, port, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, o);
+	return p->nout ? p_last(p)->o.seq : 0;
+}
+
+static void
+test_forced(void)
+{
+	struct peer *p = start(TCP_COOKIES_ALWAYS, 100, 64);
+	struct tcp_opts o = {.has = TCP_O_MSS | TCP_O_WS, .mss = 1460, .wscale = 7};
+	uint32_t isn;
+	struct pout *sa;
+
+	isn = syn(p, CLI_PORT, &o);
+	sa = p_last(p);
+	ok(sa && sa->o.flags == (TCP_SYN | TCP_ACK) && sa->o.ack == CLI_ISS + 1, "cookie SYN-ACK");
+	is_int(sa->o.opt.has, TCP_O_MSS, "MSS only: no window scaling with cookies");
+	is_int(sa->o.opt.mss, 1460, "our MSS");
+	is_int(p->st->flows_active, 0, "no state kept");
+	is_int(p->st->cookies_sent, 1, "counted");
+	/* the ACK carries data (a client that talks first) */
+	p_seg(p, AP, CLI_ISS + 1, isn + 1, 1024, "EHLO x\r\n", 8);
+	is_int(p->st->cookies_ok, 1, "the cookie checks out");
+	is_int(p->accepts, 1, "accepted");
+	ok(p->flow && tcp_flow_state(p->flow) == TCP_S_ESTABLISHED, "ESTABLISHED");
+	is_int(p->rxlen, 8, "the ACK's data delivered");
+	ok(p->flow->snd_ws == 0 && p->flow->rcv_ws == 0, "no scaling either way");
+	is_int(p->flow->mss, 1460, "MSS from the cookie");
+	p_expect(p, "data ACKed", A, isn + 1, CLI_ISS + 9, 0);
+	is_int(p_last(p)->o.wnd, 65535, "window unscaled");
+	/* forged: wrong cookie */
+	p_clear(p);
+	syn(p, CLI_PORT + 1, &o);
+	p_segx(p, CLI_PORT + 1, SRV_PORT, A, CLI_ISS + 1, 12345, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_bad, 1, "a wrong cookie fails");
+	p_expect(p, "and gets a RST", TCP_RST, 12345, 0, 0);
+	/* a cookie for another 4-tuple */
+	isn = syn(p, CLI_PORT + 2, &o);
+	p_segx(p, CLI_PORT + 3, SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_bad, 2, "a cookie is bound to its 4-tuple");
+	/* wrong peer sequence */
+	p_segx(p, CLI_PORT + 2, SRV_PORT, A, CLI_ISS + 2, isn + 1, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_bad, 3, "and to the peer's ISN");
+	/* stale */
+	isn = syn(p, CLI_PORT + 4, &o);
+	p->now += 64000;
+	p_segx(p, CLI_PORT + 4, SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_ok, 2, "a cookie from the last period is still good");
+	isn = syn(p, CLI_PORT + 5, &o);
+	p->now += 3 * 64000;
+	syn(p, CLI_PORT + 6, &o); /* keep cookies "recent" */
+	p_segx(p, CLI_PORT + 5, SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_bad, 4, "a cookie three periods old fails");
+	p_stop(p);
+}
+
+static void
+test_mss_table(void)
+{
+	struct peer *p = start(TCP_COOKIES_ALWAYS, 100, 64);
+	static const struct {
+		uint16_t peer, want;
+	} t[] = {{1460, 1460}, {1400, 1400}, {1440, 1440}, {1000, 536}, {9000, 1460}, {0, 536}};
+
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct tcp_opts o = {.has = t[i].peer ? TCP_O_MSS : 0, .mss = t[i].peer};
+		uint32_t isn = syn(p, (uint16_t)(CLI_PORT + i), &o);
+
+		p_segx(p, (uint16_t)(CLI_PORT + i), SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL,
+		       0, NULL);
+		ok(p->flow && p->flow->mss == t[i].want, "peer MSS %u: cookie keeps %u", t[i].peer,
+		   t[i].want);
+	}
+	p_stop(p);
+}
+
+static void
+test_auto(void)
+{
+	struct peer *p = start(TCP_COOKIES_AUTO, 2, 64);
+	struct tcp_opts o = {.has = TCP_O_MSS | TCP_O_WS, .mss = 1460, .wscale = 7};
+	uint32_t isn;
+
+	syn(p, CLI_PORT, &o);
+	syn(p, CLI_PORT + 1, &o);
+	is_int(p->st->half_open, 2, "two half-open flows");
+	is_int(p->st->cookies_sent, 0, "no cookie yet");
+	isn = syn(p, CLI_PORT + 2, &o);
+	is_int(p->st->cookies_sent, 1, "backlog full: a cookie");
+	is_int(p_last(p)->o.opt.has, TCP_O_MSS, "without WS");
+	is_int(p->st->flows_active, 2, "and no state");
+	p_segx(p, CLI_PORT + 2, SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL, 0, NULL);
+	is_int(p->accepts, 1, "the cookie's ACK makes a flow");
+	p_stop(p);
+
+	/* table pressure: cookie_fill 900 per mille of 10 flows = 9 */
+	p = start(TCP_COOKIES_AUTO, 100, 10);
+	for (int i = 0; i < 12; i++) {
+		isn = syn(p, (uint16_t)(CLI_PORT + i), &o);
+		p_segx(p, (uint16_t)(CLI_PORT + i), SRV_PORT, A, CLI_ISS + 1, isn + 1, 1024, NULL,
+		       0, NULL);
+	}
+	is_int(p->st->cookies_sent, 3, "cookies once the table is 90%% full");
+	is_int(p->accepts, 10, "cookie ACKs fill the table to the last flow");
+	is_int(p->st->drop_full, 2, "then refused (no crash)");
+	p_stop(p);
+}
+
+static void
+test_off(void)
+{
+	struct peer *p = start(TCP_COOKIES_NEVER, 1, 64);
+	struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
+
+	syn(p, CLI_PORT, &o);
+	syn(p, CLI_PORT + 1, &o);
+	is_int(p->st->cookies_sent, 0, "cookies off: never");
+	is_int(p->st->half_open, 2, "the backlog is only a cookie trigger");
+	p_clear(p);
+	p_segx(p, CLI_PORT + 9, SRV_PORT, A, CLI_ISS + 1, 777, 1024, NULL, 0, NULL);
+	is_int(p->st->cookies_bad, 0, "ACKs are not checked as cookies when none were sent");
+	p_expect(p, "just a RST", TCP_RST, 777, 0, 0);
+	p_stop(p);
+}
+
+int
+main(void)
+{
+	test_forced();
+	test_mss_table();
+	test_auto();
+	test_off();
+	return done_testing();
+}

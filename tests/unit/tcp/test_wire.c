@@ -1,0 +1,207 @@
+/* test_wire - TCP header and options parse/build, checksums with IPv4 and
+ * IPv6 pseudo-headers, two-piece payloads at odd offsets */
+#include <arpa/inet.h>
+
+#include "tap.h"
+#include "tcp_wire.h"
+
+/* A SYN as Linux 6.x sends it (captured): 10.77.0.1:41234 -> 10.77.0.2:25,
+ * options MSS 1460, SACK_PERM, TS, NOP, WS 7. */
+static const uint8_t linux_syn[40] = {
+        0xa1, 0x12, 0x00, 0x19, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02,
+        0xfa, 0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a,
+        0x00, 0x01, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+};
+
+/* naive_csum - RFC 1071 by the book, as a reference */
+static uint16_t
+naive_csum(const uint8_t *pseudo, size_t plen, const uint8_t *seg, size_t len)
+{
+	uint32_t s = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < plen; i += 2)
+		s += (uint32_t)(pseudo[i] << 8 | pseudo[i + 1]);
+	for (i = 0; i + 1 < len; i += 2)
+		s += (uint32_t)(seg[i] << 8 | seg[i + 1]);
+	if (len & 1)
+		s += (uint32_t)seg[len - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static void
+test_parse(void)
+{
+	struct tcp_seg s;
+	uint8_t bad[40];
+
+	is_int(tcp_wire_parse(linux_syn, sizeof(linux_syn), &s), 0, "Linux SYN parses");
+	is_int(s.sport, 41234, "source port");
+	is_int(s.dport, 25, "destination port");
+	is_int(s.seq, 0x12345678, "seq");
+	is_int(s.flags, TCP_SYN, "flags");
+	is_int(s.wnd, 64240, "window");
+	is_int(s.opt.has, TCP_O_MSS | TCP_O_WS | TCP_O_SACKOK | TCP_O_TS, "all four options seen");
+	is_int(s.opt.mss, 1460, "MSS");
+	is_int(s.opt.wscale, 7, "WS");
+	is_int(s.opt.ts_val, 0x00010203, "TSval");
+	is_int(s.len, 0, "no payload");
+
+	is_int(tcp_wire_parse(linux_syn, 19, &s), -1, "short header refused");
+	memcpy(bad, linux_syn, 40);
+	bad[12] = 0x40; /* data offset 16 bytes */
+	is_int(tcp_wire_parse(bad, 40, &s), -1, "data offset below 20 refused");
+	bad[12] = 0xf0; /* 60 bytes > 40 */
+	is_int(tcp_wire_parse(bad, 40, &s), -1, "data offset past the end refused");
+	memcpy(bad, linux_syn, 40);
+	bad[21] = 0; /* MSS option length 0: parsing stops */
+	is_int(tcp_wire_parse(bad, 40, &s), 0, "malformed option: the segment still parses");
+	is_int(s.opt.has, 0, "... and no option after it is taken");
+	memcpy(bad, linux_syn, 40);
+	bad[38] = 40; /* WS length beyond the header */
+	is_int(tcp_wire_parse(bad, 40, &s), 0, "option running past the header");
+	ok(!(s.opt.has & TCP_O_WS), "... is ignored");
+	memcpy(bad, linux_syn, 40);
+	bad[39] = 20;
+	tcp_wire_parse(bad, 40, &s);
+	is_int(s.opt.wscale, 14, "WS above 14 taken as 14 (RFC 7323 2.3)");
+	memcpy(bad, linux_syn, 40);
+	bad[20] = 0; /* EOL first */
+	tcp_wire_parse(bad, 40, &s);
+	is_int(s.opt.has, 0, "EOL ends the options");
+	/* payload */
+	{
+		uint8_t seg[24] = {0, 25, 0x9c, 0x40, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18, 1, 0};
+
+		memcpy(seg + 20, "QUIT", 4);
+		tcp_wire_parse(seg, sizeof(seg), &s);
+		ok(s.len == 4 && memcmp(s.data, "QUIT", 4) == 0, "payload after a 20-byte header");
+		is_int(s.ack, 2, "ack");
+		is_int(s.flags, TCP_ACK | TCP_PSH, "ACK|PSH");
+	}
+}
+
+static void
+test_build(void)
+{
+	struct tcp_out o = {0};
+	uint8_t buf[64];
+	struct tcp_seg s;
+	size_t n;
+
+	o.sport = 25;
+	o.dport = 41234;
+	o.seq = 0xfffffff0;
+	o.ack = 0x12345679;
+	o.flags = TCP_SYN | TCP_ACK;
+	o.wnd = 65535;
+	o.opt.has = TCP_O_MSS | TCP_O_WS;
+	o.opt.mss = 1460;
+	o.opt.wscale = 1;
+	is_int(tcp_wire_hdr_len(&o), 28, "SYN-ACK header: 20 + MSS 4 + NOP,WS 4");
+	is_int(tcp_wire_build(buf, 27, &o), 0, "too small a buffer");
+	n = tcp_wire_build(buf, sizeof(buf), &o);
+	is_int(n, 28, "built");
+	is_int(buf[12], 7 << 4, "data offset 7");
+	ok(buf[20] == 2 && buf[21] == 4 && buf[22] == 0x05 && buf[23] == 0xb4, "MSS option bytes");
+	ok(buf[24] == 1 && buf[25] == 3 && buf[26] == 3 && buf[27] == 1, "NOP, WS option bytes");
+	is_int(tcp_wire_parse(buf, n, &s), 0, "round trip parses");
+	ok(s.seq == o.seq && s.ack == o.ack && s.flags == o.flags && s.wnd == o.wnd &&
+	           s.opt.mss == 1460 && s.opt.wscale == 1,
+	   "round trip keeps every field");
+	o.flags = TCP_RST;
+	o.opt.has = 0;
+	tcp_wire_build(buf, sizeof(buf), &o);
+	ok(buf[8] == 0 && buf[9] == 0 && buf[10] == 0 && buf[11] == 0, "no ACK flag: ack field 0");
+}
+
+static void
+test_csum(void)
+{
+	struct tcp_ip a = {{10, 77, 0, 2}}, b = {{10, 77, 0, 1}};
+	struct tcp_ip a6 = {{0xfd, 0x77, [15] = 2}}, b6 = {{0xfd, 0x77, [15] = 1}};
+	struct tcp_out o = {0};
+	uint8_t seg[64 + 1500], pseudo[40];
+	const char *msg = "220 gate ESMTP\r\n250 ok\r\n"; /* 24 bytes */
+	size_t hl, i, good = 0, total = 0;
+
+	o.family = TCP_V4;
+	o.src = a;
+	o.dst = b;
+	o.sport = 25;
+	o.dport = 41234;
+	o.seq = 7;
+	o.ack = 9;
+	o.flags = TCP_ACK | TCP_PSH;
+	o.wnd = 502;
+	/* every split point of an odd and an even payload, v4 and v6 */
+	for (int fam = 0; fam < 2; fam++) {
+		o.family = fam ? TCP_V6 : TCP_V4;
+		o.src = fam ? a6 : a;
+		o.dst = fam ? b6 : b;
+		for (size_t len = 23; len <= 24; len++) {
+			for (i = 0; i <= len; i++) {
+				uint16_t want;
+				size_t pl;
+
+				o.data[0] = msg;
+				o.len[0] = (uint32_t)i;
+				o.data[1] = msg + i;
+				o.len[1] = (uint32_t)(len - i);
+				hl = tcp_wire_build(seg, sizeof(seg), &o);
+				tcp_wire_csum_out(seg, hl, &o);
+				memcpy(seg + hl, msg, len);
+				/* reference: pseudo-header by hand */
+				memset(pseudo, 0, sizeof(pseudo));
+				if (fam) {
+					memcpy(pseudo, a6.b, 16);
+					memcpy(pseudo + 16, b6.b, 16);
+					pseudo[34] = (uint8_t)((hl + len) >> 8);
+					pseudo[35] = (uint8_t)(hl + len);
+					pseudo[39] = 6;
+					pl = 40;
+				} else {
+					memcpy(pseudo, a.b, 4);
+					memcpy(pseudo + 4, b.b, 4);
+					pseudo[9] = 6;
+					pseudo[10] = (uint8_t)((hl + len) >> 8);
+					pseudo[11] = (uint8_t)(hl + len);
+					pl = 12;
+				}
+				{
+					uint8_t c0 = seg[16], c1 = seg[17];
+
+					seg[16] = seg[17] = 0;
+					want = naive_csum(pseudo, pl, seg, hl + len);
+					seg[16] = c0;
+					seg[17] = c1;
+				}
+				total++;
+				if ((seg[16] << 8 | seg[17]) == want &&
+				    tcp_wire_csum_ok(o.family, &o.src, &o.dst, seg, hl + len))
+					good++;
+			}
+		}
+	}
+	is_int(good, total,
+	       "checksums over two pieces at every split match the reference (v4, v6)");
+	seg[hl] ^= 1;
+	ok(!tcp_wire_csum_ok(o.family, &o.src, &o.dst, seg, hl + 24), "a flipped bit is caught");
+	{
+		struct tcp_ip x = tcp_ip_v4(htonl(0x0a4d0002));
+
+		ok(x.b[0] == 10 && x.b[1] == 77 && x.b[2] == 0 && x.b[3] == 2 && x.b[4] == 0,
+		   "tcp_ip_v4 keeps network order");
+	}
+}
+
+int
+main(void)
+{
+	test_parse();
+	test_build();
+	test_csum();
+	return done_testing();
+}
