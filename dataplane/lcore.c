@@ -54,10 +54,13 @@ lc_main(void *arg)
 	uint64_t last_drain = 0;
 
 	lc->pol = pol_reader_register();
+	lc->sess.env.reader = lc->pol;
 	while (!gate_quit) {
 		uint64_t tsc = rte_rdtsc();
 		uint64_t now = tsc / (hz / 1000);
 
+		lc->now = now;
+		tcp_timers_run(lc->tcp, now);
 		if (tsc - last_drain > drain) {
 			for (unsigned p = 0; p < gate_ports.n; p++)
 				flush(lc, p);

@@ -14,6 +14,8 @@
 #include "logq.h"
 #include "net/arp.h"
 #include "pol.h"
+#include "sess.h"
+#include "tcp.h"
 
 #define LC_BURST       32  /* packets per rx burst and per tx flush */
 #define LC_TX_DRAIN_US 100 /* flush partly filled tx buffers this often */
@@ -50,6 +52,9 @@ struct lcore_conf {
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
 	struct nbr_cache nbr;
 	struct pol_reader *pol;
+	uint64_t now; /* ms, read once per loop */
+	struct tcp_lcore *tcp;
+	struct sess_lcore sess;
 	struct logq log;
 	struct lc_stats stats;
 } __rte_cache_aligned;

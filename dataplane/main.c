@@ -22,6 +22,9 @@
 #include "gconf.h"
 #include "lcore.h"
 #include "logq.h"
+#include "net/tcpio.h"
+#include "sess.h"
+#include "tcp.h"
 #include "pol.h"
 
 static struct gconf gconf;
@@ -42,15 +45,18 @@ on_signal(int sig)
 	gate_quit = true;
 }
 
-/* load_policy - load, compile and publish; 0 or -1 with the errors printed */
+/* load_policy - load, compile and publish; 0 or -1 with the errors printed.
+ * *out is the published snapshot: valid until the next publish, so only
+ * during start-up, before the control socket exists. */
 static int
-load_policy(const char *path)
+load_policy(const char *path, const struct pol_snapshot **out)
 {
 	struct pol_errs errs = {0};
 	struct pol_model *m = pol_load_file(path, &errs);
 	struct pol_snapshot *s = m != NULL ? pol_compile(m, &errs) : NULL;
 	uint64_t v = s != NULL ? pol_publish(s, &errs) : 0;
 
+	*out = s;
 	if (v == 0) {
 		pol_errs_print(&errs, stderr);
 		fprintf(stderr, "smtpgate: policy %s: %zu errors\n", path, errs.total);
@@ -176,6 +182,32 @@ drain_logs(void)
 		logq_drain(&lcore_conf[gconf.lcores[i]].log);
 }
 
+/* stack_init - each worker lcore's TCP stack and SMTP sessions, listening on the services' ports */
+static int
+stack_init(const struct pol_snapshot *snap)
+{
+	for (unsigned i = 0; i < gconf.nlcores; i++) {
+		struct lcore_conf *lc = &lcore_conf[gconf.lcores[i]];
+		int socket = (int)rte_lcore_to_socket_id(lc->lcore_id);
+		struct tcp_conf tc;
+
+		tcp_conf_default(&tc);
+		tc.max_flows = gconf.max_flows;
+		tc.syn_backlog = gconf.syn_backlog;
+		tc.mtu = gconf.ports[0].mtu;
+		tc.emit = tcpio_emit;
+		tc.emit_arg = lc;
+		lc->tcp = tcp_lcore_create(&tc);
+		if (lc->tcp == NULL || sess_init(lc, snap, gconf.max_flows, socket) < 0) {
+			fprintf(stderr,
+			        "smtpgate: lcore %u: no memory for %u flows (limits.max_flows)\n",
+			        lc->lcore_id, gconf.max_flows);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 print_stats(void)
 {
@@ -190,6 +222,25 @@ print_stats(void)
 		       s->arp_replies, s->arp_requests, s->icmp_echo, s->drop_l2, s->drop_short,
 		       s->drop_csum, s->drop_frag, s->drop_ip, s->drop_proto, s->drop_nomem,
 		       s->drop_noroute);
+		const struct lcore_conf *lc = &lcore_conf[gconf.lcores[i]];
+		const struct tcp_stats *t = tcp_lcore_stats(lc->tcp);
+		const struct smtp_stats *ss = &lc->sess.stats;
+
+		printf("smtpgate: lcore %u: tcp seg_in %lu seg_out %lu accepted %lu retransmits "
+		       "%lu "
+		       "rst_in %lu rst_out %lu cookies_sent %lu cookies_ok %lu drop_csum %lu "
+		       "drop_noport %lu flows_active %lu\n",
+		       gconf.lcores[i], t->seg_in, t->seg_out, t->accepted, t->retransmits,
+		       t->rst_in, t->rst_out, t->cookies_sent, t->cookies_ok, t->drop_csum,
+		       t->drop_noport, t->flows_active);
+		printf("smtpgate: lcore %u: smtp sessions_opened %lu sessions_closed %lu commands "
+		       "%lu "
+		       "replies_2xx %lu replies_4xx %lu replies_5xx %lu refused %lu lost_output "
+		       "%lu "
+		       "log_dropped %lu timers %lu\n",
+		       gconf.lcores[i], ss->sessions_opened, ss->sessions_closed, ss->commands,
+		       ss->replies[2], ss->replies[4], ss->replies[5], lc->sess.refused,
+		       lc->sess.lost_output, lc->log.dropped, lc->sess.deadlines);
 	}
 }
 
@@ -199,6 +250,7 @@ main(int argc, char **argv)
 	const char *gate_path = NULL, *policy_path = NULL;
 	bool check_only = false;
 	struct pol_errs errs = {0};
+	const struct pol_snapshot *snap;
 	int split = argc, c, rc;
 	unsigned id;
 
@@ -234,7 +286,7 @@ main(int argc, char **argv)
 		pol_errs_free(&errs);
 		return 2;
 	}
-	if (load_policy(policy_path) < 0)
+	if (load_policy(policy_path, &snap) < 0)
 		return 2;
 	if (check_only) {
 		printf("smtpgate: %s and %s are valid\n", gate_path, policy_path);
@@ -256,6 +308,8 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < gconf.nports; i++)
 		if (port_init(i, gconf.nlcores) < 0)
 			return 1;
+	if (stack_init(snap) < 0)
+		return 1;
 	RTE_LCORE_FOREACH_WORKER(id)
 	{
 		for (unsigned i = 0; i < gconf.nlcores; i++)

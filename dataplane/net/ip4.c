@@ -12,6 +12,7 @@
 
 #include "../lcore.h"
 #include "ip4.h"
+#include "tcpio.h"
 
 static uint32_t
 mask_of(unsigned len)
@@ -193,6 +194,9 @@ ip4_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 	switch (ih->next_proto_id) {
 	case IPPROTO_ICMP:
 		icmp4_input(lc, m, ih, hlen, len, now);
+		return;
+	case IPPROTO_TCP:
+		tcpio_input4(lc, m, ih, hlen, len);
 		return;
 	default:
 		lc->stats.drop_proto++;

@@ -15,6 +15,7 @@
 
 #include "../lcore.h"
 #include "ip6.h"
+#include "tcpio.h"
 
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY   129
@@ -312,6 +313,10 @@ ip6_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 	if (ih->proto == IPPROTO_FRAGMENT) {
 		lc->stats.drop_frag++;
 		goto drop;
+	}
+	if (ih->proto == IPPROTO_TCP && unicast) {
+		tcpio_input6(lc, m, ih, len);
+		return;
 	}
 	if (ih->proto != IPPROTO_ICMPV6) {
 		lc->stats.drop_proto++;

@@ -1,0 +1,114 @@
+/* tcpio - TCP segments between the IP layer and the TCP stack
+ *
+ * Input: check the TCP checksum over the pseudo-header (the stack trusts
+ * what it is given), parse header and options, add the addresses and hand
+ * the segment to the lcore's stack; the mbuf is freed after tcp_input()
+ * returns (the stack copies what it keeps). Output: the stack's emit
+ * callback; the segment is built into a fresh mbuf behind an IP header and
+ * routed like any other packet of ours.
+ */
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+#include "../lcore.h"
+#include "ip4.h"
+#include "ip6.h"
+#include "tcp.h"
+#include "tcpio.h"
+
+/* seg_in - checksum, parse, deliver */
+static void
+seg_in(struct lcore_conf *lc, struct tcp_seg *seg, const void *tcp, size_t len)
+{
+	struct tcp_stats *st = tcp_lcore_stats(lc->tcp);
+
+	if (!tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len)) {
+		st->drop_csum++;
+		return;
+	}
+	if (tcp_wire_parse(tcp, len, seg) < 0) {
+		st->drop_hdr++;
+		return;
+	}
+	tcp_input(lc->tcp, seg, lc->now);
+}
+
+void
+tcpio_input4(struct lcore_conf *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr *ih,
+             unsigned hlen, unsigned len)
+{
+	struct tcp_seg seg = {.family = TCP_V4};
+
+	seg.src = tcp_ip_v4(ih->src_addr);
+	seg.dst = tcp_ip_v4(ih->dst_addr);
+	seg_in(lc, &seg, (const char *)ih + hlen, len - hlen);
+	rte_pktmbuf_free(m);
+}
+
+void
+tcpio_input6(struct lcore_conf *lc, struct rte_mbuf *m, const struct rte_ipv6_hdr *ih, unsigned len)
+{
+	struct tcp_seg seg = {.family = TCP_V6};
+
+	memcpy(seg.src.b, ih->src_addr, 16);
+	memcpy(seg.dst.b, ih->dst_addr, 16);
+	seg_in(lc, &seg, ih + 1, len);
+	rte_pktmbuf_free(m);
+}
+
+int
+tcpio_emit(void *arg, const struct tcp_out *o)
+{
+	struct lcore_conf *lc = arg;
+	size_t hlen = tcp_wire_hdr_len(o), plen = tcp_wire_payload_len(o);
+	size_t iplen =
+	        o->family == TCP_V4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(lc->pool);
+	char *p, *tcp;
+
+	if (m == NULL) {
+		lc->stats.drop_nomem++;
+		return -1;
+	}
+	p = rte_pktmbuf_append(m, (uint16_t)(RTE_ETHER_HDR_LEN + iplen + hlen + plen));
+	if (p == NULL) {
+		rte_pktmbuf_free(m);
+		lc->stats.drop_nomem++;
+		return -1;
+	}
+	tcp = p + RTE_ETHER_HDR_LEN + iplen;
+	tcp_wire_build(tcp, hlen, o);
+	if (o->len[0] > 0)
+		memcpy(tcp + hlen, o->data[0], o->len[0]);
+	if (o->len[1] > 0)
+		memcpy(tcp + hlen + o->len[0], o->data[1], o->len[1]);
+	tcp_wire_csum_out(tcp, hlen, o);
+	if (o->family == TCP_V4) {
+		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+
+		memset(ih, 0, sizeof(*ih));
+		ih->version_ihl = RTE_IPV4_VHL_DEF;
+		ih->total_length = rte_cpu_to_be_16((uint16_t)(iplen + hlen + plen));
+		ih->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		ih->time_to_live = 64;
+		ih->next_proto_id = IPPROTO_TCP;
+		memcpy(&ih->src_addr, o->src.b, 4);
+		memcpy(&ih->dst_addr, o->dst.b, 4);
+		ih->hdr_checksum = rte_ipv4_cksum(ih);
+		ip4_output(lc, m, lc->now);
+	} else {
+		struct rte_ipv6_hdr *ih = (struct rte_ipv6_hdr *)(p + RTE_ETHER_HDR_LEN);
+
+		ih->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ih->payload_len = rte_cpu_to_be_16((uint16_t)(hlen + plen));
+		ih->proto = IPPROTO_TCP;
+		ih->hop_limits = 64;
+		memcpy(ih->src_addr, o->src.b, 16);
+		memcpy(ih->dst_addr, o->dst.b, 16);
+		ip6_output(lc, m, lc->now);
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* sess - SMTP sessions on TCP flows: the glue between tcp/ and smtp/ */
+#ifndef SESS_H
+#define SESS_H
+
+#include <stdint.h>
+
+#include "chunk.h"
+#include "pol.h"
+#include "smtp.h"
+
+struct lcore_conf;
+
+/* What one lcore keeps for its SMTP sessions (the lcore only). */
+struct sess_lcore {
+	struct chunk_pool sessions; /* struct smtp_session objects */
+	struct chunk_pool chunks;   /* the engine's 512-byte chunks */
+	struct smtp_env env;
+	struct smtp_stats stats;
+	int app;              /* our id in the lcore's TCP stack */
+	uint64_t refused;     /* connections refused: no session or no send space */
+	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
+	uint64_t deadlines;   /* engine timers fired */
+	char out[4096];       /* the engine's output, emptied into the flow after each call */
+};
+
+/* sess_init - pools, the SMTP application on the lcore's TCP stack, and a
+ * listener on every port of the policy's services; 0 or -1 */
+int sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_sessions,
+              int socket);
+
+#endif
