@@ -12,16 +12,6 @@ GATE_BIN=$BUILD/dataplane/smtpgate
 . tests/lib/gate.sh
 T=$(mktemp -d)
 trap 'gate_stop; rm -rf "$T"' EXIT
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-		[ -s "$T/out" ] && sed 's/^/#   /' "$T/out" | tail -15
-	fi
-}
 if ! why=$(gate_can_run); then
 	echo "1..0 # SKIP $why"
 	exit 0

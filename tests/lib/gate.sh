@@ -78,3 +78,18 @@ gate_stop() {
 gate_stat() {
 	sed -n "s/.* $1 \([0-9]*\).*/\1/p" "$gate_log" | head -1
 }
+
+# TAP for the integration scripts: ok STATUS DESCRIPTION; on failure the
+# tail of $T/out (the last command's output) is shown as a comment.
+n=0
+failed=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+		[ -n "${T:-}" ] && [ -s "$T/out" ] && sed 's/^/#   /' "$T/out" | tail -15
+	fi
+}
