@@ -17,7 +17,10 @@
 #include "sess.h"
 #include "tcp.h"
 
-#define LC_BURST       32  /* packets per rx burst and per tx flush */
+#define LC_BURST 32 /* packets per rx burst and per tx flush */
+#define LC_HANDOFF_LEN                                                                             \
+	4096 /* segments queued for another lcore: a burst from each port, many times */
+#define LC_LEARN_LEN   256 /* neighbour notes queued for another lcore: ARP/ND is rare */
 #define LC_TX_DRAIN_US 100 /* flush partly filled tx buffers this often */
 
 struct lc_txbuf {
@@ -42,11 +45,28 @@ struct lc_stats {
 	uint64_t arp_replies;  /* answers we sent */
 	uint64_t arp_requests; /* questions we asked */
 	uint64_t icmp_echo;    /* echo requests answered */
+	uint64_t handoff_out;  /* TCP segments passed to the lcore that owns their flow */
+	uint64_t handoff_in;   /* ... received from other lcores */
+	uint64_t handoff_drop; /* the owner's hand-off ring was full */
+	uint64_t learn_drop;   /* a neighbour note did not fit another lcore's ring */
+};
+
+/* A neighbour learned by one lcore, told to the others (their caches are their own). */
+struct lc_learn {
+	uint8_t addr[16];
+	uint8_t family;
+	uint8_t port;
+	uint8_t if_known; /* refresh only: apply where the address is already in the cache */
+	uint8_t pad;
+	struct rte_ether_addr mac;
+	uint8_t pad2[6];
 };
 
 struct lcore_conf {
 	unsigned lcore_id;
-	uint16_t queue; /* this lcore's rx and tx queue on every port */
+	uint16_t queue; /* this lcore's rx and tx queue on every port, and its worker index */
+	struct rte_ring *handoff; /* mbufs of our flows received by other lcores (MP/SC) */
+	struct rte_ring *learn;   /* struct lc_learn notes from other lcores (MP/SC) */
 	const struct gconf *gc;
 	struct rte_mempool *pool; /* for packets this lcore makes */
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
@@ -66,12 +86,33 @@ struct gate_ports {
 	struct rte_ether_addr mac[GCONF_MAX_PORTS];
 };
 
+/* The worker lcores, by worker index (their queue number); set before they start. */
+struct gate_workers {
+	unsigned n;
+	struct lcore_conf *lc[GCONF_MAX_LCORES];
+};
+
 extern struct gate_ports gate_ports;
+extern struct gate_workers gate_workers;
 extern struct lcore_conf lcore_conf[RTE_MAX_LCORE];
 extern volatile bool gate_quit;
 
 /* lc_send - queue a packet for a port (index into gate_ports), flushing when the buffer fills */
 void lc_send(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m);
+/* lc_flow_owner - the worker index that owns the TCP flow with this remote
+ * address and port and our local port: the same for both directions, so an
+ * active open can pick a local port that brings the replies home */
+unsigned lc_flow_owner(const struct tcp_ip *raddr, uint16_t rport, uint16_t lport);
+/* lc_handoff - give a received packet (m->hash.usr: its port index) to the
+ * lcore that owns its flow; consumes m */
+void lc_handoff(struct lcore_conf *lc, unsigned owner, unsigned port, struct rte_mbuf *m);
+/* lc_nbr_learn - learn a neighbour here and tell the other lcores; with
+ * if_known, only caches that already hold the address take it (answers to
+ * questions one lcore asked) */
+void lc_nbr_learn(struct lcore_conf *lc, int family, const uint8_t *addr, unsigned port,
+                  const struct rte_ether_addr *mac, bool if_known, uint64_t now);
+/* lc_rings_create - the hand-off and neighbour rings of a worker: 0 or -1 */
+int lc_rings_create(struct lcore_conf *lc);
 /* lc_main - the poll loop of a worker lcore */
 int lc_main(void *arg);
 

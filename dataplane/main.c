@@ -166,6 +166,13 @@ lcores_init(void)
 		lcore_conf[id].queue = (uint16_t)i;
 		lcore_conf[id].gc = &gconf;
 		lcore_conf[id].nbr.timeout_ms = gconf.arp_timeout_ms;
+		gate_workers.lc[i] = &lcore_conf[id];
+		gate_workers.n = i + 1;
+		if (lc_rings_create(&lcore_conf[id]) < 0) {
+			fprintf(stderr, "smtpgate: lcore %u: no memory for its hand-off rings\n",
+			        id);
+			return -1;
+		}
 		if (logq_create(&lcore_conf[id].log, id) < 0) {
 			fprintf(stderr, "smtpgate: lcore %u: no memory for its log ring\n", id);
 			return -1;
@@ -217,11 +224,13 @@ print_stats(void)
 		printf("smtpgate: lcore %u: rx %lu tx %lu tx_dropped %lu arp_in %lu arp_replies "
 		       "%lu "
 		       "arp_requests %lu icmp_echo %lu drops: l2 %lu short %lu csum %lu frag %lu "
-		       "ip %lu proto %lu nomem %lu noroute %lu\n",
+		       "ip %lu proto %lu nomem %lu noroute %lu handoff_out %lu handoff_in %lu "
+		       "handoff_drop %lu learn_drop %lu\n",
 		       gconf.lcores[i], s->rx_pkts, s->tx_pkts, s->tx_dropped, s->arp_in,
 		       s->arp_replies, s->arp_requests, s->icmp_echo, s->drop_l2, s->drop_short,
 		       s->drop_csum, s->drop_frag, s->drop_ip, s->drop_proto, s->drop_nomem,
-		       s->drop_noroute);
+		       s->drop_noroute, s->handoff_out, s->handoff_in, s->handoff_drop,
+		       s->learn_drop);
 		const struct lcore_conf *lc = &lcore_conf[gconf.lcores[i]];
 		const struct tcp_stats *t = tcp_lcore_stats(lc->tcp);
 		const struct smtp_stats *ss = &lc->sess.stats;

@@ -82,8 +82,11 @@ arp_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 			learn(lc, port, sip, &ah->arp_data.arp_sha, now);
 		goto out;
 	}
-	if (sip != 0)
-		learn(lc, port, sip, &ah->arp_data.arp_sha, now);
+	if (sip != 0) {
+		uint32_t be = rte_cpu_to_be_32(sip);
+
+		lc_nbr_learn(lc, 4, (const uint8_t *)&be, port, &ah->arp_data.arp_sha, false, now);
+	}
 	if (op == RTE_ARP_OP_REQUEST) {
 		send_arp(lc, port, RTE_ARP_OP_REPLY, tip, sip, &ah->arp_data.arp_sha,
 		         &ah->arp_data.arp_sha);

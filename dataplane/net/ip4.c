@@ -196,7 +196,7 @@ ip4_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 		icmp4_input(lc, m, ih, hlen, len, now);
 		return;
 	case IPPROTO_TCP:
-		tcpio_input4(lc, m, ih, hlen, len);
+		tcpio_input4(lc, port, m, ih, hlen, len);
 		return;
 	default:
 		lc->stats.drop_proto++;

@@ -258,8 +258,8 @@ nd_input(struct lcore_conf *lc, unsigned port, struct rte_ipv6_hdr *ih, struct n
 	if (ll != NULL)
 		memcpy(&mac, ll->mac, sizeof(mac));
 	if (nd->h.type == ND_ADVERT) {
-		if (ll != NULL && nbr_find(&lc->nbr, 6, nd->target) != NULL)
-			nbr_learn(&lc->nbr, 6, nd->target, port, &mac, now);
+		if (ll != NULL)
+			lc_nbr_learn(lc, 6, nd->target, port, &mac, true, now);
 		return;
 	}
 	if (!ip6_is_local(lc->gc, port, nd->target))
@@ -270,7 +270,7 @@ nd_input(struct lcore_conf *lc, unsigned port, struct rte_ipv6_hdr *ih, struct n
 	}
 	if (ll == NULL)
 		return;
-	nbr_learn(&lc->nbr, 6, ih->src_addr, port, &mac, now);
+	lc_nbr_learn(lc, 6, ih->src_addr, port, &mac, false, now);
 	nd_send(lc, port, ND_ADVERT, nd->target, ih->src_addr, nd->target,
 	        ND_NA_SOLICITED | ND_NA_OVERRIDE, &mac);
 	lc->stats.arp_replies++;
@@ -315,7 +315,7 @@ ip6_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 		goto drop;
 	}
 	if (ih->proto == IPPROTO_TCP && unicast) {
-		tcpio_input6(lc, m, ih, len);
+		tcpio_input6(lc, port, m, ih, len);
 		return;
 	}
 	if (ih->proto != IPPROTO_ICMPV6) {

@@ -6,6 +6,9 @@
  * returns (the stack copies what it keeps). Output: the stack's emit
  * callback; the segment is built into a fresh mbuf behind an IP header and
  * routed like any other packet of ours.
+ *
+ * With several lcores, a segment of a flow another lcore owns goes to that
+ * lcore first (lc_handoff), before any work is spent on it here.
  */
 #include <string.h>
 
@@ -36,24 +39,47 @@ seg_in(struct lcore_conf *lc, struct tcp_seg *seg, const void *tcp, size_t len)
 	tcp_input(lc->tcp, seg, lc->now);
 }
 
+/* elsewhere - true when another lcore owns the segment's flow (m is then handed to it) */
+static bool
+elsewhere(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, const struct tcp_ip *src,
+          const uint8_t *tcp, size_t len)
+{
+	unsigned owner;
+
+	if (gate_workers.n <= 1 || len < 4)
+		return false;
+	owner = lc_flow_owner(src, (uint16_t)(tcp[0] << 8 | tcp[1]),
+	                      (uint16_t)(tcp[2] << 8 | tcp[3]));
+	if (owner == lc->queue)
+		return false;
+	lc_handoff(lc, owner, port, m);
+	return true;
+}
+
 void
-tcpio_input4(struct lcore_conf *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr *ih,
-             unsigned hlen, unsigned len)
+tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
+             const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len)
 {
 	struct tcp_seg seg = {.family = TCP_V4};
+	const uint8_t *tcp = (const uint8_t *)ih + hlen;
 
 	seg.src = tcp_ip_v4(ih->src_addr);
+	if (elsewhere(lc, port, m, &seg.src, tcp, len - hlen))
+		return;
 	seg.dst = tcp_ip_v4(ih->dst_addr);
-	seg_in(lc, &seg, (const char *)ih + hlen, len - hlen);
+	seg_in(lc, &seg, tcp, len - hlen);
 	rte_pktmbuf_free(m);
 }
 
 void
-tcpio_input6(struct lcore_conf *lc, struct rte_mbuf *m, const struct rte_ipv6_hdr *ih, unsigned len)
+tcpio_input6(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
+             const struct rte_ipv6_hdr *ih, unsigned len)
 {
 	struct tcp_seg seg = {.family = TCP_V6};
 
 	memcpy(seg.src.b, ih->src_addr, 16);
+	if (elsewhere(lc, port, m, &seg.src, (const uint8_t *)(ih + 1), len))
+		return;
 	memcpy(seg.dst.b, ih->dst_addr, 16);
 	seg_in(lc, &seg, ih + 1, len);
 	rte_pktmbuf_free(m);

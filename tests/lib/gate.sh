@@ -1,6 +1,7 @@
 # gate.sh - start and stop smtpgate inside a network namespace of its own, for
 # integration tests. Source it; it needs root, iproute2 and the built gate.
 #
+#   cd SOURCE_DIR; . tests/lib/gate.sh; gate_script SOURCE_DIR BUILD_DIR
 #   gate_start NAME GATE_CONF POLICY [EAL args...]   the gate's TAP is $NAME-t0
 #   gate_stop                                        SIGTERM, wait, exit status in $gate_rc
 #   in_ns CMD...                                     run a command in the namespace
@@ -34,6 +35,21 @@ gate_can_run() { # prints a reason and fails when this machine cannot run the ga
 	ip netns del smtpgate-probe-$$
 }
 
+# gate_script SOURCE_DIR BUILD_DIR - the start of an integration script: the
+# gate binary of BUILD_DIR, a scratch directory $T removed at exit (with the
+# gate stopped), and a TAP skip when this machine cannot run the gate
+gate_script() {
+	BUILD=$2
+	GATE_BIN=$BUILD/dataplane/smtpgate
+	T=$(mktemp -d)
+	trap 'gate_stop; rm -rf "$T"' EXIT
+	local why
+	if ! why=$(gate_can_run); then
+		echo "1..0 # SKIP $why"
+		exit 0
+	fi
+}
+
 gate_start() { # gate_start NAME GATE_CONF POLICY [extra EAL args]
 	gate_ns=$1
 	local conf=$2 policy=$3
@@ -43,7 +59,7 @@ gate_start() { # gate_start NAME GATE_CONF POLICY [extra EAL args]
 	ip netns add "$gate_ns"
 	in_ns ip link set lo up
 	ip netns exec "$gate_ns" "$GATE_BIN" --no-huge -m 256 --no-pci --no-shconf --file-prefix "$gate_ns" \
-		-l 0,1 --log-level='*:warning' "$@" -- -c "$conf" -p "$policy" >"$gate_log" 2>&1 &
+		${GATE_LCORES:--l 0,1} --log-level='*:warning' "$@" -- -c "$conf" -p "$policy" >"$gate_log" 2>&1 &
 	gate_pid=$!
 	local i
 	for i in $(seq 1 100); do

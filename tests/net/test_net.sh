@@ -5,17 +5,9 @@
 # Usage: test_net.sh SOURCE_DIR BUILD_DIR   (prints TAP)
 set -u
 SRC=$1
-BUILD=$2
 cd "$SRC"
-GATE_BIN=$BUILD/dataplane/smtpgate
 . tests/lib/gate.sh
-T=$(mktemp -d)
-trap 'gate_stop; rm -rf "$T"' EXIT
-
-if ! why=$(gate_can_run); then
-	echo "1..0 # SKIP $why"
-	exit 0
-fi
+gate_script "$@"
 
 cat >"$T/gate.conf" <<'CONF'
 port edge0 {
