@@ -34,6 +34,7 @@
 #ifndef SMTP_H
 #define SMTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,7 +71,8 @@ enum smtp_err {
 	SMTP_E_SIZE,            /* 552 5.3.4: declared SIZE over the limit */
 	SMTP_E_TOO_MANY_RCPTS,  /* 452 4.5.3 */
 	SMTP_E_NO_RCPTS,        /* 554 5.5.1 DATA without an accepted recipient */
-	SMTP_E_NO_BACKEND,      /* 451 4.4.1 DATA: no relay to a backend yet */
+	SMTP_E_NO_BACKEND,      /* 451 4.4.1 DATA: no backend configured */
+	SMTP_E_BACKEND,         /* a 4xx or 5xx reply came from (or for) the backend */
 	SMTP_E_TIMEOUT,         /* 421 4.4.2; the session ends */
 	SMTP_E_TOO_MANY_ERRORS, /* 421 4.7.0; the session ends */
 	SMTP_E_NO_SERVICE,      /* 421 4.3.2: the port lost its service; the session ends */
@@ -89,6 +91,27 @@ struct smtp_stats {
 	uint64_t errors[SMTP_E_COUNT];  /* by kind */
 };
 
+struct smtp_session;
+
+/* The backend relay, seen from the engine (the dataplane's relay.c): the
+ * engine asks, the relay answers later through smtp_relay_reply(), and
+ * meanwhile the engine reads no input (SMTP_S_WAIT). While a message body
+ * flows (SMTP_S_DATA) the relay reads the client's bytes itself. */
+struct smtp_relay {
+	/* rcpt - the policy accepted a recipient: ask the backend (the first
+	 * one of a transaction opens it). 0: asked, the reply will come;
+	 * 1: no backend configured, the engine accepts it itself; -1: the relay
+	 * cannot now (451 4.3.0) */
+	int (*rcpt)(void *arg, struct smtp_session *ss, const char *rcpt, size_t len);
+	/* data - DATA with accepted recipients: 0 asked, -1 no backend (451 4.4.1) */
+	int (*data)(void *arg, struct smtp_session *ss);
+	/* reset - the transaction ends without a message (RSET, HELO, a failure) */
+	void (*reset)(void *arg, struct smtp_session *ss);
+	/* close - the session ends: forget it */
+	void (*close)(void *arg, struct smtp_session *ss);
+	void *arg;
+};
+
 /* What a session needs from its lcore. */
 struct smtp_env {
 	struct smtp_chunks chunks;
@@ -96,7 +119,8 @@ struct smtp_env {
 	void (*log)(void *arg, const char *line, size_t len);
 	void *log_arg;
 	struct smtp_stats *stats;
-	struct pol_reader *reader; /* the lcore's policy registration; NULL offline */
+	struct pol_reader *reader;      /* the lcore's policy registration; NULL offline */
+	const struct smtp_relay *relay; /* NULL: no relay, DATA gets 451 */
 };
 
 /* The caller's output buffer; the engine appends. */
@@ -117,6 +141,8 @@ enum smtp_state {
 	SMTP_S_GREETED, /* greeted with 220, no HELO/EHLO accepted */
 	SMTP_S_HELO,    /* HELO/EHLO accepted, no transaction */
 	SMTP_S_MAIL,    /* MAIL accepted: a transaction is open */
+	SMTP_S_WAIT,    /* the relay was asked (RCPT or DATA, in where): input waits */
+	SMTP_S_DATA,    /* the message flows through the relay; its end's reply is awaited */
 	SMTP_S_CLOSING, /* SMTP_CLOSE returned; only smtp_close() is left */
 };
 
@@ -150,7 +176,7 @@ enum smtp_cmd {
 	SMTP_C_COUNT
 };
 
-/* One session, 136 bytes on x86-64. Owned by the caller (inside its flow
+/* One session, 144 bytes on x86-64. Owned by the caller (inside its flow
  * state); smtp_open() initialises it. Between calls it holds a chunk only
  * for each of line, helo and sender that is set. */
 struct smtp_session {
@@ -170,6 +196,7 @@ struct smtp_session {
 	uint8_t flags;        /* enum smtp_flag bits */
 	uint8_t where;        /* enum smtp_cmd: the last command, for log lines */
 	uint32_t nrcpt;       /* accepted recipients of the open transaction */
+	void *relay;          /* the relay's state for this session, or NULL: the relay's own */
 };
 
 /* smtp_open - start a session for a client connected to our local port; ss
@@ -194,6 +221,17 @@ uint64_t smtp_deadline(const struct smtp_session *ss);
  * SMTP_OUT_ROOM of output is free (call again later). */
 enum smtp_action smtp_timeout(struct smtp_session *ss, const struct smtp_env *env,
                               const struct pol_snapshot *snap, uint64_t now, struct smtp_out *out);
+
+/* smtp_relay_reply - the relay's answer to what the session waits for (a
+ * RCPT, DATA, or the end of a message), a whole reply line without CRLF,
+ * the backend's or the relay's own; with end, the session ends after it.
+ * Needs SMTP_OUT_ROOM of output. */
+enum smtp_action smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
+                                  const struct pol_snapshot *snap, uint64_t now, const char *reply,
+                                  bool end, struct smtp_out *out);
+
+/* smtp_touch - message bytes went through: the command timeout starts again */
+void smtp_touch(struct smtp_session *ss, uint64_t now);
 
 /* smtp_close - end the session: give its chunks back, count it */
 void smtp_close(struct smtp_session *ss, const struct smtp_env *env);

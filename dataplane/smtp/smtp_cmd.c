@@ -42,10 +42,14 @@ smtp_txn_reset(struct smtp_call *c)
 {
 	struct smtp_session *ss = c->ss;
 
+	const struct smtp_relay *r = c->env->relay;
+
+	if (r != NULL && ss->relay != NULL && ss->state >= SMTP_S_MAIL && ss->state <= SMTP_S_DATA)
+		r->reset(r->arg, ss);
 	smtp_chunk_put(c->env, &ss->sender);
 	ss->nrcpt = 0;
 	ss->flags &= (uint8_t)~SMTP_F_BODY_8BIT;
-	if (ss->state == SMTP_S_MAIL)
+	if (ss->state >= SMTP_S_MAIL && ss->state <= SMTP_S_DATA)
 		ss->state = SMTP_S_HELO;
 }
 
@@ -335,11 +339,27 @@ check_rcpt(struct smtp_call *c, struct args *a)
 	return 0;
 }
 
+/* proceed_rcpt - the policy, then the backend's word through the relay (the
+ * session waits for it), or our own 250 where no backend is configured */
 static void
 proceed_rcpt(struct smtp_call *c, struct args *a)
 {
+	const struct smtp_relay *r = c->env->relay;
+	int rc = 1;
+
 	if (!smtp_decide(c, POL_RCPT, c->ss->helo, c->ss->sender, a->addr))
 		return;
+	if (r != NULL)
+		rc = r->rcpt(r->arg, c->ss, a->addr, a->alen);
+	if (rc == 0) {
+		c->ss->state = SMTP_S_WAIT;
+		return;
+	}
+	if (rc < 0) {
+		smtp_reply(c, "451 4.3.0 Error: insufficient system resources");
+		smtp_error(c, SMTP_E_BACKEND);
+		return;
+	}
 	c->ss->nrcpt++;
 	smtp_reply(c, "250 2.1.5 Ok");
 }
@@ -361,12 +381,19 @@ check_data(struct smtp_call *c, struct args *a)
 	return 0;
 }
 
-/* proceed_data - no relay to a backend yet: a 4xx, never a 2xx (nothing may
- * be swallowed); the transaction ends as after any failed DATA in Postfix */
+/* proceed_data - the relay asks the backend (the session waits for its
+ * 354); without a backend a 4xx, never a 2xx (nothing may be swallowed),
+ * and the transaction ends as after any failed DATA in Postfix */
 static void
 proceed_data(struct smtp_call *c, struct args *a)
 {
+	const struct smtp_relay *r = c->env->relay;
+
 	(void)a;
+	if (r != NULL && r->data(r->arg, c->ss) == 0) {
+		c->ss->state = SMTP_S_WAIT;
+		return;
+	}
 	smtp_reply(c, "451 4.4.1 Error: no backend available, try again later");
 	smtp_error(c, SMTP_E_NO_BACKEND);
 	smtp_txn_reset(c);

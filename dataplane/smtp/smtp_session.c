@@ -166,6 +166,13 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 	error_limit(c);
 }
 
+/* reading - whether the session reads commands now (not while the relay has the word) */
+static bool
+reading(const struct smtp_session *ss)
+{
+	return ss->state != SMTP_S_CLOSING && ss->state != SMTP_S_WAIT && ss->state != SMTP_S_DATA;
+}
+
 /* smtp_input - read command lines and answer them, within the output room */
 enum smtp_action
 smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol_snapshot *snap,
@@ -182,7 +189,7 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		smtp_panic("input on a closed session");
 	if (ss->state == SMTP_S_CLOSING)
 		return SMTP_CLOSE;
-	if (room(out) < SMTP_OUT_ROOM)
+	if (room(out) < SMTP_OUT_ROOM || !reading(ss))
 		return SMTP_CONTINUE;
 	if (!begin(&c, ss, env, snap, now, out) || timed_out(&c))
 		return SMTP_CLOSE;
@@ -192,7 +199,7 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		ss->line_len = 0;
 		smtp_chunk_put(env, &ss->line);
 	}
-	while (i < len && ss->state != SMTP_S_CLOSING) {
+	while (i < len && reading(ss)) {
 		enum smtp_line_ev ev;
 
 		/* at a line boundary only, so that every line read is answered */
@@ -241,12 +248,58 @@ smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct p
 	return action(ss);
 }
 
-/* smtp_close - give everything back */
+/* smtp_relay_reply - the relay answered: the reply, then the state it leads to */
+enum smtp_action
+smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
+                 const struct pol_snapshot *snap, uint64_t now, const char *reply, bool end,
+                 struct smtp_out *out)
+{
+	struct smtp_call c;
+	bool ok = reply[0] == '2';
+
+	if (ss->state != SMTP_S_WAIT && ss->state != SMTP_S_DATA)
+		smtp_panic("relay reply in state %u", ss->state);
+	if (room(out) < SMTP_OUT_ROOM)
+		smtp_panic("relay reply with %zu bytes of output free", room(out));
+	if (!begin(&c, ss, env, snap, now, out))
+		return SMTP_CLOSE;
+	ss->last_ms = now; /* the client waited for us, not we for it */
+	if (ss->state == SMTP_S_WAIT && ss->where == SMTP_C_DATA && reply[0] == '3' && !end) {
+		smtp_reply(&c, "354 End data with <CR><LF>.<CR><LF>");
+		ss->state = SMTP_S_DATA;
+	} else {
+		smtp_reply(&c, reply);
+		if (!ok)
+			smtp_error(&c, SMTP_E_BACKEND);
+		if (ss->state == SMTP_S_WAIT && ss->where == SMTP_C_RCPT && ok)
+			ss->nrcpt++;
+		/* a refused recipient leaves the transaction open; DATA's reply ends it */
+		ss->state = SMTP_S_MAIL;
+		if (ss->where == SMTP_C_DATA)
+			smtp_txn_reset(&c);
+		if (end)
+			ss->state = SMTP_S_CLOSING;
+	}
+	error_limit(&c);
+	set_deadline(&c);
+	return action(ss);
+}
+
+/* smtp_touch - the client is sending a message: it is not idle */
+void
+smtp_touch(struct smtp_session *ss, uint64_t now)
+{
+	ss->last_ms = now;
+}
+
+/* smtp_close - give everything back (and tell the relay) */
 void
 smtp_close(struct smtp_session *ss, const struct smtp_env *env)
 {
 	if (ss->state == SMTP_S_FREE)
 		smtp_panic("session closed twice");
+	if (env->relay != NULL && ss->relay != NULL)
+		env->relay->close(env->relay->arg, ss);
 	smtp_chunk_put(env, &ss->line);
 	smtp_chunk_put(env, &ss->helo);
 	smtp_chunk_put(env, &ss->sender);

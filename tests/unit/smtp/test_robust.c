@@ -246,7 +246,8 @@ main(void)
 		printf("#   %s: %llu\n", smtp_err_name((enum smtp_err)e),
 		       (unsigned long long)errs[e]);
 	for (int e = 0; e < SMTP_E_COUNT; e++)
-		ok(errs[e] > 0, "the loop reached error %s", smtp_err_name((enum smtp_err)e));
+		if (e != SMTP_E_BACKEND) /* no relay here: test_relay.c reaches it */
+			ok(errs[e] > 0, "the loop reached error %s", smtp_err_name((enum smtp_err)e));
 	is_int(bad_form, 0, "output is always whole reply lines");
 	is_int(leaks, 0, "no chunk left after close");
 	ok(max_live <= 3, "a session never holds more than 3 chunks (%ld)", max_live);
