@@ -14,6 +14,7 @@
 #include "logq.h"
 #include "net/arp.h"
 #include "pol.h"
+#include "relay.h"
 #include "sess.h"
 #include "tcp.h"
 
@@ -75,6 +76,7 @@ struct lcore_conf {
 	uint64_t now; /* ms, read once per loop */
 	struct tcp_lcore *tcp;
 	struct sess_lcore sess;
+	struct relay_lcore relay;
 	struct logq log;
 	struct lc_stats stats;
 } __rte_cache_aligned;

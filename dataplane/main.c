@@ -204,8 +204,12 @@ stack_init(const struct pol_snapshot *snap)
 		tc.mtu = gconf.ports[0].mtu;
 		tc.emit = tcpio_emit;
 		tc.emit_arg = lc;
+		tc.pick_port = relay_pick_port;
+		tc.pick_arg = lc;
 		lc->tcp = tcp_lcore_create(&tc);
-		if (lc->tcp == NULL || sess_init(lc, snap, gconf.max_flows, socket) < 0) {
+		/* a relay for at most every other flow: the other is its client */
+		if (lc->tcp == NULL || sess_init(lc, snap, gconf.max_flows, socket) < 0 ||
+		    relay_init(lc, gconf.max_flows / 2 + 1, socket) < 0) {
 			fprintf(stderr,
 			        "smtpgate: lcore %u: no memory for %u flows (limits.max_flows)\n",
 			        lc->lcore_id, gconf.max_flows);
@@ -250,6 +254,14 @@ print_stats(void)
 		       gconf.lcores[i], ss->sessions_opened, ss->sessions_closed, ss->commands,
 		       ss->replies[2], ss->replies[4], ss->replies[5], lc->sess.refused,
 		       lc->sess.lost_output, lc->log.dropped, lc->sess.deadlines);
+		const struct relay_stats *rs = &lc->relay.stats;
+
+		printf("smtpgate: lcore %u: relay connects %lu connect_failed %lu handoffs %lu "
+		       "rcpt_ok %lu rcpt_refused %lu messages_ok %lu messages_refused %lu "
+		       "failures %lu smuggling %lu body_bytes %lu no_memory %lu\n",
+		       gconf.lcores[i], rs->connects, rs->connect_failed, rs->handoffs, rs->rcpt_ok,
+		       rs->rcpt_refused, rs->messages_ok, rs->messages_refused, rs->failures,
+		       rs->smuggling, rs->body_bytes, rs->no_memory);
 	}
 }
 

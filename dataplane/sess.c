@@ -110,11 +110,35 @@ on_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
 
 	if (ss->state == SMTP_S_CLOSING)
 		return len; /* after QUIT or a 421: what follows is not read */
+	if (ss->state == SMTP_S_DATA)
+		return relay_body(lc, ss, buf, len);
 	if (out.cap < SMTP_OUT_ROOM)
 		return 0; /* on_sent will offer it again */
+	lc->sess.cur = f;
 	a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), buf, len, &consumed, &out);
 	after(lc, f, ss, a, &out);
 	return a == SMTP_CLOSE ? len : consumed;
+}
+
+void
+sess_answer(struct lcore_conf *lc, struct tcp_flow *f, const char *reply, bool end)
+{
+	struct smtp_session *ss = tcp_flow_app(f);
+	struct smtp_out out = out_for(lc, f);
+	enum smtp_action a;
+
+	if (ss == NULL || ss->state == SMTP_S_CLOSING)
+		return;
+	if (out.cap < SMTP_OUT_ROOM) {
+		/* a client that reads nothing while it waits: its reply would not fit */
+		tcp_abort(f);
+		return;
+	}
+	lc->sess.cur = f;
+	a = smtp_relay_reply(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), reply, end, &out);
+	after(lc, f, ss, a, &out);
+	if (a == SMTP_CONTINUE)
+		tcp_rx_resume(f); /* pipelined commands, or the message after a 354 */
 }
 
 static void

@@ -2,6 +2,7 @@
 #ifndef SESS_H
 #define SESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "chunk.h"
@@ -9,6 +10,7 @@
 #include "smtp.h"
 
 struct lcore_conf;
+struct tcp_flow;
 
 /* What one lcore keeps for its SMTP sessions (the lcore only). */
 struct sess_lcore {
@@ -17,6 +19,7 @@ struct sess_lcore {
 	struct smtp_env env;
 	struct smtp_stats stats;
 	int app;              /* our id in the lcore's TCP stack */
+	struct tcp_flow *cur; /* the client flow the engine is working for (for the relay) */
 	uint64_t refused;     /* connections refused: no session or no send space */
 	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
 	uint64_t deadlines;   /* engine timers fired */
@@ -27,5 +30,8 @@ struct sess_lcore {
  * listener on every port of the policy's services; 0 or -1 */
 int sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_sessions,
               int socket);
+
+/* sess_answer - the relay's answer to what the session of client waits for */
+void sess_answer(struct lcore_conf *lc, struct tcp_flow *client, const char *reply, bool end);
 
 #endif

@@ -149,6 +149,15 @@ source_for(const struct gconf *gc, unsigned port, const uint8_t dst[16], uint8_t
 	return 0;
 }
 
+int
+ip6_source(const struct gconf *gc, const uint8_t dst[16], uint8_t src[16])
+{
+	unsigned port;
+	uint8_t nh[16];
+
+	return route6(gc, dst, &port, nh) < 0 ? -1 : source_for(gc, port, dst, src);
+}
+
 /* nd_send - a solicitation (to the target's solicited-node group) or an advertisement */
 static void
 nd_send(struct lcore_conf *lc, unsigned port, uint8_t type, const uint8_t src[16],

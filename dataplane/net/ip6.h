@@ -13,6 +13,8 @@ struct lcore_conf;
 
 /* ip6_is_local - whether addr is one of port's unicast addresses */
 bool ip6_is_local(const struct gconf *gc, unsigned port, const uint8_t addr[16]);
+/* ip6_source - our address for talking to dst (its route's port): 0, or -1 without a route */
+int ip6_source(const struct gconf *gc, const uint8_t dst[16], uint8_t src[16]);
 /* ip6_input - an IPv6 packet received on port (Ethernet header in front); consumes m */
 void ip6_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now);
 /* ip6_output - m holds Ethernet room + a complete IPv6 packet; route, resolve, queue; consumes m */

@@ -101,7 +101,7 @@ struct smtp_relay {
 	/* rcpt - the policy accepted a recipient: ask the backend (the first
 	 * one of a transaction opens it). 0: asked, the reply will come;
 	 * 1: no backend configured, the engine accepts it itself; -1: the relay
-	 * cannot now (451 4.3.0) */
+	 * cannot now (451 4.4.1) */
 	int (*rcpt)(void *arg, struct smtp_session *ss, const char *rcpt, size_t len);
 	/* data - DATA with accepted recipients: 0 asked, -1 no backend (451 4.4.1) */
 	int (*data)(void *arg, struct smtp_session *ss);

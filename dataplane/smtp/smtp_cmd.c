@@ -356,7 +356,7 @@ proceed_rcpt(struct smtp_call *c, struct args *a)
 		return;
 	}
 	if (rc < 0) {
-		smtp_reply(c, "451 4.3.0 Error: insufficient system resources");
+		smtp_reply(c, "451 4.4.1 Error: backend not available, try again later");
 		smtp_error(c, SMTP_E_BACKEND);
 		return;
 	}

@@ -200,6 +200,9 @@ struct tcp_flow *tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct 
 size_t tcp_send(struct tcp_flow *f, const void *buf, size_t len);
 /* tcp_send_space - how many bytes tcp_send() would take now, pool permitting */
 size_t tcp_send_space(const struct tcp_flow *f);
+/* tcp_send_wait - call the app's sent() once send space frees (without
+ * sending anything now) */
+void tcp_send_wait(struct tcp_flow *f);
 /* tcp_close - FIN after the queued data; the flow stays until the peer's FIN */
 void tcp_close(struct tcp_flow *f);
 /* tcp_abort - RST now; closed() follows (TCP_END_ABORT) */

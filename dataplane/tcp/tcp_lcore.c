@@ -458,6 +458,13 @@ tcp_send(struct tcp_flow *f, const void *buf, size_t len)
 	return got;
 }
 
+void
+tcp_send_wait(struct tcp_flow *f)
+{
+	if (alive(f))
+		f->flags |= TCP_F_SNDBLOCKED;
+}
+
 /* tcp_close - our FIN after the queued data */
 void
 tcp_close(struct tcp_flow *f)

@@ -3,6 +3,8 @@
 #define TAP_H
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +43,33 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 		printf("#   failed at %s:%d\n", file, line);
 	}
 	return pass;
+}
+
+/* Test data: xorshift64*, one generator per test program, repeatable from
+ * the seed given to tap_seed() */
+static uint64_t tap_rng __attribute__((unused)) = 0x5eed5eed12345678ull;
+
+static inline void
+tap_seed(uint64_t seed)
+{
+	tap_rng = seed;
+}
+
+/* tap_rnd - the next 64 random bits */
+static inline uint64_t
+tap_rnd(void)
+{
+	tap_rng ^= tap_rng >> 12;
+	tap_rng ^= tap_rng << 25;
+	tap_rng ^= tap_rng >> 27;
+	return tap_rng * 0x2545f4914f6cdd1dull;
+}
+
+/* tap_below - a random number in [0, n) (0 when n is 0) */
+static inline size_t
+tap_below(size_t n)
+{
+	return n == 0 ? 0 : (size_t)(tap_rnd() % n);
 }
 
 /* done_testing - print the plan; the return value is main's exit status */

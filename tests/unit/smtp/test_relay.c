@@ -217,7 +217,7 @@ test_no_backend(void)
 
 	start(&h, -1, -1);
 	feed(&h, 1100, "RCPT TO:<u@local.example>\r\n");
-	ok(out_is(&h, "451 4.3.0 Error: insufficient system resources\r\n"),
+	ok(out_is(&h, "451 4.4.1 Error: backend not available, try again later\r\n"),
 	   "a relay out of resources: 451 at once");
 	done(&h);
 

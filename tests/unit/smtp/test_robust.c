@@ -13,24 +13,6 @@
 #define ITERATIONS 100000
 #define SEED       0x5eed5eed12345678ull
 
-static uint64_t rng = SEED;
-
-/* rnd - xorshift64*, enough for test data */
-static uint64_t
-rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
-}
-
-static size_t
-below(size_t n)
-{
-	return n == 0 ? 0 : (size_t)(rnd() % n);
-}
-
 static const char *const corpus[] = {
         "EHLO h.remote.example\r\nMAIL FROM:<a@remote.example> SIZE=100 BODY=8BITMIME\r\n"
         "RCPT TO:<u@local.example>\r\nRCPT TO:<u@other.example>\r\nDATA\r\nRSET\r\nQUIT\r\n",
@@ -55,19 +37,19 @@ static const char specials[] = {'\r', '\n', '\0', ' ',    '<',    '>',  ':', '@'
 static size_t
 random_stream(char *b, size_t cap)
 {
-	size_t n = below(cap), i = 0;
+	size_t n = tap_below(cap), i = 0;
 
 	while (i < n) {
-		size_t r = below(10);
+		size_t r = tap_below(10);
 
 		if (r < 3)
-			b[i++] = specials[below(sizeof(specials))];
+			b[i++] = specials[tap_below(sizeof(specials))];
 		else if (r < 5 && i + 2 <= n) {
 			b[i++] = '\r';
 			b[i++] = '\n';
 		} else if (r < 7) {
-			const char *c = corpus[below(sizeof(corpus) / sizeof(corpus[0]))];
-			size_t at = below(strlen(c)), len = below(40);
+			const char *c = corpus[tap_below(sizeof(corpus) / sizeof(corpus[0]))];
+			size_t at = tap_below(strlen(c)), len = tap_below(40);
 
 			if (at + len > strlen(c))
 				len = strlen(c) - at;
@@ -76,9 +58,9 @@ random_stream(char *b, size_t cap)
 			memcpy(b + i, c + at, len);
 			i += len;
 		} else if (r < 9)
-			b[i++] = (char)('A' + below(26));
+			b[i++] = (char)('A' + tap_below(26));
 		else
-			b[i++] = (char)rnd();
+			b[i++] = (char)tap_rnd();
 	}
 	return n;
 }
@@ -87,34 +69,34 @@ random_stream(char *b, size_t cap)
 static size_t
 mutate(char *b, size_t cap)
 {
-	const char *c = corpus[below(sizeof(corpus) / sizeof(corpus[0]))];
-	size_t n = strlen(c), k = 1 + below(4);
+	const char *c = corpus[tap_below(sizeof(corpus) / sizeof(corpus[0]))];
+	size_t n = strlen(c), k = 1 + tap_below(4);
 
 	memcpy(b, c, n);
 	while (k-- > 0) {
-		size_t at = below(n + 1), len;
+		size_t at = tap_below(n + 1), len;
 
-		switch (below(6)) {
+		switch (tap_below(6)) {
 		case 0: /* flip a byte */
 			if (n > 0)
-				b[below(n)] = (char)rnd();
+				b[tap_below(n)] = (char)tap_rnd();
 			break;
 		case 1: /* insert a special */
 			if (n + 1 < cap) {
 				memmove(b + at + 1, b + at, n - at);
-				b[at] = specials[below(sizeof(specials))];
+				b[at] = specials[tap_below(sizeof(specials))];
 				n++;
 			}
 			break;
 		case 2: /* delete a range */
-			len = below(20);
+			len = tap_below(20);
 			if (at + len > n)
 				len = n - at;
 			memmove(b + at, b + at + len, n - at - len);
 			n -= len;
 			break;
 		case 3: /* a long run: lines near and over the limit */
-			len = 400 + below(800);
+			len = 400 + tap_below(800);
 			if (n + len < cap) {
 				memmove(b + at + len, b + at, n - at);
 				memset(b + at, 'x', len);
@@ -173,46 +155,47 @@ main(void)
 	long bad_form = 0, leaks = 0, bad_count = 0, data_2xx = 0, max_live = 0;
 	const char *why = NULL;
 
+	tap_seed(SEED);
 	snaps[0] = must_load("smtp.conf", h_policy);
 	snaps[1] = must_load("b.conf", policy_b);
 	snaps[2] = must_load("c.conf", policy_c);
 	printf("# seed 0x%llx, %d conversations\n", (unsigned long long)SEED, ITERATIONS);
 	for (int it = 0; it < ITERATIONS; it++) {
-		size_t n = below(3) == 0 ? random_stream(in, 3000) : mutate(in, sizeof(in));
-		const struct pol_snapshot *snap = snaps[below(8) == 0 ? 1 : 0];
-		uint64_t now = 1000 + below(100000);
+		size_t n = tap_below(3) == 0 ? random_stream(in, 3000) : mutate(in, sizeof(in));
+		const struct pol_snapshot *snap = snaps[tap_below(8) == 0 ? 1 : 0];
+		uint64_t now = 1000 + tap_below(100000);
 		size_t at = 0;
 		struct h h;
 
-		h_init(&h, SMTP_OUT_ROOM + below(4096));
-		if (below(10) == 0)
-			h.ck.fail_at = 1 + (long)below(6);
-		h_open(&h, snap, clients[below(6)], ports[below(6)], now);
+		h_init(&h, SMTP_OUT_ROOM + tap_below(4096));
+		if (tap_below(10) == 0)
+			h.ck.fail_at = 1 + (long)tap_below(6);
+		h_open(&h, snap, clients[tap_below(6)], ports[tap_below(6)], now);
 		while (at < n && !h.closing) {
-			size_t len = 1 + below(below(2) ? 8 : n - at);
+			size_t len = 1 + tap_below(tap_below(2) ? 8 : n - at);
 
 			if (len > n - at)
 				len = n - at;
-			switch (below(40)) {
+			switch (tap_below(40)) {
 			case 0:
-				snap = snaps[below(3)];
+				snap = snaps[tap_below(3)];
 				break;
 			case 1:
-				now += below(400000);
+				now += tap_below(400000);
 				break;
 			case 2:
-				h.act = smtp_timeout(&h.ss, &h.env, snap, now + below(2000000),
+				h.act = smtp_timeout(&h.ss, &h.env, snap, now + tap_below(2000000),
 				                     &h.o);
 				h.closing = h.act == SMTP_CLOSE;
 				h_drain(&h);
 				continue;
 			}
-			now += below(50);
+			now += tap_below(50);
 			h_feed(&h, snap, now, in + at, len);
 			at += len;
 		}
-		if (!h.closing && below(2))
-			(void)smtp_timeout(&h.ss, &h.env, snap, now + below(4000000), &h.o);
+		if (!h.closing && tap_below(2))
+			(void)smtp_timeout(&h.ss, &h.env, snap, now + tap_below(4000000), &h.o);
 		h_drain(&h);
 		h_close(&h);
 		if (h.out.len > 0 && (why = h_wellformed(h.out.s, h.out.len)) != NULL) {
@@ -247,7 +230,8 @@ main(void)
 		       (unsigned long long)errs[e]);
 	for (int e = 0; e < SMTP_E_COUNT; e++)
 		if (e != SMTP_E_BACKEND) /* no relay here: test_relay.c reaches it */
-			ok(errs[e] > 0, "the loop reached error %s", smtp_err_name((enum smtp_err)e));
+			ok(errs[e] > 0, "the loop reached error %s",
+			   smtp_err_name((enum smtp_err)e));
 	is_int(bad_form, 0, "output is always whole reply lines");
 	is_int(leaks, 0, "no chunk left after close");
 	ok(max_live <= 3, "a session never holds more than 3 chunks (%ld)", max_live);

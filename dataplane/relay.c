@@ -1,0 +1,899 @@
+/* relay - accepted transactions go on to the backend MTA (see relay.h)
+ *
+ * One struct relay per session that reached the backend, from a per-lcore
+ * pool, on the backend flow's application pointer and the session's relay
+ * pointer. The engine waits for one answer at a time, so the relay has at
+ * most one request of the client's in flight (r->want), plus a RSET it
+ * owes the backend after a transaction that ended without a message.
+ *
+ * The backend conversation, one state per reply awaited:
+ *
+ *   CONNECTING  --connected-->  [PROXY header]  GREETING
+ *   GREETING    --220-->        EHLO (ours; the client's HELO name without XCLIENT)
+ *   EHLO        --250-->        XCLIENT --220--> EHLO2 --250--> READY   (xclient)
+ *                               READY                                  (proxy, none)
+ *   READY       request         MAIL --2xx--> RCPT --reply--> READY    (a recipient)
+ *                               DATA --354--> BODY --end of data--> DOT --reply--> READY
+ *                               RSET --250--> READY
+ *   any         timeout, close, bad reply: the backend is dropped (RST); a
+ *               request in flight gets 451 4.4.1, a message in flight is
+ *               read to its end and then refused with 451 4.4.1.
+ *
+ * Everything runs on the lcore that owns both flows: the backend flow's
+ * local port is picked so that its packets hash back here.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lcore.h"
+#include "net/ip4.h"
+#include "net/ip6.h"
+#include "relay.h"
+#include "sess.h"
+
+enum r_state {
+	R_DOWN, /* no backend connection */
+	R_CONNECTING,
+	R_GREETING,
+	R_EHLO,
+	R_XCLIENT,
+	R_EHLO2,
+	R_READY,
+	R_MAIL,
+	R_RCPT,
+	R_DATA,
+	R_BODY,
+	R_DOT,
+	R_RSET,
+	R_QUIT,
+};
+
+enum r_want {
+	W_NONE,
+	W_RCPT, /* the engine waits for the reply to a recipient */
+	W_DATA, /* ... to DATA */
+};
+
+struct relay {
+	struct lcore_conf *lc;
+	struct smtp_session *ss; /* NULL once the session ended */
+	struct tcp_flow *client; /* NULL once the session ended */
+	struct tcp_flow *backend;
+	uint8_t state; /* enum r_state */
+	uint8_t want;  /* enum r_want */
+	bool txn;      /* the backend accepted our MAIL FROM */
+	bool rset;     /* a RSET is owed to the backend */
+	bool discard;  /* read the message to its end, then refuse it with discard_reply */
+	bool xclient;  /* the backend offered XCLIENT */
+	bool lost;     /* the backend failed after accepting recipients of this transaction */
+	uint8_t bk;    /* the backend's index in the policy */
+	uint8_t tries; /* backends tried for this connection */
+	uint8_t handoff;
+	uint16_t rcpt_len;
+	unsigned xc_step;  /* XCLIENT commands sent */
+	uint32_t xc_attrs; /* XCLIENT attributes the backend offers */
+	const char *discard_reply;
+	struct relay_rp rp;
+	struct relay_ds ds;
+	char rcpt[SMTP_LINE_MAX]; /* the recipient asked about */
+};
+
+/* ---- small things ---- */
+
+static const struct pol_snapshot *
+snap_of(const struct relay *r)
+{
+	return pol_live(r->lc->pol);
+}
+
+static struct relay_lcore *
+rl_of(const struct relay *r)
+{
+	return &r->lc->relay;
+}
+
+/* logf - a log line through the lcore's ring */
+__attribute__((format(printf, 2, 3))) static void
+rlog(struct lcore_conf *lc, const char *fmt, ...)
+{
+	char line[LOGQ_LINE_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		logq_push(&lc->log, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* client_name - "unknown[ADDR]" of the relay's session */
+static const char *
+client_name(const struct relay *r, char *buf, size_t size)
+{
+	return r->ss != NULL ? pol_client_name(&r->ss->client, buf, size) : "unknown";
+}
+
+/* sendf - a command line to the backend; false when it did not fit (a
+ * backend that reads nothing: the caller fails it) */
+__attribute__((format(printf, 2, 3))) static bool
+sendf(struct relay *r, const char *fmt, ...)
+{
+	char line[SMTP_LINE_MAX * 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return false;
+	return tcp_send(r->backend, line, (size_t)n) == (size_t)n;
+}
+
+/* arm - the backend must answer within ms */
+static void
+arm(struct relay *r, uint32_t ms)
+{
+	if (r->backend != NULL)
+		tcp_set_deadline(r->backend, r->lc->now + ms);
+}
+
+/* reply_ms - how long a backend may take to answer a command: about as
+ * long as the service gives its clients */
+static uint32_t
+reply_ms(const struct relay *r)
+{
+	const struct pol_service *svc =
+	        r->ss != NULL ? pol_service_by_port(snap_of(r), r->ss->port) : NULL;
+
+	/* a little less, so that the client hears our 451, not the 421 of its own timeout */
+	return svc != NULL ? svc->command_timeout_ms / 5 * 4 : 240000;
+}
+
+static void
+relay_free(struct relay *r)
+{
+	chunk_put(&rl_of(r)->pool, r);
+}
+
+/* answer - give the engine its answer (the backend's reply line, or ours) */
+static void
+answer(struct relay *r, const char *reply, bool end)
+{
+	r->want = W_NONE;
+	if (r->client != NULL)
+		sess_answer(r->lc, r->client, reply, end);
+}
+
+/* drop - forget the backend connection (RST: a message in flight must not
+ * be taken for complete) */
+static void
+drop(struct relay *r)
+{
+	struct tcp_flow *b = r->backend;
+
+	r->backend = NULL;
+	r->state = R_DOWN;
+	r->txn = r->rset = false;
+	if (b != NULL) {
+		tcp_flow_set_app(b, NULL);
+		tcp_set_deadline(b, 0);
+		tcp_abort(b);
+	}
+}
+
+/* backend_name - "192.0.2.1:25" or "[2001:db8::1]:25" of the relay's backend */
+static const char *
+backend_name(const struct relay *r, char *buf, size_t size)
+{
+	const struct pol_backend *b = &pol_snapshot_model(snap_of(r))->backend;
+	char a[64];
+	struct cidr c;
+
+	if (r->bk >= b->naddr) {
+		snprintf(buf, size, "#%u", r->bk);
+		return buf;
+	}
+	c = b->addr[r->bk];
+	c.len = c.family == 4 ? 32 : 128;
+	cidr_format(&c, a, sizeof(a));
+	a[strcspn(a, "/")] = '\0';
+	snprintf(buf, size, c.family == 4 ? "%s:%u" : "[%s]:%u", a, b->port[r->bk]);
+	return buf;
+}
+
+static const char *const unavailable = "451 4.4.1 Error: backend not available, try again later";
+
+/* fail - the backend failed: drop it; what the client waits for gets a 4xx */
+static void
+fail(struct relay *r, const char *why)
+{
+	struct relay_lcore *rl = rl_of(r);
+	uint8_t was = r->state;
+	char name[80], bname[80];
+
+	if (r->state <= R_GREETING)
+		rl->down_until[r->bk] = r->lc->now + RELAY_DOWN_MS;
+	rlog(r->lc, "warning: relay to backend %s for %s: %s",
+	     backend_name(r, bname, sizeof(bname)), client_name(r, name, sizeof(name)), why);
+	drop(r);
+	if (r->ss == NULL)
+		return;
+	/* recipients the client was told are accepted are gone with the
+	 * backend: nothing more of this transaction may go to another one */
+	if (r->ss->nrcpt > 0)
+		r->lost = true;
+	if (was == R_BODY) {
+		/* the client is still sending the message: read it to its end */
+		r->discard = true;
+		r->discard_reply = unavailable;
+		rl->stats.failures++;
+		return;
+	}
+	if (r->want != W_NONE || was == R_DOT) {
+		rl->stats.failures++;
+		answer(r, unavailable, false);
+	}
+}
+
+/* ---- connecting ---- */
+
+/* pick - the next backend in round robin that is not marked down (any, if all are) */
+static unsigned
+pick(struct relay_lcore *rl, const struct pol_backend *b, uint64_t now)
+{
+	for (unsigned t = 0; t < b->naddr; t++) {
+		unsigned i = (rl->next + t) % b->naddr;
+
+		if (rl->down_until[i] <= now) {
+			rl->next = i + 1;
+			return i;
+		}
+	}
+	return rl->next++ % b->naddr;
+}
+
+/* connect - open a connection to a backend: 0, or -1 (no route, no port) */
+static int
+connect_backend(struct relay *r)
+{
+	struct relay_lcore *rl = rl_of(r);
+	const struct pol_model *m = pol_snapshot_model(snap_of(r));
+	const struct pol_backend *b = &m->backend;
+	struct tcp_ip src = {{0}}, dst = {{0}};
+	unsigned i = pick(rl, b, r->lc->now);
+	uint8_t fam = b->addr[i].family == 4 ? TCP_V4 : TCP_V6;
+
+	r->bk = (uint8_t)i;
+	r->handoff = (uint8_t)b->handoff;
+	if (fam == TCP_V4) {
+		uint32_t d, s;
+		unsigned port, nh;
+
+		memcpy(&d, b->addr[i].addr, 4);
+		d = rte_be_to_cpu_32(d);
+		if (ip4_route(r->lc->gc, d, &port, &nh) < 0 ||
+		    ip4_source_for(r->lc->gc, port, d, &s) < 0)
+			return -1;
+		src = tcp_ip_v4(rte_cpu_to_be_32(s));
+		dst = tcp_ip_v4(rte_cpu_to_be_32(d));
+	} else {
+		memcpy(dst.b, b->addr[i].addr, 16);
+		if (ip6_source(r->lc->gc, dst.b, src.b) < 0)
+			return -1;
+	}
+	r->backend = tcp_connect(r->lc->tcp, fam, &src, &dst, b->port[i], rl->app, r, r->lc->now);
+	if (r->backend == NULL)
+		return -1;
+	r->state = R_CONNECTING;
+	r->txn = r->rset = r->xclient = false;
+	relay_rp_init(&r->rp);
+	arm(r, b->connect_timeout_ms);
+	return 0;
+}
+
+/* helo_name - the client's HELO name (the engine keeps it for the session) */
+static const char *
+helo_name(const struct relay *r)
+{
+	return r->ss != NULL && r->ss->helo != NULL ? r->ss->helo : "unknown";
+}
+
+/* ---- the conversation ---- */
+
+/* pump - send the next request, when the backend is ready for one */
+static void
+pump(struct relay *r)
+{
+	bool sent = true;
+
+	if (r->backend == NULL || r->state != R_READY)
+		return;
+	if (r->rset) {
+		r->rset = false;
+		sent = sendf(r, "RSET\r\n");
+		r->state = R_RSET;
+	} else if (r->want == W_RCPT && !r->txn) {
+		sent = sendf(r, "MAIL FROM:<%s>%s\r\n", r->ss->sender != NULL ? r->ss->sender : "",
+		             r->ss->flags & SMTP_F_BODY_8BIT ? " BODY=8BITMIME" : "");
+		r->state = R_MAIL;
+	} else if (r->want == W_RCPT) {
+		sent = sendf(r, "RCPT TO:<%.*s>\r\n", (int)r->rcpt_len, r->rcpt);
+		r->state = R_RCPT;
+	} else if (r->want == W_DATA) {
+		sent = sendf(r, "DATA\r\n");
+		r->state = R_DATA;
+	} else {
+		return;
+	}
+	if (!sent)
+		fail(r, "cannot send a command");
+	else
+		arm(r, reply_ms(r));
+}
+
+/* clean - a backend's reply line as our own reply: printable ASCII only */
+static void
+clean(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t n = len < size - 1 ? len : size - 1;
+
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i] >= ' ' && src[i] < 0x7f ? src[i] : '?';
+	dst[n] = '\0';
+}
+
+/* log_refusal - a backend refusal, as Postfix's smtpd logs a proxy's */
+static void
+log_reply(struct relay *r, const char *what, const char *stage, const char *reply, const char *rcpt,
+          size_t rcpt_len)
+{
+	char name[80];
+
+	rlog(r->lc, "NOQUEUE: %s: %s from %s: %s; from=<%s> to=<%.*s> proto=%s helo=<%s>", what,
+	     stage, client_name(r, name, sizeof(name)), reply,
+	     r->ss != NULL && r->ss->sender != NULL ? r->ss->sender : "", (int)rcpt_len, rcpt,
+	     r->ss != NULL && (r->ss->flags & SMTP_F_ESMTP) ? "ESMTP" : "SMTP", helo_name(r));
+}
+
+/* addr_of - one end of the client's connection, for the hand-off */
+static struct relay_addr
+addr_of(const struct tcp_flow *f, bool remote)
+{
+	const struct tcp_key *k = tcp_flow_key(f);
+	struct relay_addr a = {.family = tcp_flow_family(f) == TCP_V4 ? 4 : 6,
+	                       .port = remote ? k->rport : k->lport};
+
+	memcpy(a.addr, remote ? k->raddr.b : k->laddr.b, 16);
+	return a;
+}
+
+/* handoff_xclient - the next XCLIENT command with the client's identity:
+ * 1 sent, 0 none left, -1 failed */
+static int
+handoff_xclient(struct relay *r)
+{
+	char cmd[RELAY_LINE_MAX];
+	struct relay_ident id = {
+	        .client = addr_of(r->client, true),
+	        .local = addr_of(r->client, false),
+	        .helo = r->ss->helo,
+	        .esmtp = (r->ss->flags & SMTP_F_ESMTP) != 0,
+	};
+	int n = relay_xclient(cmd, sizeof(cmd), &id, r->xc_attrs, &r->xc_step);
+
+	if (n <= 0)
+		return n;
+	return tcp_send(r->backend, cmd, (size_t)n) == (size_t)n ? 1 : -1;
+}
+
+/* on_reply - one whole reply from the backend, in the state that awaited it */
+static void
+on_reply(struct relay *r, const struct relay_reply *rr)
+{
+	struct relay_lcore *rl = rl_of(r);
+	unsigned code = rr->code;
+	char reply[SMTP_LINE_MAX], text[SMTP_LINE_MAX - 8];
+
+	clean(text, sizeof(text), rr->text, rr->text_len);
+	snprintf(reply, sizeof(reply), text[0] != '\0' ? "%u %s" : "%u", code, text);
+	tcp_set_deadline(r->backend, 0);
+	switch (r->state) {
+	case R_GREETING:
+		if (code != 220) {
+			fail(r, "no 220 greeting");
+			return;
+		}
+		r->state = R_EHLO;
+		if (!sendf(r, "EHLO %s\r\n",
+		           r->handoff == POL_HANDOFF_XCLIENT
+		                   ? pol_snapshot_model(snap_of(r))->hostname
+		                   : helo_name(r))) {
+			fail(r, "cannot send EHLO");
+			return;
+		}
+		break;
+	case R_EHLO:
+	case R_EHLO2:
+		if (code != 250) {
+			fail(r, "EHLO refused");
+			return;
+		}
+		if (r->state == R_EHLO && r->handoff == POL_HANDOFF_XCLIENT) {
+			if (!(rr->ext & RELAY_EXT_XCLIENT)) {
+				fail(r, "the backend does not offer XCLIENT to us");
+				return;
+			}
+			r->xc_attrs = rr->xclient;
+			r->xc_step = 0;
+			if (handoff_xclient(r) <= 0) {
+				fail(r, "cannot send XCLIENT");
+				return;
+			}
+			r->state = R_XCLIENT;
+			break;
+		}
+		r->state = R_READY;
+		pump(r);
+		return;
+	case R_XCLIENT:
+		if (code != 220) {
+			fail(r, "XCLIENT refused");
+			return;
+		}
+		switch (handoff_xclient(r)) {
+		case 1: /* the next part of a split XCLIENT */
+			arm(r, reply_ms(r));
+			return;
+		case -1:
+			fail(r, "cannot send XCLIENT");
+			return;
+		}
+		rl->stats.handoffs++;
+		r->state = R_EHLO2;
+		if (!sendf(r, "EHLO %s\r\n", helo_name(r))) {
+			fail(r, "cannot send EHLO");
+			return;
+		}
+		break;
+	case R_MAIL:
+		if (code / 100 == 2) {
+			r->txn = true;
+			r->state = R_READY;
+			pump(r);
+			return;
+		}
+		/* the recipient gets the sender's refusal */
+		rl->stats.rcpt_refused++;
+		r->state = R_READY;
+		log_reply(r, "proxy-reject", "MAIL", reply, r->rcpt, r->rcpt_len);
+		answer(r, reply, false);
+		return;
+	case R_RCPT:
+		r->state = R_READY;
+		if (code / 100 == 2) {
+			rl->stats.rcpt_ok++;
+		} else {
+			rl->stats.rcpt_refused++;
+			log_reply(r, "reject", "RCPT", reply, r->rcpt, r->rcpt_len);
+		}
+		answer(r, reply, false);
+		return;
+	case R_DATA:
+		if (code == 354) {
+			const struct pol_service *svc =
+			        pol_service_by_port(snap_of(r), r->ss->port);
+
+			r->state = R_BODY;
+			r->discard = false;
+			relay_ds_init(&r->ds, svc != NULL ? svc->message_size_limit : 0);
+		} else {
+			r->state = R_READY;
+			rl->stats.messages_refused++;
+		}
+		answer(r, reply, false);
+		return;
+	case R_DOT:
+		r->state = R_READY;
+		r->txn = false;
+		if (code / 100 == 2)
+			rl->stats.messages_ok++;
+		else
+			rl->stats.messages_refused++;
+		log_reply(r, code / 100 == 2 ? "proxy-accept" : "proxy-reject", "END-OF-MESSAGE",
+		          reply, r->rcpt, r->rcpt_len);
+		answer(r, reply, false);
+		return;
+	case R_RSET:
+		if (code != 250) {
+			fail(r, "RSET refused");
+			return;
+		}
+		r->txn = false;
+		r->state = R_READY;
+		pump(r);
+		return;
+	case R_QUIT:
+		return;
+	default: {
+		fail(r, "a reply nobody asked for");
+		return;
+	}
+	}
+	arm(r, reply_ms(r));
+}
+
+/* ---- the engine's hooks ---- */
+
+static int
+hook_rcpt(void *arg, struct smtp_session *ss, const char *rcpt, size_t len)
+{
+	struct lcore_conf *lc = arg;
+	const struct pol_backend *b = &pol_snapshot_model(pol_live(lc->pol))->backend;
+	struct relay *r = ss->relay;
+
+	if (!b->configured || b->naddr == 0)
+		return 1;
+	if (r == NULL) {
+		if ((r = chunk_get(&lc->relay.pool)) == NULL) {
+			lc->relay.stats.no_memory++;
+			return -1;
+		}
+		memset(r, 0, offsetof(struct relay, rcpt));
+		r->lc = lc;
+		r->ss = ss;
+		r->client = lc->sess.cur;
+		ss->relay = r;
+	}
+	if (r->lost)
+		return -1;
+	memcpy(r->rcpt, rcpt, len);
+	r->rcpt_len = (uint16_t)len;
+	r->want = W_RCPT;
+	if (r->backend == NULL) {
+		r->tries = 0;
+		if (connect_backend(r) < 0) {
+			r->want = W_NONE;
+			lc->relay.stats.connect_failed++;
+			return -1;
+		}
+	}
+	pump(r);
+	return 0;
+}
+
+static int
+hook_data(void *arg, struct smtp_session *ss)
+{
+	struct relay *r = ss->relay;
+
+	(void)arg;
+	if (r == NULL || r->backend == NULL || !r->txn)
+		return -1; /* no backend took this transaction (any more) */
+	r->want = W_DATA;
+	pump(r);
+	return 0;
+}
+
+static void
+hook_reset(void *arg, struct smtp_session *ss)
+{
+	struct relay *r = ss->relay;
+
+	(void)arg;
+	if (r == NULL)
+		return;
+	r->lost = false;
+	if (r->backend == NULL || !r->txn)
+		return;
+	r->rset = true;
+	pump(r);
+}
+
+static void
+hook_close(void *arg, struct smtp_session *ss)
+{
+	struct relay *r = ss->relay;
+
+	(void)arg;
+	ss->relay = NULL;
+	r->ss = NULL;
+	r->client = NULL;
+	r->want = W_NONE;
+	if (r->backend == NULL) {
+		relay_free(r);
+		return;
+	}
+	if (r->state == R_READY) {
+		/* a clean goodbye; the backend's FIN ends it */
+		if (sendf(r, "QUIT\r\n")) {
+			r->state = R_QUIT;
+			tcp_close(r->backend);
+			arm(r, 10000);
+			return;
+		}
+	}
+	drop(r);
+	relay_free(r);
+}
+
+/* ---- the message ---- */
+
+/* body_end - the client's message ended: its reply is the backend's, or ours */
+static void
+body_end(struct relay *r)
+{
+	if (r->discard) {
+		r->discard = false;
+		answer(r, r->discard_reply, false);
+		return;
+	}
+	r->state = R_DOT;
+	arm(r, reply_ms(r));
+}
+
+/* give_up - the message will not be delivered: drop the backend (it must
+ * never see this message end) and read the rest of it for nothing */
+static void
+give_up(struct relay *r, const char *reply)
+{
+	drop(r);
+	r->state = R_DOWN;
+	r->discard = true;
+	r->discard_reply = reply;
+}
+
+size_t
+relay_body(struct lcore_conf *lc, struct smtp_session *ss, const void *buf, size_t len)
+{
+	struct relay *r = ss->relay;
+	const char *p = buf;
+	size_t taken = 0;
+
+	if (r == NULL)
+		return len;
+	smtp_touch(ss, lc->now);
+	while (taken < len) {
+		struct relay_ds_step st;
+		enum relay_ds_ev ev;
+		size_t n = len - taken;
+
+		if (r->state == R_DOT)
+			break; /* what follows the message waits for the backend's reply */
+		if (!r->discard) {
+			size_t space = tcp_send_space(r->backend);
+
+			/* room for a CR held from the last call as well */
+			if (space <= 1) {
+				tcp_send_wait(r->backend); /* sent() resumes us */
+				break;
+			}
+			if (n > space - 1)
+				n = space - 1;
+		}
+		ev = relay_ds_scan(&r->ds, p + taken, n, &st);
+		if (!r->discard && (st.cr || st.fwd > 0)) {
+			if ((st.cr && tcp_send(r->backend, "\r", 1) != 1) ||
+			    tcp_send(r->backend, p + taken, st.fwd) != st.fwd) {
+				fail(r, "cannot pass the message on");
+			} else {
+				lc->relay.stats.body_bytes += st.fwd + st.cr;
+			}
+		}
+		taken += st.used;
+		switch (ev) {
+		case RELAY_DS_MORE:
+			break;
+		case RELAY_DS_END:
+			body_end(r);
+			return taken;
+		case RELAY_DS_TOO_BIG:
+			if (!r->discard)
+				give_up(r, "552 5.3.4 Error: message file too big");
+			break;
+		case RELAY_DS_BARE_LF:
+		case RELAY_DS_BARE_CR: {
+			char name[80];
+
+			lc->relay.stats.smuggling++;
+			rlog(lc, "warning: bare <%s> received in a message from %s: refused",
+			     ev == RELAY_DS_BARE_LF ? "LF" : "CR",
+			     pol_client_name(&ss->client, name, sizeof(name)));
+			drop(r); /* the backend never sees the end of this message */
+			r->discard = false;
+			answer(r,
+			       ev == RELAY_DS_BARE_LF ? "550 5.5.2 Error: bare <LF> received"
+			                              : "550 5.5.2 Error: bare <CR> received",
+			       true);
+			return len;
+		}
+		}
+	}
+	return taken;
+}
+
+/* ---- the backend flows ---- */
+
+static int
+b_accept(void *ctx, struct tcp_flow *f)
+{
+	(void)ctx;
+	(void)f;
+	return -1; /* the relay listens on nothing */
+}
+
+static void
+b_connected(void *ctx, struct tcp_flow *f)
+{
+	struct lcore_conf *lc = ctx;
+	struct relay *r = tcp_flow_app(f);
+
+	if (r == NULL)
+		return;
+	lc->relay.stats.connects++;
+	if (r->handoff == POL_HANDOFF_PROXY_V1 || r->handoff == POL_HANDOFF_PROXY_V2) {
+		char hdr[RELAY_PROXY_V1_MAX > RELAY_PROXY_V2_MAX ? RELAY_PROXY_V1_MAX
+		                                                 : RELAY_PROXY_V2_MAX];
+		struct relay_addr src = addr_of(r->client, true), dst = addr_of(r->client, false);
+		int n = r->handoff == POL_HANDOFF_PROXY_V1
+		                ? relay_proxy_v1(hdr, sizeof(hdr), &src, &dst)
+		                : relay_proxy_v2(hdr, sizeof(hdr), &src, &dst);
+
+		if (n <= 0 || tcp_send(f, hdr, (size_t)n) != (size_t)n) {
+			fail(r, "cannot send the PROXY header");
+			return;
+		}
+		lc->relay.stats.handoffs++;
+	}
+	r->state = R_GREETING;
+	arm(r, reply_ms(r));
+}
+
+static size_t
+b_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t at = 0;
+
+	(void)ctx;
+	while (at < len) {
+		struct relay *r = tcp_flow_app(f);
+		struct relay_reply rr;
+		size_t used = 0;
+		enum relay_rp_ev ev;
+
+		if (r == NULL)
+			return len;
+		ev = relay_rp_feed(&r->rp, p + at, len - at, &used, &rr);
+		at += used;
+		if (ev == RELAY_RP_ERROR) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "malformed reply (%s)",
+			         relay_rp_err_name(relay_rp_error(&r->rp)));
+			fail(r, why);
+			return len;
+		}
+		if (ev == RELAY_RP_MORE)
+			break;
+		on_reply(r, &rr);
+	}
+	return len;
+}
+
+static void
+b_peer_fin(void *ctx, struct tcp_flow *f)
+{
+	struct relay *r = tcp_flow_app(f);
+
+	(void)ctx;
+	if (r == NULL || r->state == R_QUIT) {
+		tcp_close(f);
+		return;
+	}
+	fail(r, "the backend closed the connection");
+}
+
+static void
+b_sent(void *ctx, struct tcp_flow *f)
+{
+	struct relay *r = tcp_flow_app(f);
+
+	(void)ctx;
+	if (r != NULL && r->client != NULL && r->state == R_BODY)
+		tcp_rx_resume(r->client);
+}
+
+static void
+b_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
+{
+	struct relay *r = tcp_flow_app(f);
+
+	(void)ctx;
+	(void)now;
+	if (r == NULL)
+		return;
+	if (r->state == R_QUIT) {
+		drop(r);
+		relay_free(r);
+		return;
+	}
+	fail(r, r->state == R_CONNECTING ? "connect timeout" : "timeout");
+}
+
+static void
+b_closed(void *ctx, struct tcp_flow *f, enum tcp_end why)
+{
+	struct lcore_conf *lc = ctx;
+	struct relay *r = tcp_flow_app(f);
+
+	if (r == NULL)
+		return;
+	tcp_flow_set_app(f, NULL);
+	r->backend = NULL;
+	if (r->ss == NULL) {
+		relay_free(r);
+		return;
+	}
+	if (r->state <= R_CONNECTING && why != TCP_END_NORMAL) {
+		const struct pol_backend *b = &pol_snapshot_model(snap_of(r))->backend;
+
+		lc->relay.stats.connect_failed++;
+		lc->relay.down_until[r->bk] = lc->now + RELAY_DOWN_MS;
+		/* another backend, while there is one left to try */
+		if (++r->tries < b->naddr && connect_backend(r) == 0)
+			return;
+	}
+	fail(r, why == TCP_END_REFUSED ? "connection refused" : "connection lost");
+}
+
+static const struct tcp_app backend_app = {
+        .accept = b_accept,
+        .connected = b_connected,
+        .data = b_data,
+        .peer_fin = b_peer_fin,
+        .sent = b_sent,
+        .deadline = b_deadline,
+        .closed = b_closed,
+};
+
+uint16_t
+relay_pick_port(void *arg, const struct tcp_key *k, unsigned attempt)
+{
+	struct lcore_conf *lc = arg;
+
+	(void)attempt;
+	/* walk 32768-60999 from where the last connection stopped; about one in
+	 * n ports hashes to this lcore */
+	for (unsigned i = 0; i < 28232; i++) {
+		uint16_t port = (uint16_t)(32768 + lc->relay.port_next++ % 28232);
+
+		if (lc_flow_owner(&k->raddr, k->rport, port) == lc->queue)
+			return port;
+	}
+	return 0;
+}
+
+int
+relay_init(struct lcore_conf *lc, uint32_t max_relays, int socket)
+{
+	struct relay_lcore *rl = &lc->relay;
+
+	if (chunk_pool_init(&rl->pool, max_relays, sizeof(struct relay), socket) < 0)
+		return -1;
+	rl->app = tcp_app_register(lc->tcp, &backend_app, lc);
+	if (rl->app < 0)
+		return -1;
+	rl->ops = (struct smtp_relay){
+	        .rcpt = hook_rcpt,
+	        .data = hook_data,
+	        .reset = hook_reset,
+	        .close = hook_close,
+	        .arg = lc,
+	};
+	rl->port_next = (uint16_t)(lc->queue * 7919u);
+	lc->sess.env.relay = &rl->ops;
+	return 0;
+}
