@@ -54,7 +54,6 @@ sink_stop() {
 }
 dumps() { ls "$T/dump" | wc -l; }
 
-echo "1..16"
 gate_start sgrelay "$T/gate.conf" "$T/policy.conf" -m 512
 ok $? "the gate starts"
 sink_start
@@ -133,11 +132,20 @@ in_ns swaks --server 192.0.2.25 --timeout 10 --helo client.remote.example \
 grep -q "^<-  250 2.0.0 Ok" "$T/out"
 ok $? "the backend is back: mail flows again"
 
+sink_start
+in_ns smtp-source -s 100 -m 2000 -l 1000 -f sender@remote.example -t user@local.example \
+	192.0.2.25:25 >"$T/out" 2>&1
+rc=$?
+all=$(cat "$T"/dump/* | grep -c "^Message-Id:")
+distinct=$(cat "$T"/dump/* | grep "^Message-Id:" | sort -u | wc -l)
+[ $rc -eq 0 ] && [ "$all" -eq 2000 ] && [ "$distinct" -eq 2000 ]
+ok $? "smtp-source, 100 sessions in parallel, 2,000 messages: $all at the sink, $distinct distinct"
+
 gate_stop
 relay_stat() { grep "^smtpgate: lcore [0-9]*: relay " "$gate_log" | tr ' ' '\n' | grep -A1 -x "$1" | tail -1; }
 echo "# relay: connects $(relay_stat connects) messages_ok $(relay_stat messages_ok) failures $(relay_stat failures) smuggling $(relay_stat smuggling) body_bytes $(relay_stat body_bytes)"
-[ "$(relay_stat messages_ok)" -eq 12 ] && [ "$(relay_stat smuggling)" -eq 1 ]
-ok $? "counters: 12 messages accepted by backends, 1 smuggling attempt"
+[ "$(relay_stat messages_ok)" -eq 2012 ] && [ "$(relay_stat smuggling)" -eq 1 ]
+ok $? "counters: 2,012 messages accepted by backends, 1 smuggling attempt"
 grep -q "NOQUEUE: proxy-accept: END-OF-MESSAGE from unknown\[192.0.2.1\]: 250 2.0.0 Ok; from=<sender@remote.example> to=<user@local.example> proto=ESMTP helo=<client.remote.example>" "$gate_log" &&
 	grep -q "warning: relay to backend 192.0.2.1:2525 for unknown\[192.0.2.1\]: connection refused" "$gate_log" &&
 	grep -q "warning: bare <LF> received in a message from unknown\[192.0.2.1\]: refused" "$gate_log"
@@ -145,4 +153,5 @@ ok $? "log lines for accepted messages and backend failures"
 [ "$gate_rc" -eq 0 ] && ! grep -Eq "runtime error|Sanitizer" "$gate_log" &&
 	grep -q "lost_output 0" "$gate_log"
 ok $? "the gate stopped cleanly (exit $gate_rc), no lost output"
+echo "1..$n"
 [ "$failed" -eq 0 ]
