@@ -161,11 +161,17 @@ tcp_cq_peek(struct tcp_lcore *lc, const struct tcp_cq *q, size_t at, size_t n, c
 }
 
 /* tcp_ooo_insert - keep a segment beyond rcv_nxt, sorted; 0, or -1 when
- * not kept (pool low, a duplicate, or the queue full of nearer segments) */
+ * not kept (pool low, a duplicate, or the queue full of nearer segments).
+ * Bytes already held win over new ones for the same sequence numbers (the
+ * first received is what the application reads, whatever the order of
+ * later copies): the new segment loses its front where a held chunk covers
+ * it, and ends where the next held chunk starts (the peer sends the rest
+ * again). */
 int
-tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
+tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *buf,
                uint32_t len, bool fin)
 {
+	const uint8_t *data = buf;
 	uint32_t *p = &f->ooo, c;
 	struct tcp_chunk *ch;
 
@@ -187,11 +193,22 @@ tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const voi
 	}
 	while (*p != TCP_NIL) {
 		struct tcp_chunk *o = tcp_chunk(lc, *p);
+		uint32_t oend = o->seq + o->len;
 
-		if (SEQ_LEQ(o->seq, seq) && SEQ_GEQ(o->seq + o->len, seq + len))
-			return -1; /* already have all of it */
-		if (SEQ_GT(o->seq, seq))
+		if (SEQ_GEQ(o->seq, seq + len))
 			break;
+		if (SEQ_GT(o->seq, seq)) { /* o starts inside: keep what precedes it */
+			len = o->seq - seq;
+			fin = false;
+			break;
+		}
+		if (SEQ_GT(oend, seq)) { /* o covers the front */
+			if (SEQ_GEQ(oend, seq + len))
+				return -1; /* already have all of it */
+			data += oend - seq;
+			len -= oend - seq;
+			seq = oend;
+		}
 		p = &o->next;
 	}
 	c = tcp_chunk_get(lc);

@@ -134,6 +134,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	flow_init(lc, f, seg, l->app);
 	f->irs = seg->seq;
 	f->rcv_nxt = seg->seq + 1;
+	f->rcv_adv = f->rcv_nxt; /* nothing advertised yet: the SYN-ACK sets the edge from here */
 	f->iss = tcp_isn(lc, f->family, &f->key);
 	f->snd_una = f->snd_nxt = f->snd_max = f->iss;
 	if (seg->opt.has & TCP_O_WS) {
@@ -482,6 +483,52 @@ acceptable(const struct tcp_flow *f, uint32_t seq, uint32_t seglen)
 	       (SEQ_LEQ(nxt, seq + seglen - 1) && SEQ_LT(seq + seglen - 1, nxt + wnd));
 }
 
+/* held_at - the sequence number of the first out-of-order chunk */
+static inline uint32_t
+held_at(struct tcp_lcore *lc, const struct tcp_flow *f)
+{
+	return tcp_chunk(lc, f->ooo)->seq;
+}
+
+/* rcv_inorder - in-order text at seq == rcv_nxt, and what it lets the
+ * out-of-order queue deliver. Bytes held out of order were received first:
+ * where this segment overlaps them, the held ones are delivered and this
+ * segment's skipped. -1: f is no more; 1: a held FIN was reached; 0 */
+static int
+rcv_inorder(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *data, uint32_t seq,
+            uint32_t len)
+{
+	uint32_t end = seq + len;
+
+	while (SEQ_LT(f->rcv_nxt, end)) {
+		uint32_t n = end - f->rcv_nxt, got;
+
+		if (f->ooo != TCP_NIL && SEQ_LEQ(held_at(lc, f), f->rcv_nxt)) {
+			/* a held chunk the application could not take before */
+			if (ooo_drain(lc, f))
+				return 1;
+			if (f->flags & TCP_F_DEAD)
+				return -1;
+			if (f->ooo != TCP_NIL && SEQ_LEQ(held_at(lc, f), f->rcv_nxt))
+				return 0;
+			continue;
+		}
+		if (f->ooo != TCP_NIL && SEQ_LT(held_at(lc, f), end))
+			n = held_at(lc, f) - f->rcv_nxt;
+		got = rcv_data(lc, f, data + (f->rcv_nxt - seq), n);
+		f->rcv_nxt += got;
+		if (f->flags & TCP_F_DEAD)
+			return -1;
+		if (got < n)
+			return 0;
+		if (ooo_drain(lc, f))
+			return 1;
+		if (f->flags & TCP_F_DEAD)
+			return -1;
+	}
+	return 0;
+}
+
 /* text_in - segment text and FIN in a state that receives them */
 static void
 text_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
@@ -517,17 +564,11 @@ text_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		return;
 	}
 	if (len > 0) {
-		uint32_t got = rcv_data(lc, f, data, len);
+		int r = rcv_inorder(lc, f, data, seq, len);
 
-		f->rcv_nxt += got;
-		if (f->flags & TCP_F_DEAD)
+		if (r < 0)
 			return;
-		if (got < len)
-			fin = false;
-		if (ooo_drain(lc, f))
-			fin = true;
-		if (f->flags & TCP_F_DEAD)
-			return;
+		fin = r > 0 || (fin && f->rcv_nxt == seq + len);
 	}
 	if (fin)
 		fin_in(lc, f);
@@ -650,6 +691,7 @@ input_synsent(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *se
 		return;
 	f->irs = seg->seq;
 	f->rcv_nxt = seg->seq + 1;
+	f->rcv_adv = f->rcv_nxt; /* a simultaneous open's SYN-ACK sets the edge from here */
 	if (seg->opt.has & TCP_O_WS) {
 		f->flags |= TCP_F_WS;
 		f->snd_ws = seg->opt.wscale;
