@@ -7,9 +7,12 @@
  *   route = [ { prefix = "0.0.0.0/0"; via = "192.0.2.1"; port = edge0; } ];
  *   lcores = [ 1 ];
  *   limits { max_flows = 100000; syn_backlog = 1024; mbufs = 16383; }
- *   control { socket = "/run/smtpgate.sock"; }
+ *   control { socket = "/run/smtpgate.sock"; mode = "0660"; group = "mail"; }
+ *       # default socket: /var/run/dpdk/FILE_PREFIX/smtpgate.sock
+ *   metrics { listen = "127.0.0.1:9125"; }   # Prometheus, over HTTP; "off": none
  *   log = stdout;    # stdout, syslog or file:PATH
  */
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +21,14 @@
 #include "conf.h"
 #include "gconf.h"
 
-static const char *const top_keys[] = {"port", "route", "lcores", "limits", "control", "log", NULL};
+static const char *const top_keys[] = {"port",    "route", "lcores",  "limits",
+                                       "control", "log",   "metrics", NULL};
 static const char *const repeatable[] = {"port", NULL};
 static const char *const port_keys[] = {"device", "address", "mtu", "rx_desc", "tx_desc", NULL};
 static const char *const route_keys[] = {"prefix", "via", "port", NULL};
 static const char *const limit_keys[] = {"max_flows", "syn_backlog", "mbufs", "arp_timeout", NULL};
-static const char *const control_keys[] = {"socket", NULL};
+static const char *const control_keys[] = {"socket", "mode", "group", NULL};
+static const char *const metrics_keys[] = {"listen", NULL};
 
 /* each - iterate a value that may be one scalar or an array */
 #define EACH(c, n, one)                                                                            \
@@ -189,7 +194,10 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 	g->syn_backlog = 1024;
 	g->mbufs = 16383;
 	g->arp_timeout_ms = 300 * 1000;
-	snprintf(g->control_socket, sizeof(g->control_socket), "/run/smtpgate.sock");
+	g->control_socket[0] = '\0'; /* EAL's runtime directory: one per --file-prefix */
+	g->control_mode = 0600;
+	g->control_gid = -1;
+	snprintf(g->metrics_listen, sizeof(g->metrics_listen), "127.0.0.1:9125");
 	if (doc == NULL)
 		return -1;
 	root = doc->root;
@@ -248,6 +256,51 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 				             sizeof(g->control_socket) - 1);
 			else
 				snprintf(g->control_socket, sizeof(g->control_socket), "%s", t);
+		}
+		if ((s = conf_get(n, "mode")) != NULL && conf_str(s, &t, errs) == 0) {
+			char *end;
+			unsigned long m = strtoul(t, &end, 8);
+
+			if (*t == '\0' || *end != '\0' || m > 0777 || (m & 0007))
+				pol_errs_add(errs, s->file, s->line,
+				             "mode: expected octal permissions such as \"0660\", "
+				             "none for others");
+			else
+				g->control_mode = (uint32_t)m;
+		}
+		if ((s = conf_get(n, "group")) != NULL && conf_str(s, &t, errs) == 0) {
+			struct group *gr = getgrnam(t);
+
+			if (gr == NULL)
+				pol_errs_add(errs, s->file, s->line, "group: no group named \"%s\"",
+				             t);
+			else
+				g->control_gid = (int64_t)gr->gr_gid;
+		}
+	}
+	if ((n = conf_get(root, "metrics")) != NULL) {
+		const struct conf_node *s;
+		const char *t;
+
+		conf_check_keys(n, "metrics", metrics_keys, NULL, errs);
+		if ((s = conf_get(n, "listen")) != NULL && conf_str(s, &t, errs) == 0) {
+			struct cidr c;
+			const char *colon = strrchr(t, ':');
+			char host[64];
+
+			if (strcmp(t, "off") == 0) {
+				g->metrics_listen[0] = '\0';
+			} else if (colon == NULL || (size_t)(colon - t) >= sizeof(host) ||
+			           atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
+			           (snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t),
+			            cidr_addr_parse(host[0] == '[' ? host + 1 : host, &c) != 0 &&
+			                    !(host[0] == '[' && host[strlen(host) - 1] == ']'))) {
+				pol_errs_add(errs, s->file, s->line,
+				             "listen: expected ADDRESS:PORT (127.0.0.1:9125, "
+				             "[::1]:9125) or off");
+			} else {
+				snprintf(g->metrics_listen, sizeof(g->metrics_listen), "%s", t);
+			}
 		}
 	}
 	if ((n = conf_get(root, "log")) != NULL) {

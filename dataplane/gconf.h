@@ -52,6 +52,9 @@ struct gconf {
 	uint32_t mbufs;       /* per port pool */
 	uint32_t arp_timeout_ms;
 	char control_socket[108];
+	uint32_t control_mode;   /* permissions of the socket file */
+	int64_t control_gid;     /* its group; -1: the gate's own */
+	char metrics_listen[64]; /* "127.0.0.1:9125", "[::1]:9125"; "": no metrics */
 	enum gconf_log log;
 	char log_file[256];
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -19,8 +20,10 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 
+#include "control.h"
 #include "gconf.h"
 #include "lcore.h"
+#include "metrics.h"
 #include "logq.h"
 #include "net/tcpio.h"
 #include "sess.h"
@@ -38,16 +41,37 @@ usage(void)
 	                "  -n       check both files and exit\n");
 }
 
+#define DRAIN_MAX_S 120 /* a drain waits this long at most for transactions in flight */
+
+/* on_signal - SIGTERM drains (a second one stops at once), SIGINT stops */
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	gate_quit = true;
+	if (sig == SIGTERM && !gate_draining)
+		gate_draining = true;
+	else
+		gate_quit = true;
+}
+
+/* drained - while draining: whether no relay is left (or the drain took too long) */
+static bool
+drained(void)
+{
+	static time_t start;
+	uint64_t live = 0;
+
+	if (start == 0)
+		start = time(NULL);
+	for (unsigned i = 0; i < gconf.nlcores; i++)
+		live += lcore_conf[gconf.lcores[i]].relay.live;
+	return live == 0 || time(NULL) - start > DRAIN_MAX_S;
 }
 
 /* load_policy - load, compile and publish; 0 or -1 with the errors printed.
  * *out is the published snapshot: valid until the next publish, so only
  * during start-up, before the control socket exists. */
+static uint64_t policy_version;
+
 static int
 load_policy(const char *path, const struct pol_snapshot **out)
 {
@@ -57,6 +81,7 @@ load_policy(const char *path, const struct pol_snapshot **out)
 	uint64_t v = s != NULL ? pol_publish(s, &errs) : 0;
 
 	*out = s;
+	policy_version = v;
 	if (v == 0) {
 		pol_errs_print(&errs, stderr);
 		fprintf(stderr, "smtpgate: policy %s: %zu errors\n", path, errs.total);
@@ -337,13 +362,20 @@ main(int argc, char **argv)
 			if (gconf.lcores[i] == id)
 				rte_eal_remote_launch(lc_main, &lcore_conf[id], id);
 	}
+	if (metrics_open(&gconf) < 0 || control_start(&gconf, policy_path, policy_version) < 0)
+		gate_quit = true;
 	printf("smtpgate: running on %u lcore%s; SIGTERM stops\n", gconf.nlcores,
 	       gconf.nlcores == 1 ? "" : "s");
 	fflush(stdout);
 	while (!gate_quit) {
 		drain_logs();
+		metrics_poll();
+		if (gate_draining && drained())
+			gate_quit = true;
 		usleep(10 * 1000);
 	}
+	control_stop();
+	metrics_close();
 	rte_eal_mp_wait_lcore();
 	drain_logs();
 	logq_close();

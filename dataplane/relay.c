@@ -155,6 +155,7 @@ reply_ms(const struct relay *r)
 static void
 relay_free(struct relay *r)
 {
+	rl_of(r)->live--;
 	chunk_put(&rl_of(r)->pool, r);
 }
 
@@ -542,6 +543,7 @@ hook_rcpt(void *arg, struct smtp_session *ss, const char *rcpt, size_t len)
 			return -1;
 		}
 		memset(r, 0, offsetof(struct relay, rcpt));
+		lc->relay.live++;
 		r->lc = lc;
 		r->ss = ss;
 		r->client = lc->sess.cur;

@@ -49,6 +49,8 @@ struct relay_lcore {
 	unsigned next;         /* round robin over the policy's backends */
 	uint64_t down_until[POL_MAX_BACKENDS];
 	uint16_t port_next; /* where the search for a local port goes on */
+	uint64_t live; /* relays in use (sessions that reached the backend): a drain waits for them
+	                */
 };
 
 /* relay_init - the relay's pool, its TCP application and the engine's hooks; 0 or -1 */

@@ -14,6 +14,7 @@
 
 #include <rte_byteorder.h>
 
+#include "control.h"
 #include "lcore.h"
 #include "sess.h"
 
@@ -87,6 +88,15 @@ on_accept(void *ctx, struct tcp_flow *f)
 	struct cidr client = {.family = tcp_flow_family(f)};
 	enum smtp_action a;
 
+	if (gate_draining) {
+		static const char bye[] = "421 4.3.2 Service shutting down\r\n";
+
+		/* no session: the flow carries the goodbye and ends */
+		lc->sess.drained++;
+		tcp_send(f, bye, sizeof(bye) - 1);
+		tcp_close(f);
+		return 0;
+	}
 	if (out.cap < SMTP_OUT_ROOM || (ss = chunk_get(&lc->sess.sessions)) == NULL) {
 		lc->sess.refused++;
 		return -1;
@@ -108,6 +118,8 @@ on_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
 	size_t consumed = 0;
 	enum smtp_action a;
 
+	if (ss == NULL)
+		return len; /* refused while draining: nothing is read */
 	if (ss->state == SMTP_S_CLOSING)
 		return len; /* after QUIT or a 421: what follows is not read */
 	if (ss->state == SMTP_S_DATA)

@@ -23,6 +23,7 @@ struct sess_lcore {
 	uint64_t refused;     /* connections refused: no session or no send space */
 	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
 	uint64_t deadlines;   /* engine timers fired */
+	uint64_t drained;     /* connections refused with 421 while draining */
 	char out[4096];       /* the engine's output, emptied into the flow after each call */
 };
 

@@ -1,9 +1,11 @@
-/* smtpgatectl - the operator's CLI: check and explain a policy offline
+/* smtpgatectl - the operator's CLI: check and explain a policy, and drive the running gate
  *
  * `check` parses and compiles a policy exactly as the gate would and
  * reports every error with its file:line; `explain` answers what the gate
  * would reply, stage by stage, to a described session, and which rule
- * decided. Both link policy/ directly: no gate needs to run.
+ * decided: offline, linking policy/ directly, or against the running
+ * gate's policy. `push`, `show`, `stats` and `drain` talk to the running
+ * gate over its control socket (ctl_client.c).
  */
 #include <getopt.h>
 #include <hs/hs.h>
@@ -21,9 +23,9 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: smtpgatectl COMMAND [OPTIONS]\n"
+	        "usage: smtpgatectl [-s SOCKET] COMMAND [OPTIONS]\n"
 	        "\n"
-	        "commands:\n"
+	        "offline:\n"
 	        "  check [--json] [--cache-dir DIR] POLICY\n"
 	        "        parse and compile POLICY; print list sizes, compile time and memory;\n"
 	        "        exit 0 when valid, 2 with every error as file:line\n"
@@ -35,23 +37,19 @@ usage(FILE *out)
 	        "  version\n"
 	        "        print the versions of smtpgatectl and Hyperscan\n"
 	        "\n"
+	        "against the running gate (its control socket: -s SOCKET, $SMTPGATE_SOCKET,\n"
+	        "or /var/run/dpdk/rte/smtpgate.sock, the gate's default):\n"
+	        "  push POLICY [--json]\n"
+	        "        send POLICY and the list files it names; the gate compiles and\n"
+	        "        publishes it with no downtime, or answers with every file:line\n"
+	        "        error and keeps the running policy (exit 2)\n"
+	        "  show [--json]      the running policy: version, when pushed, sizes\n"
+	        "  stats [--json]     sessions, verdicts, packets, relay counters\n"
+	        "  explain --service NAME --client IP ...   as above, with the running policy\n"
+	        "  drain [--json]     refuse new sessions (421), finish the others, exit\n"
+	        "\n"
 	        "The Hyperscan cache directory (--cache-dir, or SMTPGATE_CACHE_DIR) keeps\n"
 	        "compiled pattern databases so that unchanged patterns are not compiled again.\n");
-}
-
-void
-json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
 }
 
 struct pol_snapshot *
@@ -75,13 +73,6 @@ ctl_load(const char *path, const char *cache_dir, bool quiet)
 	}
 	pol_errs_free(&errs);
 	return s;
-}
-
-static void
-hex(char *buf, const uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(buf + 2 * i, "%02x", b[i]);
 }
 
 /* cmd_check - smtpgatectl check */
@@ -127,32 +118,13 @@ cmd_check(int argc, char **argv)
 		return CTL_ERROR;
 	m = pol_snapshot_model(s);
 	pol_snapshot_stats(s, &st);
-	hex(hash, st.source_hash, 16);
+	ctl_hex(hash, st.source_hash, 16);
 	if (json) {
 		printf("{\"policy\":");
 		json_str(stdout, argv[optind]);
-		printf(",\"valid\":true,\"hostname\":");
-		json_str(stdout, m->hostname);
-		printf(",\"source_hash\":\"%s\",\"source_bytes\":%zu,\"files\":%zu,\"lists\":{",
-		       hash, m->source_bytes, m->nfiles);
-		for (int l = 0; l < POL_L_COUNT; l++)
-			printf("%s\"%s\":%zu", l ? "," : "", pol_list_name(l), st.nlist[l]);
-		printf("},\"kinds\":{");
-		for (int k = 0; k < POL_P_COUNT; k++)
-			printf("%s\"%s\":%zu", k ? "," : "", pol_kind_name(k), st.nkind[k]);
-		printf("},\"services\":[");
-		for (unsigned i = 0; i < m->nservices; i++) {
-			printf("%s{\"name\":", i ? "," : "");
-			json_str(stdout, m->services[i].name);
-			printf(",\"ports\":[");
-			for (unsigned p = 0; p < m->services[i].nports; p++)
-				printf("%s%u", p ? "," : "", m->services[i].ports[p]);
-			printf("]}");
-		}
-		printf("],\"hyperscan\":{\"patterns\":%zu,\"compiled\":%u,\"cached\":%u},"
-		       "\"compile_seconds\":%.6f,\"memory_bytes\":%zu}\n",
-		       st.hs_patterns, st.hs_compiled, st.hs_cached, st.compile_seconds,
-		       st.mem_bytes);
+		printf(",\"valid\":true,");
+		ctl_summary_json(stdout, s);
+		printf("}\n");
 	} else {
 		printf("%s: valid\n", argv[optind]);
 		printf("  hostname      %s\n", m->hostname);
@@ -204,6 +176,13 @@ main(int argc, char **argv)
 {
 	const char *cmd;
 
+	if (getenv("SMTPGATE_SOCKET") != NULL)
+		ctl_socket = getenv("SMTPGATE_SOCKET");
+	if (argc >= 3 && strcmp(argv[1], "-s") == 0) {
+		ctl_socket = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return CTL_ERROR;
@@ -221,6 +200,9 @@ main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "explain") == 0)
 		return cmd_explain(argc - 1, argv + 1);
+	if (strcmp(cmd, "push") == 0 || strcmp(cmd, "show") == 0 || strcmp(cmd, "stats") == 0 ||
+	    strcmp(cmd, "drain") == 0)
+		return cmd_live(cmd, argc - 1, argv + 1);
 	fprintf(stderr, "smtpgatectl: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return CTL_ERROR;
