@@ -24,7 +24,8 @@
 static const char *const top_keys[] = {"port",    "route", "lcores",  "limits",
                                        "control", "log",   "metrics", NULL};
 static const char *const repeatable[] = {"port", NULL};
-static const char *const port_keys[] = {"device", "address", "mtu", "rx_desc", "tx_desc", NULL};
+static const char *const port_keys[] = {"device",  "address", "mtu", "rx_desc",
+                                        "tx_desc", "offload", NULL};
 static const char *const route_keys[] = {"prefix", "via", "port", NULL};
 static const char *const limit_keys[] = {"max_flows", "syn_backlog", "mbufs", "arp_timeout", NULL};
 static const char *const control_keys[] = {"socket", "mode", "group", NULL};
@@ -139,6 +140,9 @@ load_port(struct gconf *g, const struct conf_node *c, struct pol_errs *errs)
 		get_u32(c, "tx_desc", 64, 4096, &v, errs);
 		p->tx_desc = (uint16_t)v;
 	}
+	p->offload = true;
+	if ((n = conf_get(c, "offload")) != NULL)
+		conf_bool(n, &p->offload, errs);
 }
 
 static int

@@ -26,6 +26,7 @@ struct gconf_port {
 	unsigned naddr;
 	uint16_t mtu;
 	uint16_t rx_desc, tx_desc;
+	bool offload; /* checksums by the device where it can (both ways) */
 };
 
 struct gconf_route {

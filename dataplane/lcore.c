@@ -137,6 +137,20 @@ lc_send(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m)
 		flush(lc, port);
 }
 
+/* follow_policy - a pushed policy may open or close service ports */
+static void
+follow_policy(struct lcore_conf *lc)
+{
+	const struct pol_snapshot *snap = pol_live(lc->pol);
+	struct pol_stats st;
+
+	pol_snapshot_stats(snap, &st);
+	if (st.version == lc->sess.pol_version)
+		return;
+	lc->sess.pol_version = st.version;
+	sess_listen(lc, snap);
+}
+
 int
 lc_main(void *arg)
 {
@@ -144,7 +158,7 @@ lc_main(void *arg)
 	struct rte_mbuf *pkts[LC_BURST];
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t drain = (hz + US_PER_S - 1) / US_PER_S * LC_TX_DRAIN_US;
-	uint64_t last_drain = 0;
+	uint64_t last_drain = 0, next_policy_check = 0;
 
 	lc->pol = pol_reader_register();
 	lc->sess.env.reader = lc->pol;
@@ -169,6 +183,10 @@ lc_main(void *arg)
 		}
 		if (gate_workers.n > 1)
 			drain_rings(lc, now);
+		if (now >= next_policy_check) {
+			follow_policy(lc);
+			next_policy_check = now + LC_POLICY_CHECK_MS;
+		}
 		pol_quiescent(lc->pol);
 	}
 	for (unsigned p = 0; p < gate_ports.n; p++)

@@ -21,8 +21,9 @@
 #define LC_BURST 32 /* packets per rx burst and per tx flush */
 #define LC_HANDOFF_LEN                                                                             \
 	4096 /* segments queued for another lcore: a burst from each port, many times */
-#define LC_LEARN_LEN   256 /* neighbour notes queued for another lcore: ARP/ND is rare */
-#define LC_TX_DRAIN_US 100 /* flush partly filled tx buffers this often */
+#define LC_LEARN_LEN       256 /* neighbour notes queued for another lcore: ARP/ND is rare */
+#define LC_TX_DRAIN_US     100 /* flush partly filled tx buffers this often */
+#define LC_POLICY_CHECK_MS 100 /* look for a new policy version (its ports) this often */
 
 struct lc_txbuf {
 	uint16_t n;
@@ -86,6 +87,8 @@ struct gate_ports {
 	unsigned n;
 	uint16_t port_id[GCONF_MAX_PORTS];
 	struct rte_ether_addr mac[GCONF_MAX_PORTS];
+	bool rx_csum[GCONF_MAX_PORTS]; /* the device checks IPv4 and TCP checksums */
+	bool tx_csum;                  /* every port computes IPv4 and TCP checksums */
 };
 
 /* The worker lcores, by worker index (their queue number); set before they start. */

@@ -135,6 +135,22 @@ port_init(unsigned i, unsigned nq)
 		return -1;
 	}
 	conf.rxmode.mtu = p->mtu;
+	/* checksums by the device, where it can: received ones flagged good or
+	 * bad by it, ours left to it (only if every port can: a segment is
+	 * built before its route is known) */
+	const uint64_t rxc = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	const uint64_t txc = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+
+	if (p->offload && (info.rx_offload_capa & rxc) == rxc) {
+		conf.rxmode.offloads |= rxc;
+		gate_ports.rx_csum[i] = true;
+	}
+	if (i == 0)
+		gate_ports.tx_csum = true;
+	if (p->offload && (info.tx_offload_capa & txc) == txc)
+		conf.txmode.offloads |= txc;
+	else
+		gate_ports.tx_csum = false;
 	if ((rc = rte_eth_dev_configure(pid, (uint16_t)nq, (uint16_t)nq, &conf)) < 0) {
 		fprintf(stderr, "smtpgate: port %s: configure: %s\n", p->name, rte_strerror(-rc));
 		return -1;
@@ -159,8 +175,10 @@ port_init(unsigned i, unsigned nq)
 	for (unsigned l = 0; l < gconf.nlcores; l++)
 		if (i == 0)
 			lcore_conf[gconf.lcores[l]].pool = pool;
-	printf("smtpgate: port %s is %s, MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue%s\n", p->name,
-	       p->device, RTE_ETHER_ADDR_BYTES(&gate_ports.mac[i]), nq, nq == 1 ? "" : "s");
+	printf("smtpgate: port %s is %s, MAC " RTE_ETHER_ADDR_PRT_FMT
+	       ", %u queue%s, checksums %s\n",
+	       p->name, p->device, RTE_ETHER_ADDR_BYTES(&gate_ports.mac[i]), nq, nq == 1 ? "" : "s",
+	       conf.txmode.offloads ? "offloaded" : "in software");
 	return 0;
 }
 

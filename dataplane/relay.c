@@ -67,6 +67,7 @@ struct relay {
 	bool discard;  /* read the message to its end, then refuse it with discard_reply */
 	bool xclient;  /* the backend offered XCLIENT */
 	bool lost;     /* the backend failed after accepting recipients of this transaction */
+	bool at_data;  /* the service connects at DATA: recipients wait in the stash */
 	uint8_t bk;    /* the backend's index in the policy */
 	uint8_t tries; /* backends tried for this connection */
 	uint8_t handoff;
@@ -74,6 +75,12 @@ struct relay {
 	unsigned xc_step;  /* XCLIENT commands sent */
 	uint32_t xc_attrs; /* XCLIENT attributes the backend offers */
 	const char *discard_reply;
+	char *stash, *stash_tail; /* at_data: chunks of NUL-ended recipients, linked by their first
+	                             8 bytes */
+	char *replay;             /* the chunk of the next recipient to replay, or NULL */
+	uint16_t replay_off;
+	uint32_t nstash, nrefused; /* recipients stashed; refused by the backend at replay */
+	char *refusal;             /* a chunk: the backend's first refusal of a stashed recipient */
 	struct relay_rp rp;
 	struct relay_ds ds;
 	char rcpt[SMTP_LINE_MAX]; /* the recipient asked about */
@@ -304,6 +311,122 @@ helo_name(const struct relay *r)
 
 /* ---- the conversation ---- */
 
+/* ---- recipients stashed until DATA (backend_connect = data) ---- */
+
+/* A stash chunk: the next chunk's pointer, the bytes used, then NUL-ended recipients. */
+#define STASH_USED 8
+#define STASH_DATA 10
+
+static uint16_t
+stash_used_of(const char *c)
+{
+	uint16_t u;
+
+	memcpy(&u, c + STASH_USED, sizeof(u));
+	return u;
+}
+
+static char *
+stash_link(const char *c)
+{
+	char *next;
+
+	memcpy(&next, c, sizeof(next));
+	return next;
+}
+
+static void
+stash_free(struct relay *r)
+{
+	struct chunk_pool *pool = &r->lc->sess.chunks;
+
+	while (r->stash != NULL) {
+		char *next = stash_link(r->stash);
+
+		chunk_put(pool, r->stash);
+		r->stash = next;
+	}
+	if (r->refusal != NULL)
+		chunk_put(pool, r->refusal);
+	r->refusal = r->stash_tail = r->replay = NULL;
+	r->nstash = r->nrefused = 0;
+}
+
+/* stash_add - keep a recipient for the replay at DATA; -1 when no chunk is left */
+static int
+stash_add(struct relay *r, const char *rcpt, size_t len)
+{
+	char *t = r->stash_tail;
+	uint16_t used = t != NULL ? stash_used_of(t) : 0;
+
+	if (t == NULL || used + len + 1 > SMTP_CHUNK_SIZE) {
+		char *c = chunk_get(&r->lc->sess.chunks), *none = NULL;
+
+		if (c == NULL)
+			return -1;
+		memcpy(c, &none, sizeof(none));
+		if (t != NULL)
+			memcpy(t, &c, sizeof(c));
+		else
+			r->stash = c;
+		r->stash_tail = t = c;
+		used = STASH_DATA;
+	}
+	memcpy(t + used, rcpt, len);
+	t[used + len] = '\0';
+	used = (uint16_t)(used + len + 1);
+	memcpy(t + STASH_USED, &used, sizeof(used));
+	r->nstash++;
+	return 0;
+}
+
+/* stash_next - the next stashed recipient into r->rcpt; false when all were replayed */
+static bool
+stash_next(struct relay *r)
+{
+	while (r->replay != NULL && r->replay_off >= stash_used_of(r->replay)) {
+		r->replay = stash_link(r->replay);
+		r->replay_off = STASH_DATA;
+	}
+	if (r->replay == NULL)
+		return false;
+	size_t len = strlen(r->replay + r->replay_off);
+
+	memcpy(r->rcpt, r->replay + r->replay_off, len);
+	r->rcpt_len = (uint16_t)len;
+	r->replay_off = (uint16_t)(r->replay_off + len + 1);
+	return true;
+}
+
+/* replay_done - every stashed recipient was put to the backend: DATA, or
+ * the client's DATA gets the refusal (never a 2xx for a recipient the
+ * backend refused after we had accepted it) */
+static void
+replay_done(struct relay *r)
+{
+	char reply[SMTP_LINE_MAX];
+
+	if (r->nrefused == 0) {
+		if (!sendf(r, "DATA\r\n")) {
+			fail(r, "cannot send a command");
+			return;
+		}
+		r->state = R_DATA;
+		arm(r, reply_ms(r));
+		return;
+	}
+	if (r->nrefused == r->nstash)
+		snprintf(reply, sizeof(reply), "%s",
+		         r->refusal != NULL ? r->refusal : "554 5.5.1 Error: no valid recipients");
+	else
+		snprintf(
+		        reply, sizeof(reply),
+		        "451 4.3.0 Error: the backend refused %u of %u recipients, try again later",
+		        r->nrefused, r->nstash);
+	r->rset = true; /* the backend's transaction is open */
+	answer(r, reply, false);
+}
+
 /* pump - send the next request, when the backend is ready for one */
 static void
 pump(struct relay *r)
@@ -323,6 +446,16 @@ pump(struct relay *r)
 	} else if (r->want == W_RCPT) {
 		sent = sendf(r, "RCPT TO:<%.*s>\r\n", (int)r->rcpt_len, r->rcpt);
 		r->state = R_RCPT;
+	} else if (r->want == W_DATA && r->at_data && !r->txn) {
+		sent = sendf(r, "MAIL FROM:<%s>%s\r\n", r->ss->sender != NULL ? r->ss->sender : "",
+		             r->ss->flags & SMTP_F_BODY_8BIT ? " BODY=8BITMIME" : "");
+		r->state = R_MAIL;
+	} else if (r->want == W_DATA && r->at_data && stash_next(r)) {
+		sent = sendf(r, "RCPT TO:<%.*s>\r\n", (int)r->rcpt_len, r->rcpt);
+		r->state = R_RCPT;
+	} else if (r->want == W_DATA && r->at_data) {
+		replay_done(r);
+		return;
 	} else if (r->want == W_DATA) {
 		sent = sendf(r, "DATA\r\n");
 		r->state = R_DATA;
@@ -480,6 +613,14 @@ on_reply(struct relay *r, const struct relay_reply *rr)
 			rl->stats.rcpt_refused++;
 			log_reply(r, "reject", "RCPT", reply, r->rcpt, r->rcpt_len);
 		}
+		if (r->want == W_DATA) {
+			/* a stashed recipient: the next one, then DATA or the refusal */
+			if (code / 100 != 2 && r->nrefused++ == 0 &&
+			    (r->refusal = chunk_get(&r->lc->sess.chunks)) != NULL)
+				snprintf(r->refusal, SMTP_CHUNK_SIZE, "%s", reply);
+			pump(r);
+			return;
+		}
 		answer(r, reply, false);
 		return;
 	case R_DATA:
@@ -551,6 +692,18 @@ hook_rcpt(void *arg, struct smtp_session *ss, const char *rcpt, size_t len)
 	}
 	if (r->lost)
 		return -1;
+	{
+		const struct pol_service *svc = pol_service_by_port(pol_live(lc->pol), ss->port);
+
+		r->at_data = svc != NULL && svc->backend_at == POL_BACKEND_AT_DATA;
+	}
+	if (r->at_data) {
+		if (stash_add(r, rcpt, len) < 0) {
+			lc->relay.stats.no_memory++;
+			return -1;
+		}
+		return 1; /* accepted here; the backend hears of it at DATA */
+	}
 	memcpy(r->rcpt, rcpt, len);
 	r->rcpt_len = (uint16_t)len;
 	r->want = W_RCPT;
@@ -572,6 +725,22 @@ hook_data(void *arg, struct smtp_session *ss)
 	struct relay *r = ss->relay;
 
 	(void)arg;
+	if (r != NULL && r->at_data && r->nstash > 0 && !r->lost) {
+		r->want = W_DATA;
+		r->replay = r->stash;
+		r->replay_off = STASH_DATA;
+		r->nrefused = 0;
+		if (r->backend == NULL) {
+			r->tries = 0;
+			if (connect_backend(r) < 0) {
+				r->want = W_NONE;
+				r->lc->relay.stats.connect_failed++;
+				return -1;
+			}
+		}
+		pump(r);
+		return 0;
+	}
 	if (r == NULL || r->backend == NULL || !r->txn)
 		return -1; /* no backend took this transaction (any more) */
 	r->want = W_DATA;
@@ -588,6 +757,7 @@ hook_reset(void *arg, struct smtp_session *ss)
 	if (r == NULL)
 		return;
 	r->lost = false;
+	stash_free(r);
 	if (r->backend == NULL || !r->txn)
 		return;
 	r->rset = true;
@@ -604,6 +774,7 @@ hook_close(void *arg, struct smtp_session *ss)
 	r->ss = NULL;
 	r->client = NULL;
 	r->want = W_NONE;
+	stash_free(r);
 	if (r->backend == NULL) {
 		relay_free(r);
 		return;

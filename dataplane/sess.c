@@ -233,9 +233,51 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 	s->app = tcp_app_register(lc->tcp, &smtp_app, lc);
 	if (s->app < 0)
 		return -1;
+	(void)m;
+	return sess_listen(lc, snap);
+}
+
+/* wanted - whether a snapshot's services include port */
+static bool
+wanted(const struct pol_model *m, uint16_t port)
+{
 	for (unsigned i = 0; i < m->nservices; i++)
 		for (unsigned p = 0; p < m->services[i].nports; p++)
-			if (tcp_listen(lc->tcp, m->services[i].ports[p], s->app) < 0)
-				return -1;
-	return 0;
+			if (m->services[i].ports[p] == port)
+				return true;
+	return false;
+}
+
+int
+sess_listen(struct lcore_conf *lc, const struct pol_snapshot *snap)
+{
+	struct sess_lcore *s = &lc->sess;
+	const struct pol_model *m = pol_snapshot_model(snap);
+	unsigned kept = 0;
+	int rc = 0;
+
+	/* ports no service has any more: no new connections (those open go on) */
+	for (unsigned i = 0; i < s->nports; i++) {
+		if (wanted(m, s->ports[i]))
+			s->ports[kept++] = s->ports[i];
+		else
+			tcp_unlisten(lc->tcp, s->ports[i]);
+	}
+	s->nports = kept;
+	for (unsigned i = 0; i < m->nservices; i++)
+		for (unsigned p = 0; p < m->services[i].nports; p++) {
+			uint16_t port = m->services[i].ports[p];
+			bool have = false;
+
+			for (unsigned k = 0; k < s->nports; k++)
+				have |= s->ports[k] == port;
+			if (have)
+				continue;
+			if (s->nports == TCP_MAX_LISTEN || tcp_listen(lc->tcp, port, s->app) < 0) {
+				rc = -1;
+				continue;
+			}
+			s->ports[s->nports++] = port;
+		}
+	return rc;
 }

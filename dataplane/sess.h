@@ -8,6 +8,7 @@
 #include "chunk.h"
 #include "pol.h"
 #include "smtp.h"
+#include "tcp.h"
 
 struct lcore_conf;
 struct tcp_flow;
@@ -24,6 +25,9 @@ struct sess_lcore {
 	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
 	uint64_t deadlines;   /* engine timers fired */
 	uint64_t drained;     /* connections refused with 421 while draining */
+	uint16_t ports[TCP_MAX_LISTEN]; /* where we listen: the services' ports */
+	unsigned nports;
+	uint64_t pol_version; /* the policy version ports were last set for */
 	char out[4096];       /* the engine's output, emptied into the flow after each call */
 };
 
@@ -32,6 +36,9 @@ struct sess_lcore {
 int sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_sessions,
               int socket);
 
+/* sess_listen - listen on the ports of snap's services and on no others;
+ * 0, or -1 when some port could not be listened on */
+int sess_listen(struct lcore_conf *lc, const struct pol_snapshot *snap);
 /* sess_answer - the relay's answer to what the session of client waits for */
 void sess_answer(struct lcore_conf *lc, struct tcp_flow *client, const char *reply, bool end);
 

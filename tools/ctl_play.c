@@ -81,11 +81,12 @@ why_text(const struct pol_verdict *v)
 }
 
 static void
-print_text(FILE *out, const struct pol_snapshot *s, const struct pol_query *q, struct step *steps,
-           size_t n, bool refused)
+print_text(FILE *out, const struct pol_snapshot *s, const char *policy, const struct pol_query *q,
+           struct step *steps, size_t n, bool refused)
 {
 	char name[80];
 
+	fprintf(out, "policy %s\n", policy);
 	fprintf(out, "service %s, client %s%s%s\n", q->service->name,
 	        pol_client_name(&q->client, name, sizeof(name)),
 	        q->auth ? ", authenticated as " : "", q->auth ? q->auth_user : "");
@@ -277,7 +278,7 @@ explain_play(const struct pol_snapshot *s, struct pol_reader *r, const char *pol
 	if (json)
 		print_json(out, s, policy, &q, steps, n, refused);
 	else
-		print_text(out, s, &q, steps, n, refused);
+		print_text(out, s, policy, &q, steps, n, refused);
 	for (size_t i = 0; i < a->nrcpt; i++)
 		free(rcpts[i]);
 	free(rcpts);

@@ -102,6 +102,21 @@ ip4_route(const struct gconf *gc, uint32_t dst, unsigned *port, uint32_t *nextho
 	return best >= 0 ? 0 : -1;
 }
 
+/* csum_good - the IPv4 header checksum: as the device found it when it
+ * checks (good or bad), else computed here */
+static bool
+csum_good(unsigned port, const struct rte_mbuf *m, uint64_t mask, uint64_t good, uint64_t bad,
+          const void *hdr, unsigned hlen)
+{
+	if (gate_ports.rx_csum[port]) {
+		if ((m->ol_flags & mask) == good)
+			return true;
+		if ((m->ol_flags & mask) == bad)
+			return false;
+	}
+	return rte_raw_cksum(hdr, hlen) == 0xffff;
+}
+
 void
 ip4_output(struct lcore_conf *lc, struct rte_mbuf *m, uint64_t now)
 {
@@ -176,7 +191,8 @@ ip4_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 		lc->stats.drop_short++;
 		goto drop;
 	}
-	if (rte_raw_cksum(ih, hlen) != 0xffff) {
+	if (!csum_good(port, m, RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+	               RTE_MBUF_F_RX_IP_CKSUM_BAD, ih, hlen)) {
 		lc->stats.drop_csum++;
 		goto drop;
 	}

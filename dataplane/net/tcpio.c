@@ -22,13 +22,22 @@
 #include "tcp.h"
 #include "tcpio.h"
 
-/* seg_in - checksum, parse, deliver */
+/* seg_in - checksum (the device's verdict where it gives one), parse, deliver */
 static void
-seg_in(struct lcore_conf *lc, struct tcp_seg *seg, const void *tcp, size_t len)
+seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tcp_seg *seg,
+       const void *tcp, size_t len)
 {
 	struct tcp_stats *st = tcp_lcore_stats(lc->tcp);
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	bool ok;
 
-	if (!tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len)) {
+	if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		ok = true;
+	else if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		ok = false;
+	else
+		ok = tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len);
+	if (!ok) {
 		st->drop_csum++;
 		return;
 	}
@@ -67,7 +76,7 @@ tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
 	if (elsewhere(lc, port, m, &seg.src, tcp, len - hlen))
 		return;
 	seg.dst = tcp_ip_v4(ih->dst_addr);
-	seg_in(lc, &seg, tcp, len - hlen);
+	seg_in(lc, port, m, &seg, tcp, len - hlen);
 	rte_pktmbuf_free(m);
 }
 
@@ -81,7 +90,7 @@ tcpio_input6(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
 	if (elsewhere(lc, port, m, &seg.src, (const uint8_t *)(ih + 1), len))
 		return;
 	memcpy(seg.dst.b, ih->dst_addr, 16);
-	seg_in(lc, &seg, ih + 1, len);
+	seg_in(lc, port, m, &seg, ih + 1, len);
 	rte_pktmbuf_free(m);
 }
 
@@ -111,7 +120,20 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 		memcpy(tcp + hlen, o->data[0], o->len[0]);
 	if (o->len[1] > 0)
 		memcpy(tcp + hlen + o->len[0], o->data[1], o->len[1]);
-	tcp_wire_csum_out(tcp, hlen, o);
+	if (gate_ports.tx_csum) {
+		/* the device sums header and payload; it wants the pseudo-header's sum in place */
+		uint16_t ph = rte_cpu_to_be_16((uint16_t)~tcp_csum_fold(tcp_wire_csum_pseudo(
+		        o->family, &o->src, &o->dst, (uint32_t)(hlen + plen))));
+
+		memcpy(tcp + 16, &ph, 2);
+		m->l2_len = RTE_ETHER_HDR_LEN;
+		m->l3_len = (uint16_t)iplen;
+		m->ol_flags |= (o->family == TCP_V4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM
+		                                    : RTE_MBUF_F_TX_IPV6) |
+		               RTE_MBUF_F_TX_TCP_CKSUM;
+	} else {
+		tcp_wire_csum_out(tcp, hlen, o);
+	}
 	if (o->family == TCP_V4) {
 		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
 
@@ -123,7 +145,7 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 		ih->next_proto_id = IPPROTO_TCP;
 		memcpy(&ih->src_addr, o->src.b, 4);
 		memcpy(&ih->dst_addr, o->dst.b, 4);
-		ih->hdr_checksum = rte_ipv4_cksum(ih);
+		ih->hdr_checksum = gate_ports.tx_csum ? 0 : rte_ipv4_cksum(ih);
 		ip4_output(lc, m, lc->now);
 	} else {
 		struct rte_ipv6_hdr *ih = (struct rte_ipv6_hdr *)(p + RTE_ETHER_HDR_LEN);

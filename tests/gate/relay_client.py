@@ -98,7 +98,9 @@ def check(dumpdir, expected):
 
 
 def dialog(host, lines):
-    s = socket.create_connection((host, 25), timeout=30)
+    """host or host:port (25 by default)"""
+    name, _, port = host.partition(":")
+    s = socket.create_connection((name, int(port or 25)), timeout=30)
     f = s.makefile("rb")
 
     def reply():

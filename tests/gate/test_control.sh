@@ -140,6 +140,30 @@ done
 ctl show >/dev/null 2>&1 && [ $bad -eq 0 ]
 ok $? "malformed, oversized and truncated messages get an error; the gate goes on"
 
+# a pushed policy opens and closes service ports
+mkdir -p "$T/c"
+sed 's/^service mx .*/&\nservice submission { ports = [ 587 ]; require_auth = true; }/' \
+	"$T/a/policy.conf" >"$T/c/policy.conf"
+cat >"$T/port.py" <<'PY'
+# port.py PORT: the first line the gate says there, or why there is none
+import socket, sys
+try:
+    s = socket.create_connection(("192.0.2.25", int(sys.argv[1])), timeout=5)
+    print(s.recv(200).decode().strip())
+except Exception as e:
+    print(type(e).__name__)
+PY
+ctl push "$T/c/policy.conf" >/dev/null 2>&1
+sleep 0.3
+in_ns python3 "$T/port.py" 587 >"$T/out" 2>&1
+grep -q "^220 " "$T/out"
+ok $? "a pushed service's port is listened on at once ($(cat "$T/out"))"
+ctl push "$T/a/policy.conf" >/dev/null 2>&1
+sleep 0.3
+in_ns python3 "$T/port.py" 587 >"$T/out" 2>&1
+grep -qx "ConnectionRefusedError" "$T/out"
+ok $? "and closed when a push drops the service ($(cat "$T/out"))"
+
 # 100 pushes, alternating A and B, while mail flows and recipients are checked
 cat >"$T/probe.py" <<'PY'
 # probe.py STOPFILE: RCPT trap@local.example again and again until STOPFILE

@@ -29,6 +29,7 @@ cat >"$T/policy.conf" <<'POL'
 hostname = "mx.gate.example";
 local_domains = [ "local.example" ];
 service mx { ports = [ 25 ]; command_timeout = 5s; message_size_limit = 60000000; }
+service late { ports = [ 26 ]; command_timeout = 5s; backend_connect = data; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = "none"; connect_timeout = 2s; }
 POL
 
@@ -88,11 +89,20 @@ sed -n 4p "$T/out" | grep -q "^554 5.7.1 <x@remote.example>: Relay access denied
 	grep -q "^X-Rcpt-Args: <v@local.example>" "$(ls -t "$T"/dump/* | head -1)" &&
 	! grep -q "x@remote.example\|u@local.example" "$(ls -t "$T"/dump/* | head -1)"
 ok $? "policy refusal first, then RSET: only the second transaction reaches the backend"
+in_ns $CLIENT dialog 192.0.2.25:26 "EHLO c.remote.example" "MAIL FROM:<late@remote.example>" \
+	"RCPT TO:<one@local.example>" "RCPT TO:<x@remote.example>" "RCPT TO:<two@local.example>" \
+	"DATA" "Subject: late\r\n\r\nconnected at DATA\r\n." "QUIT" >"$T/out" 2>&1
+last=$(ls -t "$T"/dump/* | head -1)
+sed -n 4p "$T/out" | grep -q "^250 " && sed -n 5p "$T/out" | grep -q "^554 5.7.1" &&
+	sed -n 7p "$T/out" | grep -q "^354 " && sed -n 8p "$T/out" | grep -q "^250 " &&
+	[ "$(dumps)" -eq 11 ] && grep -q "^X-Mail-Args: <late@remote.example>" "$last" &&
+	[ "$(grep -c "^X-Rcpt-Args: <\(one\|two\)@local.example>" "$last")" -eq 2 ]
+ok $? "backend_connect = data: recipients kept until DATA, then replayed; the message arrives"
 in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \
 	"RCPT TO:<u@local.example>" "DATA" "Subject: bare\r\n\r\nline\nwith a bare LF\r\n." \
 	"NOOP" >"$T/out" 2>&1
 sed -n 6p "$T/out" | grep -q "^550 5.5.2 " && sed -n 7p "$T/out" | grep -q "^EOF" &&
-	[ "$(dumps)" -eq 10 ]
+	[ "$(dumps)" -eq 11 ]
 ok $? "a bare LF in a message: 550 5.5.2, disconnected, nothing delivered"
 
 sink_start -f RCPT
@@ -100,6 +110,11 @@ in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.exa
 	"RCPT TO:<u@local.example>" "DATA" "QUIT" >"$T/out" 2>&1
 sed -n 4p "$T/out" | grep -q "^5[0-9][0-9] " && sed -n 5p "$T/out" | grep -q "^554 5.5.1"
 ok $? "the backend's refusal of a recipient is the client's reply to it; DATA then has no recipient"
+in_ns $CLIENT dialog 192.0.2.25:26 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \
+	"RCPT TO:<u@local.example>" "DATA" "QUIT" >"$T/out" 2>&1
+sed -n 4p "$T/out" | grep -q "^250 " && sed -n 5p "$T/out" | grep -q "^5[0-9][0-9] " &&
+	sed -n 6p "$T/out" | grep -q "^221 "
+ok $? "backend_connect = data: the backend refuses the recipient at DATA: DATA gets its refusal, never a 354"
 
 sink_start -q DATA
 in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \
@@ -144,8 +159,8 @@ ok $? "smtp-source, 100 sessions in parallel, 2,000 messages: $all at the sink, 
 gate_stop
 relay_stat() { grep "^smtpgate: lcore [0-9]*: relay " "$gate_log" | tr ' ' '\n' | grep -A1 -x "$1" | tail -1; }
 echo "# relay: connects $(relay_stat connects) messages_ok $(relay_stat messages_ok) failures $(relay_stat failures) smuggling $(relay_stat smuggling) body_bytes $(relay_stat body_bytes)"
-[ "$(relay_stat messages_ok)" -eq 2012 ] && [ "$(relay_stat smuggling)" -eq 1 ]
-ok $? "counters: 2,012 messages accepted by backends, 1 smuggling attempt"
+[ "$(relay_stat messages_ok)" -eq 2013 ] && [ "$(relay_stat smuggling)" -eq 1 ]
+ok $? "counters: 2,013 messages accepted by backends, 1 smuggling attempt"
 grep -q "NOQUEUE: proxy-accept: END-OF-MESSAGE from unknown\[192.0.2.1\]: 250 2.0.0 Ok; from=<sender@remote.example> to=<user@local.example> proto=ESMTP helo=<client.remote.example>" "$gate_log" &&
 	grep -q "warning: relay to backend 192.0.2.1:2525 for unknown\[192.0.2.1\]: connection refused" "$gate_log" &&
 	grep -q "warning: bare <LF> received in a message from unknown\[192.0.2.1\]: refused" "$gate_log"
