@@ -10,11 +10,13 @@
 # be had, the Postfix columns are skipped with a message.
 #
 # usage: bench/policy-bench.sh [--smoke] [--build DIR] [--keep] [--no-install]
-#                              [-- bench_policy options...]
+#                              [--callgrind] [-- bench_policy options...]
 #   --smoke       small sizes, a few seconds: checks that the script still works
 #   --build DIR   meson build directory (default: build at the top of the repo)
 #   --keep        keep the generated policy, tables and keys (path printed)
 #   --no-install  never apt-get install postfix
+#   --callgrind   also count instructions per envelope under valgrind (cold
+#                 and repeated workloads through a reader; a few minutes)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +25,7 @@ build="$top/build"
 smoke=0
 keep=0
 install=1
+callgrind=0
 extra=()
 
 while [ $# -gt 0 ]; do
@@ -31,8 +34,9 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift ;;
 	--keep) keep=1 ;;
 	--no-install) install=0 ;;
+	--callgrind) callgrind=1 ;;
 	--) shift; extra=("$@"); break ;;
-	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "policy-bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -207,7 +211,9 @@ if [ "$postfix_ok" = 1 ]; then
 	echo "    hash ${pf_openv[exact]} s, cidr ${pf_openv[cidr]} s, pcre ${pf_openv[pcre]} s"
 	echo "  smtpgate/s is a whole match of the input as pol_eval does it: for a sender,"
 	echo "    normalising, the address, local part, domain and parent domains in hash"
-	echo "    sets and (pcre row) one Hyperscan scan; for a client, four prefix tables."
+	echo "    sets and (pcre row) the literal prefilter, then a Hyperscan scan of the"
+	echo "    patterns without a literal and, when a literal is present, of the others;"
+	echo "    for a client, four prefix tables."
 	echo "  (*) Postfix figure estimated from its per-kind rates: 1 cidr + 3 hash + 3 pcre"
 	echo "    lookups per envelope, a lower bound of what smtpd's access checks do."
 	for k in exact cidr pcre; do
@@ -221,6 +227,36 @@ else
 	echo
 	echo "  Postfix columns skipped: postmap with pcre maps is not available."
 	[ "$smoke" = 1 ] || exit 1
+fi
+echo
+echo "  smtpgate full envelopes through an lcore reader (its cache of input facts on):"
+printf '    %-40s %12s\n' "cold: every input distinct" "$(field envelope_reader_cold 5)/s" \
+	"repeated: Zipf-drawn inputs" "$(field envelope_zipf 5)/s"
+echo "    (see the benchmark's table above for cache hit rates; the full envelope"
+echo "    row above is the cold workload offline, as Postfix has no such cache)"
+
+# ---- instructions per envelope (callgrind) ----
+# time_full runs one untimed and --runs timed passes over the envelopes; a
+# dump after each call holds that workload's instructions alone
+if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
+	cq=50000
+	[ "$smoke" = 1 ] && cq=2000
+	valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" --toggle-collect=time_full \
+		--dump-after=time_full "$bench" --dir "$tmp/cg-policy" --queries "$cq" --runs 1 \
+		--kind-lookups 100 --hash-keys 100 --cidr-keys 100 --pcre-keys 100 \
+		$([ "$smoke" = 1 ] && echo --smoke) >"$tmp/cg.out" 2>&1 || true
+	echo
+	echo "  instructions per full envelope (callgrind, $cq envelopes, 2 passes each):"
+	for w in 1:cold 2:repeated; do
+		f="$tmp/cg.${w%%:*}"
+		ir=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$f" 2>/dev/null | head -1)
+		if [ -n "$ir" ]; then
+			printf '    %-40s %12s\n' "${w#*:}" \
+				"$(awk -v i="$ir" -v n="$cq" 'BEGIN { printf "%.0f", i / (2 * n) }')"
+		else
+			echo "    ${w#*:}: no callgrind output (see $tmp/cg.out)"
+		fi
+	done
 fi
 [ "$keep" = 1 ] && echo "  files kept in $tmp"
 exit 0

@@ -293,6 +293,9 @@ const struct pol_snapshot *pol_live(struct pol_reader *r);
 void pol_quiescent(struct pol_reader *r);
 void pol_reader_offline(struct pol_reader *r); /* before sleeping */
 void pol_reader_online(struct pol_reader *r);
+/* pol_reader_cache_stats - lookups of the reader's cache of input facts
+ * (HELO names, senders, recipients seen recently) answered and missed */
+void pol_reader_cache_stats(const struct pol_reader *r, uint64_t *hits, uint64_t *misses);
 
 /* pol_publish - make s live: clone a scratch for every registered reader,
  * swap the pointer, wait for a grace period and free the old snapshot.

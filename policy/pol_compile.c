@@ -4,8 +4,10 @@
  * "Compiling the policy"): exact addresses, local parts, domains and
  * subdomain suffixes in hash sets whose records answer every list at once;
  * client prefixes in one prefix table per list; only globs and regexes in
- * Hyperscan, one database per input (HELO, sender, recipient), taken from
- * the cache when the same patterns were compiled before.
+ * Hyperscan, two databases per input (HELO, sender, recipient): the
+ * patterns that require a literal, behind the gram prefilter of pol_lit.c,
+ * and the others; each taken from the cache when the same patterns were
+ * compiled before.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -145,82 +147,149 @@ build_cidrs(struct pol_snapshot *s)
 	return rc;
 }
 
-/* build_patterns - a Hyperscan database per input that has globs or regexes */
+/* Patterns of one input and one part, gathered for pol_hs_get. */
+struct hs_set {
+	const char **exprs;
+	char **owned; /* glob translations, freed after compiling */
+	unsigned *flags;
+	uint32_t *ids;
+	const char **lits; /* HP_LIT: each pattern's required literal */
+	size_t n;
+};
+
+/* hs_set_add - one glob or regex entry, with its literal (or NULL) */
+static int
+hs_set_add(struct hs_set *hs, const struct pol_entry *e, uint32_t id, char *lit)
+{
+	size_t n = hs->n;
+
+	/* inputs are never empty when scanned, so a pattern that could match
+	 * empty simply matches every input */
+	hs->flags[n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+	if (e->kind == POL_P_GLOB) {
+		hs->owned[n] = pol_glob_to_regex(e->key);
+		if (hs->owned[n] == NULL)
+			return -1;
+		hs->exprs[n] = hs->owned[n];
+		hs->flags[n] |= HS_FLAG_DOTALL;
+	} else {
+		hs->exprs[n] = e->key;
+	}
+	hs->lits[n] = lit;
+	hs->ids[n] = id;
+	hs->n++;
+	return 0;
+}
+
+/* hs_set_clear - free what one round owned */
+static void
+hs_set_clear(struct hs_set *hs)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		free(hs->owned[i]);
+		hs->owned[i] = NULL;
+		free((char *)hs->lits[i]);
+		hs->lits[i] = NULL;
+	}
+	hs->n = 0;
+}
+
+/* hs_set_new - arrays for up to cap patterns; -1 on allocation failure */
+static int
+hs_set_new(struct hs_set *hs, size_t cap)
+{
+	hs->exprs = malloc(cap * sizeof(*hs->exprs));
+	hs->owned = calloc(cap, sizeof(*hs->owned));
+	hs->flags = malloc(cap * sizeof(*hs->flags));
+	hs->ids = malloc(cap * sizeof(*hs->ids));
+	hs->lits = calloc(cap, sizeof(*hs->lits));
+	hs->n = 0;
+	return hs->exprs && hs->owned && hs->flags && hs->ids && hs->lits ? 0 : -1;
+}
+
+static void
+hs_set_free(struct hs_set *hs)
+{
+	if (hs->owned != NULL && hs->lits != NULL)
+		hs_set_clear(hs);
+	free(hs->exprs);
+	free(hs->owned);
+	free(hs->flags);
+	free(hs->ids);
+	free(hs->lits);
+}
+
+/* compile_part - the database of one input's part from its gathered patterns */
+static int
+compile_part(struct pol_snapshot *s, int in, int part, struct hs_set *hs, struct pol_errs *errs)
+{
+	bool cached;
+
+	if (hs->n == 0)
+		return 0;
+	s->hs_map[in][part] = malloc(hs->n * sizeof(*hs->ids));
+	if (s->hs_map[in][part] == NULL)
+		return -1;
+	memcpy(s->hs_map[in][part], hs->ids, hs->n * sizeof(*hs->ids));
+	if (part == HP_LIT && (s->grams[in] = pol_grams_build(hs->lits, hs->n)) == NULL)
+		return -1;
+	s->hs[in][part] = pol_hs_get(hs->exprs, hs->flags, s->hs_map[in][part], hs->n, &cached,
+	                             errs, s->m->entries);
+	if (s->hs[in][part] == NULL)
+		return -1;
+	s->stats.hs_patterns += hs->n;
+	if (cached)
+		s->stats.hs_cached++;
+	else
+		s->stats.hs_compiled++;
+	return hs_alloc_scratch(s->hs[in][part]->db, &s->scratch0) == HS_SUCCESS ? 0 : -1;
+}
+
+/* build_patterns - per input with globs or regexes, a Hyperscan database
+ * of the patterns the literal prefilter can select and one of the rest */
 static int
 build_patterns(struct pol_snapshot *s, struct pol_errs *errs)
 {
 	const struct pol_model *m = s->m;
 	size_t cap = m->nentries ? m->nentries : 1;
-	const char **exprs = malloc(cap * sizeof(*exprs));
-	char **owned = calloc(cap, sizeof(*owned));
-	unsigned *flags = malloc(cap * sizeof(*flags));
-	uint32_t *ids = NULL;
+	struct hs_set hs[HP_COUNT] = {0};
 	int rc = 0;
 
-	ids = malloc(cap * sizeof(*ids));
-	if (exprs == NULL || owned == NULL || flags == NULL || ids == NULL) {
+	if (hs_set_new(&hs[HP_ALWAYS], cap) < 0 || hs_set_new(&hs[HP_LIT], cap) < 0) {
 		rc = -1;
 		goto out;
 	}
 	for (int in = 0; in < IN_COUNT; in++) {
-		size_t n = 0;
-		bool cached;
-
 		for (size_t i = 0; i < m->nentries; i++) {
 			const struct pol_entry *e = &m->entries[i];
+			char lit[POL_MAX_ENTRY + 1], *dup = NULL;
+			bool glob = e->kind == POL_P_GLOB;
 
-			if ((e->kind != POL_P_GLOB && e->kind != POL_P_REGEX) ||
+			if ((!glob && e->kind != POL_P_REGEX) ||
 			    pol_list_input(e->list) != (enum pol_input)in)
 				continue;
-			/* inputs are never empty when scanned, so a pattern that
-			 * could match empty simply matches every input */
-			flags[n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
-			if (e->kind == POL_P_GLOB) {
-				owned[n] = pol_glob_to_regex(e->key);
-				if (owned[n] == NULL) {
-					rc = -1;
-					goto out;
-				}
-				exprs[n] = owned[n];
-				flags[n] |= HS_FLAG_DOTALL;
-			} else {
-				exprs[n] = e->key;
+			if (pol_lit_required(e->key, glob, lit, sizeof(lit)) > 0 &&
+			    (dup = strdup(lit)) == NULL) {
+				rc = -1;
+				goto out;
 			}
-			ids[n++] = (uint32_t)i;
+			if (hs_set_add(&hs[dup != NULL ? HP_LIT : HP_ALWAYS], e, (uint32_t)i, dup) <
+			    0) {
+				free(dup);
+				rc = -1;
+				goto out;
+			}
 		}
-		if (n == 0)
-			continue;
-		/* the snapshot owns the map; ids (sized for every entry) is reused */
-		s->hs_map[in] = malloc(n * sizeof(*ids));
-		if (s->hs_map[in] == NULL) {
-			rc = -1;
-			goto out;
+		/* report the other inputs' errors too */
+		for (int part = 0; part < HP_COUNT; part++) {
+			if (compile_part(s, in, part, &hs[part], errs) < 0)
+				rc = -1;
+			hs_set_clear(&hs[part]);
 		}
-		memcpy(s->hs_map[in], ids, n * sizeof(*ids));
-		s->hs[in] = pol_hs_get(exprs, flags, s->hs_map[in], n, &cached, errs, m->entries);
-		for (size_t i = 0; i < n; i++) {
-			free(owned[i]);
-			owned[i] = NULL;
-		}
-		if (s->hs[in] == NULL) {
-			rc = -1;
-			continue; /* report the other inputs' errors too */
-		}
-		s->stats.hs_patterns += n;
-		if (cached)
-			s->stats.hs_cached++;
-		else
-			s->stats.hs_compiled++;
-		if (hs_alloc_scratch(s->hs[in]->db, &s->scratch0) != HS_SUCCESS)
-			rc = -1;
 	}
 out:
-	for (size_t i = 0; owned != NULL && i < cap; i++)
-		free(owned[i]);
-	free(exprs);
-	free(owned);
-	free(flags);
-	free(ids);
+	hs_set_free(&hs[HP_ALWAYS]);
+	hs_set_free(&hs[HP_LIT]);
 	return rc;
 }
 
@@ -252,9 +321,13 @@ pol_compile(struct pol_model *m, struct pol_errs *errs)
 	                     hset_mem(s->t_sub) + s->nrecs * sizeof(*s->recs);
 	for (int ct = 0; ct < CT_COUNT; ct++)
 		s->stats.mem_bytes += cidr_table_mem(s->ct[ct]);
-	for (int in = 0; in < IN_COUNT; in++)
-		if (s->hs[in] != NULL)
-			s->stats.mem_bytes += s->hs[in]->bytes;
+	for (int in = 0; in < IN_COUNT; in++) {
+		for (int part = 0; part < HP_COUNT; part++)
+			if (s->hs[in][part] != NULL)
+				s->stats.mem_bytes += s->hs[in][part]->bytes;
+		if (s->grams[in] != NULL)
+			s->stats.mem_bytes += (s->grams[in]->mask + 1) * sizeof(uint32_t);
+	}
 	s->stats.compile_seconds = now_seconds() - t0;
 	return s;
 }
@@ -281,8 +354,11 @@ pol_snapshot_free(struct pol_snapshot *s)
 	for (int ct = 0; ct < CT_COUNT; ct++)
 		cidr_table_free(s->ct[ct]);
 	for (int in = 0; in < IN_COUNT; in++) {
-		pol_hs_put(s->hs[in]);
-		free(s->hs_map[in]);
+		for (int part = 0; part < HP_COUNT; part++) {
+			pol_hs_put(s->hs[in][part]);
+			free(s->hs_map[in][part]);
+		}
+		pol_grams_free(s->grams[in]);
 	}
 	hs_free_scratch(s->scratch0);
 	pol_snapshot_scratch_free(s);

@@ -7,7 +7,8 @@
  * Runs on the lcores for every command of every session: no allocation, no
  * lock, no syscall. Inputs are the client's bytes and are only read within
  * their NUL; each input is matched once per session and its facts kept in
- * the caller's pol_state, so a stage costs the lookups of its own input.
+ * the caller's pol_state, so a stage costs the lookups of its own input;
+ * an input the reader saw lately is not matched at all (pol_fcache.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +74,15 @@ merge(const struct pol_snapshot *s, uint32_t rec, uint32_t out[S_COUNT], unsigne
 			out[k] = s->recs[rec].e[k];
 }
 
+/* scan_part - one of the input's databases, into c */
+static void
+scan_part(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in, enum pol_hspart part,
+          const struct pol_addr *a, struct hs_ctx *c)
+{
+	c->map = s->hs_map[in][part];
+	hs_scan(s->hs[in][part]->db, a->full, (unsigned)a->full_len, 0, scr, on_match, c);
+}
+
 /* match_name - the most specific entry of each wanted slot for one input:
  * exact address, local part, domain, parent domains longest first, then
  * the lowest-numbered matching glob or regex */
@@ -98,12 +108,16 @@ match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
 				      mask);
 		}
 	}
-	if (s->hs[in] != NULL && a->full_len > 0 && scr != NULL) {
-		struct hs_ctx c = {.s = s, .map = s->hs_map[in], .mask = mask};
+	if (a->full_len > 0 && scr != NULL) {
+		struct hs_ctx c = {.s = s, .mask = mask};
 
 		for (unsigned k = 0; k < S_COUNT; k++)
 			c.out[k] = POL_NONE;
-		hs_scan(s->hs[in]->db, a->full, (unsigned)a->full_len, 0, scr, on_match, &c);
+		/* both parts report into c, which keeps the lowest entry of all */
+		if (s->hs[in][HP_ALWAYS] != NULL)
+			scan_part(s, scr, in, HP_ALWAYS, a, &c);
+		if (s->hs[in][HP_LIT] != NULL && pol_grams_any(s->grams[in], a->full, a->full_len))
+			scan_part(s, scr, in, HP_LIT, a, &c);
 		for (unsigned k = 0; k < S_COUNT; k++)
 			if (out[k] == POL_NONE)
 				out[k] = c.out[k];
@@ -137,14 +151,115 @@ scratch_of(const struct pol_snapshot *s, struct pol_reader *r)
 	return r != NULL ? s->scratch[pol_reader_slot(r)] : s->scratch0;
 }
 
+/* The facts of one input (the per-reader cache holds them as they are):
+ * for a HELO name its whitelist, blacklist and local-claim entries; for a
+ * sender its whitelist, blacklist and local_domains entries; for a
+ * recipient its whitelist and blacklist entries, and 1 when it is ours. */
+enum { F_WL, F_BL, F_LOCAL };
+
+/* helo_facts - the lists a HELO argument is in */
+static void
+helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo,
+           uint32_t f[POL_FC_FACTS])
+{
+	char buf[POL_MAX_INPUT + 8];
+	uint32_t out[S_COUNT];
+	struct pol_addr a;
+	struct cidr lit;
+	size_t n = pol_host_norm(helo, buf, sizeof(buf));
+
+	memset(&a, 0, sizeof(a));
+	a.full = a.dom = buf;
+	a.full_len = a.dom_len = n;
+	if (n == 0)
+		a.dom = NULL;
+	match_name(s, scr, IN_HELO, &a, out,
+	           SLOT(S_WL_HELO) | SLOT(S_BL_HELO) | SLOT(S_LOCAL_HOST) | SLOT(S_LOCAL_DOMAIN));
+	f[F_WL] = out[S_WL_HELO];
+	f[F_BL] = out[S_BL_HELO];
+	f[F_LOCAL] = out[S_LOCAL_HOST] != POL_NONE ? out[S_LOCAL_HOST] : out[S_LOCAL_DOMAIN];
+	if (f[F_LOCAL] == POL_NONE && n > 0 &&
+	    (buf[0] == '[' || buf[0] == ':' || (buf[0] >= '0' && buf[0] <= '9')) &&
+	    literal_addr(buf, n, &lit) == 0)
+		f[F_LOCAL] = cidr_lookup(s->ct[CT_LOCAL_ADDR], &lit);
+}
+
+/* sender_facts - the lists a (non-null) sender is in */
+static void
+sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender,
+             uint32_t f[POL_FC_FACTS])
+{
+	char buf[POL_MAX_INPUT + 8];
+	uint32_t out[S_COUNT];
+	struct pol_addr a;
+
+	f[F_WL] = f[F_BL] = f[F_LOCAL] = POL_NONE;
+	if (pol_addr_norm(sender, buf, sizeof(buf), &a) < 0)
+		return;
+	match_name(s, scr, IN_SENDER, &a, out,
+	           SLOT(S_WL_SENDER) | SLOT(S_BL_SENDER) | SLOT(S_LOCAL_DOMAIN));
+	f[F_WL] = out[S_WL_SENDER];
+	f[F_BL] = out[S_BL_SENDER];
+	f[F_LOCAL] = a.dom != NULL ? out[S_LOCAL_DOMAIN] : POL_NONE;
+}
+
+/* rcpt_facts - the lists a recipient is in, and whether it is ours */
+static void
+rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt,
+           uint32_t f[POL_FC_FACTS])
+{
+	char buf[POL_MAX_INPUT + 8];
+	uint32_t out[S_COUNT];
+	struct pol_addr a;
+
+	f[F_WL] = f[F_BL] = POL_NONE;
+	f[F_LOCAL] = 0;
+	if (pol_addr_norm(rcpt, buf, sizeof(buf), &a) < 0)
+		return;
+	match_name(s, scr, IN_RCPT, &a, out,
+	           SLOT(S_WL_RCPT) | SLOT(S_BL_RCPT) | SLOT(S_LOCAL_DOMAIN));
+	f[F_WL] = out[S_WL_RCPT];
+	f[F_BL] = out[S_BL_RCPT];
+	/* RFC 5321 4.5.1: "postmaster" alone is always ours */
+	f[F_LOCAL] = !a.routed && (a.dom != NULL ? out[S_LOCAL_DOMAIN] != POL_NONE
+	                                         : strcmp(a.lp, "postmaster") == 0);
+}
+
+typedef void facts_fn(const struct pol_snapshot *s, hs_scratch_t *scr, const char *in,
+                      uint32_t f[POL_FC_FACTS]);
+
+static facts_fn *const facts_of[IN_COUNT] = {
+        [IN_HELO] = helo_facts,
+        [IN_SENDER] = sender_facts,
+        [IN_RCPT] = rcpt_facts,
+};
+
+/* input_facts - the facts of one input, from the reader's cache when it
+ * saw the same input under this snapshot, else computed (and kept) */
+static void
+input_facts(const struct pol_snapshot *s, struct pol_reader *r, enum pol_input in, const char *x,
+            uint32_t f[POL_FC_FACTS])
+{
+	struct pol_fcache *fc = r != NULL ? pol_reader_fcache(r) : NULL;
+	struct pol_fkey k;
+	const uint32_t *hit;
+	bool keyed = fc != NULL && pol_fcache_key(in, x, &k);
+
+	if (keyed && (hit = pol_fcache_get(fc, s->id, &k)) != NULL) {
+		memcpy(f, hit, POL_FC_FACTS * sizeof(*f));
+		return;
+	}
+	facts_of[in](s, scratch_of(s, r), x, f);
+	if (keyed)
+		pol_fcache_put(fc, s->id, &k, f);
+}
+
 /* facts - match the inputs known so far that the state does not cover yet */
 static void
 facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query *q,
       struct pol_state *st)
 {
-	uint32_t out[S_COUNT];
-	char buf[POL_MAX_INPUT + 8];
-	struct pol_addr a;
+	uint32_t f[POL_FC_FACTS];
 
 	if (st->snap_id != s->id) {
 		pol_state_init(st);
@@ -158,25 +273,10 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 		st->have |= HAVE_CLIENT;
 	}
 	if (!(st->have & HAVE_HELO) && q->helo != NULL) {
-		struct cidr lit;
-		size_t n = pol_host_norm(q->helo, buf, sizeof(buf));
-
-		memset(&a, 0, sizeof(a));
-		a.full = a.dom = buf;
-		a.full_len = a.dom_len = n;
-		if (n == 0)
-			a.dom = NULL;
-		match_name(s, scratch_of(s, r), IN_HELO, &a, out,
-		           SLOT(S_WL_HELO) | SLOT(S_BL_HELO) | SLOT(S_LOCAL_HOST) |
-		                   SLOT(S_LOCAL_DOMAIN));
-		st->wl_helo = out[S_WL_HELO];
-		st->bl_helo = out[S_BL_HELO];
-		st->local_helo =
-		        out[S_LOCAL_HOST] != POL_NONE ? out[S_LOCAL_HOST] : out[S_LOCAL_DOMAIN];
-		if (st->local_helo == POL_NONE && n > 0 &&
-		    (buf[0] == '[' || buf[0] == ':' || (buf[0] >= '0' && buf[0] <= '9')) &&
-		    literal_addr(buf, n, &lit) == 0)
-			st->local_helo = cidr_lookup(s->ct[CT_LOCAL_ADDR], &lit);
+		input_facts(s, r, IN_HELO, q->helo, f);
+		st->wl_helo = f[F_WL];
+		st->bl_helo = f[F_BL];
+		st->local_helo = f[F_LOCAL];
 		st->have |= HAVE_HELO;
 	}
 	if (!(st->have & HAVE_SENDER) && q->sender != NULL) {
@@ -184,12 +284,11 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 			st->wl_sender = s->null_sender[0];
 			st->bl_sender = s->null_sender[1];
 			st->local_sender = POL_NONE;
-		} else if (pol_addr_norm(q->sender, buf, sizeof(buf), &a) == 0) {
-			match_name(s, scratch_of(s, r), IN_SENDER, &a, out,
-			           SLOT(S_WL_SENDER) | SLOT(S_BL_SENDER) | SLOT(S_LOCAL_DOMAIN));
-			st->wl_sender = out[S_WL_SENDER];
-			st->bl_sender = out[S_BL_SENDER];
-			st->local_sender = a.dom != NULL ? out[S_LOCAL_DOMAIN] : POL_NONE;
+		} else {
+			input_facts(s, r, IN_SENDER, q->sender, f);
+			st->wl_sender = f[F_WL];
+			st->bl_sender = f[F_BL];
+			st->local_sender = f[F_LOCAL];
 		}
 		st->have |= HAVE_SENDER;
 	}
@@ -317,20 +416,14 @@ pol_eval(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_qu
 	trusted = st->lan != POL_NONE || q->auth;
 
 	if (stage == POL_RCPT) {
-		char buf[POL_MAX_INPUT + 8];
-		struct pol_addr a;
-		uint32_t out[S_COUNT];
-		bool local = false;
+		uint32_t f[POL_FC_FACTS] = {POL_NONE, POL_NONE, 0};
+		bool local;
 
-		if (q->rcpt != NULL && pol_addr_norm(q->rcpt, buf, sizeof(buf), &a) == 0) {
-			match_name(s, scratch_of(s, r), IN_RCPT, &a, out,
-			           SLOT(S_WL_RCPT) | SLOT(S_BL_RCPT) | SLOT(S_LOCAL_DOMAIN));
-			wl_rcpt = out[S_WL_RCPT];
-			bl_rcpt = out[S_BL_RCPT];
-			/* RFC 5321 4.5.1: "postmaster" alone is always ours */
-			local = !a.routed && (a.dom != NULL ? out[S_LOCAL_DOMAIN] != POL_NONE
-			                                    : strcmp(a.lp, "postmaster") == 0);
-		}
+		if (q->rcpt != NULL)
+			input_facts(s, r, IN_RCPT, q->rcpt, f);
+		wl_rcpt = f[F_WL];
+		bl_rcpt = f[F_BL];
+		local = f[F_LOCAL] != 0;
 		if (!local) {
 			if (st->lan != POL_NONE)
 				v->relay_rule = st->lan;

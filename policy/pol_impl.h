@@ -28,6 +28,22 @@ struct pol_rec {
 /* The inputs that are matched against names and patterns. */
 enum pol_input { IN_HELO, IN_SENDER, IN_RCPT, IN_COUNT };
 
+/* The two Hyperscan databases of an input: patterns without a literal the
+ * prefilter can use are scanned for every input, the others only when the
+ * input holds one of their grams (pol_lit.c). */
+enum pol_hspart { HP_ALWAYS, HP_LIT, HP_COUNT };
+
+/* Grams (3 or 4 bytes) of the literals the HP_LIT patterns require: a
+ * bitmap of their first three bytes, 4 KiB to stay in L1 (a few hundred
+ * grams set 1% of it), in front of a table of the grams themselves. */
+#define POL_GRAM_BITS_LOG2 15
+struct pol_grams {
+	uint64_t bits[(1u << POL_GRAM_BITS_LOG2) / 64];
+	uint32_t *key; /* open addressing, 0: empty */
+	uint32_t mask; /* slots - 1 */
+	size_t n;      /* grams held */
+};
+
 /* The client prefix lists. */
 enum pol_ctab { CT_LAN, CT_RELAY, CT_WL, CT_BL, CT_LOCAL_ADDR, CT_COUNT };
 
@@ -54,8 +70,9 @@ struct pol_snapshot {
 	size_t nrecs;
 	uint32_t null_sender[2]; /* "<>" entry: [0] whitelist, [1] blacklist */
 	struct cidr_table *ct[CT_COUNT];
-	struct pol_hsdb *hs[IN_COUNT];
-	uint32_t *hs_map[IN_COUNT];             /* Hyperscan id -> entry id */
+	struct pol_hsdb *hs[IN_COUNT][HP_COUNT];
+	uint32_t *hs_map[IN_COUNT][HP_COUNT];   /* Hyperscan id -> entry id */
+	struct pol_grams *grams[IN_COUNT];      /* prefilter of hs[in][HP_LIT] */
 	hs_scratch_t *scratch0;                 /* offline use and the prototype for readers */
 	hs_scratch_t *scratch[POL_MAX_READERS]; /* one per reader slot */
 	struct pol_stats stats;
@@ -89,10 +106,34 @@ struct pol_hsdb *pol_hs_get(const char *const *exprs, const unsigned *flags, con
 void pol_hs_put(struct pol_hsdb *db);
 int pol_hs_check(const char *expr, unsigned flags, char *why, size_t whylen);
 
+/* pol_lit.c */
+size_t pol_lit_required(const char *pat, bool glob, char *out, size_t size);
+struct pol_grams *pol_grams_build(const char *const *lits, size_t n);
+void pol_grams_free(struct pol_grams *g);
+bool pol_grams_any(const struct pol_grams *g, const char *s, size_t n);
+
+/* pol_fcache.c: per-reader facts of recent inputs */
+#define POL_FC_FACTS 3 /* facts per input: whitelist, blacklist, local */
+struct pol_fcache;
+struct pol_fkey {
+	const char *in; /* the input as the client sent it */
+	uint64_t h;
+	uint8_t len;
+	uint8_t kind; /* enum pol_input */
+};
+struct pol_fcache *pol_fcache_new(void);
+void pol_fcache_free(struct pol_fcache *c);
+bool pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k);
+const uint32_t *pol_fcache_get(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k);
+void pol_fcache_put(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k,
+                    const uint32_t f[POL_FC_FACTS]);
+void pol_fcache_stats(const struct pol_fcache *c, uint64_t *hits, uint64_t *misses);
+
 /* pol_compile.c */
 void pol_snapshot_scratch_free(struct pol_snapshot *s);
 
 /* pol_rcu.c */
 unsigned pol_reader_slot(const struct pol_reader *r);
+struct pol_fcache *pol_reader_fcache(struct pol_reader *r);
 
 #endif

@@ -10,6 +10,7 @@
  *   live             readers: ro (rcu_dereference); writer: rw under lock
  *   readers[]        writer and registering threads, under lock
  *   snap->scratch[i] reader i only, once published; writer before that
+ *   readers[i].fc    reader i only (its cache of input facts, pol_fcache.c)
  */
 #define _LGPL_SOURCE
 #include <pthread.h>
@@ -21,6 +22,7 @@
 struct pol_reader {
 	unsigned slot;
 	bool used;
+	struct pol_fcache *fc; /* reader: rw; made at register, freed at unregister */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +34,18 @@ unsigned
 pol_reader_slot(const struct pol_reader *r)
 {
 	return r->slot;
+}
+
+struct pol_fcache *
+pol_reader_fcache(struct pol_reader *r)
+{
+	return r->fc;
+}
+
+void
+pol_reader_cache_stats(const struct pol_reader *r, uint64_t *hits, uint64_t *misses)
+{
+	pol_fcache_stats(r != NULL ? r->fc : NULL, hits, misses);
 }
 
 /* pol_reader_register - the lock is taken before the thread goes online, so
@@ -52,8 +66,12 @@ pol_reader_register(void)
 		}
 	}
 	if (r != NULL) {
-		if (live != NULL && live->scratch0 != NULL && live->scratch[r->slot] == NULL &&
-		    hs_clone_scratch(live->scratch0, &live->scratch[r->slot]) != HS_SUCCESS) {
+		r->fc = pol_fcache_new();
+		if (r->fc == NULL ||
+		    (live != NULL && live->scratch0 != NULL && live->scratch[r->slot] == NULL &&
+		     hs_clone_scratch(live->scratch0, &live->scratch[r->slot]) != HS_SUCCESS)) {
+			pol_fcache_free(r->fc);
+			r->fc = NULL;
 			r->used = false;
 			r = NULL;
 		} else {
@@ -75,6 +93,8 @@ pol_reader_unregister(struct pol_reader *r)
 		hs_free_scratch(live->scratch[r->slot]);
 		live->scratch[r->slot] = NULL;
 	}
+	pol_fcache_free(r->fc);
+	r->fc = NULL;
 	r->used = false;
 	pthread_mutex_unlock(&lock);
 }

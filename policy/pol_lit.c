@@ -1,0 +1,359 @@
+/* pol_lit - a literal prefilter in front of the Hyperscan pattern scans
+ *
+ * A Hyperscan scan costs a few hundred nanoseconds even when nothing
+ * matches, and at the edge almost nothing does. Most patterns an operator
+ * writes hold a literal that any matching input must contain ("*.dyn.*"
+ * needs ".dyn.", "/^bounce[0-9]+@/" needs "bounce"). So at compile time each
+ * pattern's longest required literal is found, conservatively, and one
+ * 3- or 4-byte piece (a gram) of it goes into a small table; at evaluation
+ * the input's grams are looked up there (a few dozen probes of a table that
+ * stays in L1), and the database of literal-bearing patterns is scanned only
+ * when one is present. Patterns without such a literal go to a second
+ * database that is scanned for every input.
+ *
+ * The extraction must never claim a literal the pattern does not require: a
+ * false one would hide a match. Whatever the reader below does not fully
+ * understand ends the current literal run (a class, a group, a quantifier,
+ * an escape like \d) or makes it give up on the pattern altogether (a
+ * top-level alternation, an escape it does not know, inline flags other
+ * than (?:). Patterns match caselessly and inputs are lowercased before
+ * they are scanned, so literals are lowercased too (ASCII only, as
+ * Hyperscan's caseless mode and the input normalisation are).
+ *
+ * Policy text is the operator's (trusted, already checked by Hyperscan);
+ * inputs are the client's and only read within their length.
+ */
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pol_impl.h"
+
+/* A literal shorter than this selects too many inputs to be worth a gram. */
+#define LIT_MIN 3
+
+/* lc - ASCII lowercase */
+static char
+lc(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+static bool
+is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Keep the longest run seen so far. */
+struct lit_best {
+	char *out;
+	size_t size, len;
+};
+
+static void
+keep(struct lit_best *b, const char *run, size_t n)
+{
+	if (n > b->len && n < b->size) {
+		memcpy(b->out, run, n);
+		b->out[n] = '\0';
+		b->len = n;
+	}
+}
+
+/* skip_class - past the ']' closing the class that opens at p ('['); NULL if unclosed */
+static const char *
+skip_class(const char *p)
+{
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++; /* a leading ] is a member */
+	for (; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '[' && p[1] == ':') {
+			const char *e = strstr(p + 2, ":]");
+
+			if (e == NULL)
+				return NULL;
+			p = e + 1;
+		} else if (*p == ']')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* skip_group - past the ')' closing the group that opens at p ('('); NULL if unclosed */
+static const char *
+skip_group(const char *p)
+{
+	int depth = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '[') {
+			p = skip_class(p);
+			if (p == NULL)
+				return NULL;
+			p--;
+		} else if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* counted - length of a {n}, {n,} or {n,m} quantifier at p, or 0 */
+static size_t
+counted(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*p != '{' || !(*q >= '0' && *q <= '9'))
+		return 0;
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (*q == ',')
+		for (q++; *q >= '0' && *q <= '9'; q++)
+			;
+	return *q == '}' ? (size_t)(q - p + 1) : 0;
+}
+
+/* is_quant - whether p starts a quantifier of the atom before it */
+static bool
+is_quant(const char *p)
+{
+	return *p == '*' || *p == '+' || *p == '?' || counted(p) > 0;
+}
+
+/* regex_literal - the longest literal every match of a Hyperscan regex contains */
+static size_t
+regex_literal(const char *re, char *out, size_t size)
+{
+	struct lit_best b = {.out = out, .size = size};
+	char run[POL_MAX_ENTRY + 1];
+	size_t n = 0;
+
+	for (const char *p = re; *p != '\0';) {
+		char c = *p;
+		bool lit = false;
+		const char *next = p + 1;
+
+		if (c == '|')
+			return 0; /* top-level alternation: each branch would need its own */
+		if (c == '\\') {
+			char e = p[1];
+
+			if (e == '\0')
+				return 0;
+			next = p + 2;
+			if (!is_alnum(e)) {
+				c = e;
+				lit = true;
+			} else if (strchr("dDwWsShHvVbB", e) == NULL) {
+				return 0; /* \x41, \Q..\E, \p{..}, \1: not worth reading */
+			}
+		} else if (c == '[') {
+			next = skip_class(p);
+		} else if (c == '(') {
+			if (p[1] == '?' && p[2] != ':')
+				return 0; /* inline flags, lookarounds: give up */
+			next = skip_group(p);
+		} else if (c == '{' && counted(p) > 0) {
+			next = p + counted(p);
+		} else if (strchr(".^$*+?)]}{", c) == NULL) {
+			lit = true;
+		}
+		if (next == NULL)
+			return 0;
+		if (lit && !is_quant(next)) {
+			if (n < sizeof(run))
+				run[n++] = lc(c);
+		} else {
+			/* a quantified atom or a non-literal ends the run (a quantified
+			 * literal is not required as written) */
+			keep(&b, run, n);
+			n = 0;
+		}
+		p = next;
+	}
+	keep(&b, run, n);
+	return b.len;
+}
+
+/* glob_literal - the longest run between wildcards of a glob (already lowercase) */
+static size_t
+glob_literal(const char *glob, char *out, size_t size)
+{
+	struct lit_best b = {.out = out, .size = size};
+	const char *run = glob;
+
+	for (const char *p = glob;; p++) {
+		if (*p == '*' || *p == '?' || *p == '\0') {
+			keep(&b, run, (size_t)(p - run));
+			run = p + 1;
+		}
+		if (*p == '\0')
+			break;
+	}
+	return b.len;
+}
+
+/* pol_lit_required - the longest literal (lowercased) that every input a
+ * glob or regex matches contains, and its length; 0 when there is none of
+ * at least LIT_MIN bytes that this reader can vouch for */
+size_t
+pol_lit_required(const char *pat, bool glob, char *out, size_t size)
+{
+	size_t n = glob ? glob_literal(pat, out, size) : regex_literal(pat, out, size);
+
+	if (n < LIT_MIN) {
+		if (size > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = lc(out[i]);
+	return n;
+}
+
+/* ---- the gram table ---- */
+
+/* gram_key - 3 or 4 bytes packed into one word. Both sizes share one table:
+ * a 3-byte gram has a zero top byte, which no 4-byte gram of NUL-free text
+ * has, and no gram is 0, the empty slot */
+static uint32_t
+gram_key(const char *s, size_t n)
+{
+	uint32_t k = (uint32_t)(unsigned char)s[0] | (uint32_t)(unsigned char)s[1] << 8 |
+	             (uint32_t)(unsigned char)s[2] << 16;
+
+	return n == 4 ? k | (uint32_t)(unsigned char)s[3] << 24 : k;
+}
+
+static uint32_t
+gram_hash(uint32_t k)
+{
+	return (k * 0x9e3779b1u) >> 16;
+}
+
+/* bit_of - the bitmap bit of a gram's first three bytes (k & 0xffffff) */
+static uint32_t
+bit_of(uint32_t k3)
+{
+	return (k3 * 0x85ebca6bu) >> (32 - POL_GRAM_BITS_LOG2);
+}
+
+/* rarity - how unusual a byte is in host names and addresses (higher: rarer) */
+static unsigned
+rarity(char c)
+{
+	if (c >= 'a' && c <= 'z')
+		return strchr("etaoinsrlcdm", c) != NULL ? 2 : 3;
+	if (c >= '0' && c <= '9')
+		return 1;
+	if (c == '.' || c == '-' || c == '@')
+		return 1;
+	return 4;
+}
+
+/* pick_gram - the 4-byte (or, for a 3-byte literal, 3-byte) piece of a
+ * literal least likely to occur in inputs that do not match */
+static size_t
+pick_gram(const char *lit, size_t n, const char **at)
+{
+	size_t g = n >= 4 ? 4 : 3;
+	unsigned best = 0;
+
+	*at = lit;
+	for (size_t i = 0; i + g <= n; i++) {
+		unsigned score = 0;
+
+		for (size_t k = 0; k < g; k++)
+			score += rarity(lit[i + k]);
+		if (score > best) {
+			best = score;
+			*at = lit + i;
+		}
+	}
+	return g;
+}
+
+/* pol_grams_build - a table of one gram per literal; NULL on allocation failure */
+struct pol_grams *
+pol_grams_build(const char *const *lits, size_t n)
+{
+	struct pol_grams *g = calloc(1, sizeof(*g));
+	size_t slots = 16;
+
+	if (g == NULL)
+		return NULL;
+	while (slots < 4 * n)
+		slots *= 2;
+	g->key = calloc(slots, sizeof(*g->key));
+	if (g->key == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->mask = (uint32_t)(slots - 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *at;
+		size_t len = pick_gram(lits[i], strlen(lits[i]), &at);
+		uint32_t k = gram_key(at, len), h = gram_hash(k) & g->mask,
+		         b = bit_of(k & 0xffffff);
+
+		g->bits[b / 64] |= 1ull << (b % 64);
+		while (g->key[h] != 0 && g->key[h] != k)
+			h = (h + 1) & g->mask;
+		if (g->key[h] == 0)
+			g->n++;
+		g->key[h] = k;
+	}
+	return g;
+}
+
+void
+pol_grams_free(struct pol_grams *g)
+{
+	if (g != NULL)
+		free(g->key);
+	free(g);
+}
+
+/* probe - whether key k is in the table */
+static bool
+probe(const struct pol_grams *g, uint32_t k)
+{
+	for (uint32_t h = gram_hash(k) & g->mask;; h = (h + 1) & g->mask) {
+		if (g->key[h] == k)
+			return true;
+		if (g->key[h] == 0)
+			return false;
+	}
+}
+
+/* pol_grams_any - whether s[0..n) holds any gram of the table. s[n] must be
+ * readable (the input's NUL): one 4-byte load per position serves both gram
+ * sizes, and at the last position its top byte is that NUL, which makes it
+ * the 3-byte key it is. The bitmap (in L1) rules out almost every position
+ * before the table is probed. */
+bool
+pol_grams_any(const struct pol_grams *g, const char *s, size_t n)
+{
+	for (size_t i = 0; i + 3 <= n; i++) {
+		uint32_t w, b;
+
+		memcpy(&w, s + i, sizeof(w));
+		w = le32toh(w);
+		b = bit_of(w & 0xffffff);
+		if (!(g->bits[b / 64] & (1ull << (b % 64))))
+			continue;
+		if (probe(g, w & 0xffffff) || (i + 4 <= n && probe(g, w)))
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,179 @@
+/* test_fcache - the per-reader cache of input facts
+ *
+ * A reader that has seen an input answers from its cache: the verdicts must
+ * be those of an evaluation without a cache (reader NULL), on the first
+ * sight (miss) and the second (hit), for every kind of input; and a push
+ * of a new policy must make every cached fact a miss, so that the new
+ * policy decides, and the old one again when it is back.
+ */
+#include "tap.h"
+#include "testlib.h"
+
+static const char *const pol_a =
+        "hostname = mx.example;\n"
+        "local_domains = [ l.example, \".sub.example\" ];\n"
+        "local_hosts = [ gw.l.example ];\n"
+        "local_addresses = [ 192.0.2.1 ];\n"
+        "blacklist {\n"
+        "  helo = [ bad.example, \"*.dyn.*\", \"/^[0-9.]+$/\" ];\n"
+        "  senders = [ s@bad.example, \"@spam.example\", \"/^[a-z]{2}[0-9]{6,}@/\" ];\n"
+        "  recipients = [ trap@l.example, \"/^honeypot[0-9]+@/\" ];\n"
+        "}\n"
+        "whitelist { senders = [ friend@bad.example ]; helo = [ good.example ];\n"
+        "  recipients = [ postmaster@l.example ]; }\n"
+        "service mx { ports = 25; reject_remote_local_helo = true;\n"
+        "  reject_nonlocal_senders_claiming_local = true; }\n";
+/* pol_a with bad.example and s@bad.example no longer listed */
+static const char *const pol_b =
+        "hostname = mx.example;\n"
+        "local_domains = [ l.example ];\n"
+        "blacklist { senders = [ \"@other.example\" ]; helo = [ other.example ]; }\n"
+        "service mx { ports = 25; reject_remote_local_helo = true;\n"
+        "  reject_nonlocal_senders_claiming_local = true; }\n";
+
+struct env {
+	const char *helo, *sender, *rcpt;
+};
+
+static const struct env envs[] = {
+        {"h.example", "u@x.example", "u@l.example"},
+        {"bad.example", "u@x.example", "u@l.example"},
+        {"BAD.example.", "u@x.example", "u@l.example"},
+        {"a.dyn.example", "u@x.example", "u@l.example"},
+        {"198.51.100.7", "u@x.example", "u@l.example"},
+        {"[192.0.2.1]", "u@x.example", "u@l.example"},
+        {"gw.l.example", "u@x.example", "u@l.example"},
+        {"good.example", "s@bad.example", "u@l.example"},
+        {"h.example", "s@bad.example", "u@l.example"},
+        {"h.example", "S@Bad.Example", "u@l.example"},
+        {"h.example", "x@spam.example", "u@l.example"},
+        {"h.example", "ab1234567@x.example", "u@l.example"},
+        {"h.example", "friend@bad.example", "trap@l.example"},
+        {"h.example", "u@l.example", "u@l.example"},
+        {"h.example", "", "u@l.example"},
+        {"h.example", "u@x.example", "trap@l.example"},
+        {"h.example", "u@x.example", "honeypot12@l.example"},
+        {"h.example", "u@x.example", "postmaster"},
+        {"h.example", "u@x.example", "u@other.example"},
+        {"h.example", "u@x.example", "u%other.example@l.example"},
+        {"h.example", "u@x.example", "u@a.sub.example"},
+        {"h.example", "u@x.example", "postmaster@l.example"},
+        /* longer than the cache holds: always computed */
+        {"h.example",
+         "a-very-long-local-part-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on-and-on-"
+         "and-on-and-on-and-on@"
+         "spam.example",
+         "u@l.example"},
+};
+#define NENVS (sizeof(envs) / sizeof(envs[0]))
+
+/* play - connect to RCPT as a session does; the text of the last verdict */
+static void
+play(const struct pol_snapshot *s, struct pol_reader *r, const struct env *e, struct pol_verdict *v)
+{
+	struct pol_query q = {.service = pol_service_find(s, "mx")};
+	struct pol_state st;
+
+	cidr_addr_parse("203.0.113.9", &q.client);
+	pol_state_init(&st);
+	for (enum pol_stage stage = POL_CONNECT; stage <= POL_RCPT; stage++) {
+		q.helo = stage >= POL_HELO ? e->helo : NULL;
+		q.sender = stage >= POL_MAIL ? e->sender : NULL;
+		q.rcpt = stage == POL_RCPT ? e->rcpt : NULL;
+		pol_eval(s, r, &q, stage, &st, v);
+		if (v->action == POL_REJECT)
+			return;
+	}
+}
+
+static bool
+same(const struct pol_verdict *a, const struct pol_verdict *b)
+{
+	return a->action == b->action && a->reason == b->reason && a->rule == b->rule &&
+	       a->relay_rule == b->relay_rule && strcmp(a->text, b->text) == 0;
+}
+
+/* check_all - every envelope rounds times through the reader against
+ * reader NULL; returns the envelopes whose verdict differed */
+static unsigned
+check_all(struct pol_reader *r, const char *what, int rounds, struct pol_verdict *out)
+{
+	const struct pol_snapshot *s = pol_live(r);
+	unsigned bad = 0;
+
+	for (int round = 0; round < rounds; round++) {
+		for (size_t i = 0; i < NENVS; i++) {
+			struct pol_verdict want, got;
+
+			play(s, NULL, &envs[i], &want);
+			play(s, r, &envs[i], &got);
+			if (!same(&want, &got)) {
+				bad++;
+				printf("# %s round %d: %s %s %s: \"%s\" without cache, \"%s\" "
+				       "with\n",
+				       what, round, envs[i].helo, envs[i].sender, envs[i].rcpt,
+				       want.text, got.text);
+			}
+			if (out != NULL)
+				out[i] = got;
+		}
+	}
+	return bad;
+}
+
+static struct pol_snapshot *
+compile(const char *name, const char *text)
+{
+	return must_load(name, text);
+}
+
+int
+main(void)
+{
+	struct pol_errs errs = {0};
+	struct pol_verdict va[NENVS], vb[NENVS];
+	struct pol_reader *r;
+	uint64_t h0, m0, h1, m1;
+	unsigned differ = 0;
+
+	ok(pol_publish(compile("a.conf", pol_a), &errs) > 0, "policy a published");
+	r = pol_reader_register();
+	ok(r != NULL, "reader registered");
+	pol_reader_cache_stats(r, &h0, &m0);
+	is_int(check_all(r, "a", 1, va), 0, "policy a, first sight: verdicts as without cache");
+	pol_reader_cache_stats(r, &h1, &m1);
+	ok(m1 - m0 >= 20, "first sight: %lu inputs missed", (unsigned long)(m1 - m0));
+	is_int(check_all(r, "a", 1, va), 0, "policy a, second sight: verdicts as without cache");
+	pol_reader_cache_stats(r, &h0, &m0);
+	is_int(m0 - m1, 0, "second sight: no input missed (the long one is not looked up)");
+	ok(h0 - h1 >= 40, "second sight: %lu inputs found", (unsigned long)(h0 - h1));
+
+	/* a push: what was cached under a must not decide under b */
+	pol_reader_offline(r);
+	ok(pol_publish(compile("b.conf", pol_b), &errs) > 0, "policy b published");
+	pol_reader_online(r);
+	pol_reader_cache_stats(r, &h0, &m0);
+	is_int(check_all(r, "b", 2, vb), 0, "policy b: verdicts with the cache are those without");
+	pol_reader_cache_stats(r, &h1, &m1);
+	ok(m1 - m0 >= 20, "after the push, cached inputs missed (%lu)", (unsigned long)(m1 - m0));
+	for (size_t i = 0; i < NENVS; i++)
+		differ += !same(&va[i], &vb[i]);
+	ok(differ >= 5, "the push changed %u verdicts", differ);
+	is_str(vb[1].text, "", "bad.example, refused under a, is accepted under b");
+
+	/* and back: a new compile of a gets a new id, nothing stale is used */
+	pol_reader_offline(r);
+	ok(pol_publish(compile("a2.conf", pol_a), &errs) > 0, "policy a published again");
+	pol_reader_online(r);
+	is_int(check_all(r, "a again", 2, vb), 0, "policy a again: same with and without cache");
+	differ = 0;
+	for (size_t i = 0; i < NENVS; i++)
+		differ += !same(&va[i], &vb[i]);
+	is_int(differ, 0, "and the verdicts are a's");
+
+	pol_reader_unregister(r);
+	pol_unpublish();
+	pol_errs_free(&errs);
+	pol_hs_cache_clear();
+	return done_testing();
+}

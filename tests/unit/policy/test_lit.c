@@ -1,0 +1,241 @@
+/* test_lit - the literal prefilter in front of the Hyperscan scans
+ *
+ * The prefilter may skip a pattern's database only when the input cannot
+ * match: the literal it extracts must be in every match. Checked on a
+ * table of regexes and globs (what is extracted, and what must not be),
+ * against POSIX regexec as an independent matcher on random inputs grown
+ * from matching samples, and end to end: pol_eval with patterns that the
+ * prefilter selects agrees with the verdicts those patterns must give.
+ */
+#include <ctype.h>
+#include <regex.h>
+
+#include "../../../policy/pol_impl.h"
+#include "tap.h"
+#include "testlib.h"
+
+struct lcase {
+	const char *pat;
+	bool glob;
+	const char *lit; /* expected longest required literal, "" for none */
+};
+
+static const struct lcase lcases[] = {
+        {"bounce", false, "bounce"},
+        {"^bounce[0-9]+@", false, "bounce"},
+        {"\\.dyn\\.", false, ".dyn."},
+        {"^[a-z]{2}[0-9]{6,}@", false, ""},
+        {"^[0-9]+([.-][0-9]+){3}$", false, ""},
+        {"ab?cdef", false, "cdef"},       /* b is optional, a stands alone */
+        {"abcd+efg", false, "abc"},       /* d+ ends a run; the first longest wins */
+        {"x{2,}yzw", false, "yzw"},       /* the count is not a literal */
+        {"ab{2}cdef", false, "cdef"},     /* neither is {2} */
+        {"[abc]def", false, "def"},       /* a class ends a run */
+        {"[]xyz]wvu", false, "wvu"},      /* ] first in a class is a member */
+        {"(foo|bar)bazq", false, "bazq"}, /* a group ends a run */
+        {"(?:mail|smtp)\\.r42\\.", false, ".r42."},
+        {"abc|defgh", false, ""},       /* top-level alternation: none */
+        {"\\x41bcd", false, ""},        /* \x41 is A: give up */
+        {"\\Qa.b\\E", false, ""},       /* quoting: give up */
+        {"(?i)abcd", false, ""},        /* inline flags: give up */
+        {"(?x)a b c d", false, ""},     /* extended mode: give up */
+        {"abc\\d+wxyz", false, "wxyz"}, /* \d is a class */
+        {"ABCd", false, "abcd"},        /* caseless: lowercased */
+        {"a.b.c", false, ""},           /* . is any byte */
+        {"ab", false, ""},              /* too short to filter on */
+        {"news42-*@*", true, "news42-"},
+        {"*.dyn*.example", true, ".example"},
+        {"mail?42.*", true, "mail"},
+        {"*", true, ""},
+        {"*@*", true, ""},
+        {"a*b*c", true, ""},
+};
+
+/* test_extract - what each pattern yields */
+static void
+test_extract(void)
+{
+	for (size_t i = 0; i < sizeof(lcases) / sizeof(lcases[0]); i++) {
+		char out[POL_MAX_ENTRY + 1];
+
+		pol_lit_required(lcases[i].pat, lcases[i].glob, out, sizeof(out));
+		is_str(out, lcases[i].lit, "literal of %s %s", lcases[i].glob ? "glob" : "regex",
+		       lcases[i].pat);
+	}
+}
+
+/* Regexes that POSIX ERE reads as Hyperscan does, with samples they match. */
+static const char *const eres[] = {
+        "^bounce[0-9]+@",
+        "spam[0-9]{2,}\\.(com|net)$",
+        "ab?cdef",
+        "abcd+efg",
+        "x{2,}yzw",
+        "[abc]def",
+        "(foo|bar)bazq",
+        "(mail|smtp)\\.r42\\.",
+        "^[a-z]+\\.[a-z]+x42[0-9]{2}@",
+        "q(ab)*rstu",
+        "[.@]spam7[0-9]{2,}\\.(com|net)$",
+};
+static const char *const samples[] = {
+        "bounce12@x.example",
+        "a@spam42.com",
+        "acdef",
+        "abcddddefg",
+        "xxyzw",
+        "bdef",
+        "barbazq",
+        "mail.r42.x",
+        "ab.cdx4211@",
+        "qababrstu",
+        "u@spam712.net",
+};
+
+static uint32_t seed = 2463534242u;
+
+static uint32_t
+rnd(void)
+{
+	seed ^= seed << 13;
+	seed ^= seed >> 17;
+	seed ^= seed << 5;
+	return seed;
+}
+
+/* mutate - a sample with random edits: inserts, deletes, case flips */
+static void
+mutate(const char *in, char *out, size_t size)
+{
+	static const char alpha[] = "abcdefqrstuvwxyzABZ0123456789.-@_";
+	size_t n = 0;
+
+	for (const char *p = in; *p != '\0' && n + 2 < size; p++) {
+		uint32_t r = rnd() % 16;
+
+		if (r == 0)
+			continue;
+		if (r == 1)
+			out[n++] = alpha[rnd() % (sizeof(alpha) - 1)];
+		out[n++] = r == 2 ? (char)toupper((unsigned char)*p) : *p;
+	}
+	out[n] = '\0';
+}
+
+/* test_required - whenever regexec matches, the literal is in the lowercased input */
+static void
+test_required(void)
+{
+	unsigned long checked = 0, matched = 0, bad = 0;
+
+	for (size_t i = 0; i < sizeof(eres) / sizeof(eres[0]); i++) {
+		char lit[POL_MAX_ENTRY + 1];
+		regex_t re;
+
+		if (regcomp(&re, eres[i], REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
+			ok(0, "regcomp %s", eres[i]);
+			continue;
+		}
+		pol_lit_required(eres[i], false, lit, sizeof(lit));
+		ok(lit[0] != '\0', "%s has a literal (%s)", eres[i], lit);
+		for (int k = 0; k < 20000; k++) {
+			char in[256], low[256];
+
+			mutate(samples[i], in, sizeof(in));
+			for (size_t j = 0; j <= strlen(in); j++)
+				low[j] = (char)tolower((unsigned char)in[j]);
+			checked++;
+			if (regexec(&re, in, 0, NULL, 0) != 0)
+				continue;
+			matched++;
+			if (strstr(low, lit) == NULL) {
+				if (bad++ < 5)
+					printf("# %s matches %s but lacks \"%s\"\n", eres[i], in,
+					       lit);
+			}
+		}
+		regfree(&re);
+	}
+	ok(matched > 1000, "random inputs matched %lu times of %lu", matched, checked);
+	is_int(bad, 0, "every match holds the pattern's literal");
+}
+
+/* test_grams - the table finds a gram anywhere in an input, also at its end */
+static void
+test_grams(void)
+{
+	const char *lits[] = {"bounce", "dyn", ".example", "news42-"};
+	struct pol_grams *g = pol_grams_build(lits, 4);
+	char buf[64];
+
+	ok(g != NULL, "gram table built");
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(buf, sizeof(buf), "x%s", lits[i]);
+		ok(pol_grams_any(g, buf, strlen(buf)), "gram of %s found at the end", lits[i]);
+		snprintf(buf, sizeof(buf), "%sy", lits[i]);
+		ok(pol_grams_any(g, buf, strlen(buf)), "gram of %s found at the start", lits[i]);
+	}
+	ok(!pol_grams_any(g, "mail.example.com", 3), "only the given length is read");
+	ok(!pol_grams_any(g, "host.other.net", strlen("host.other.net")), "no gram: no hit");
+	ok(!pol_grams_any(g, "dy", 2), "short input: no hit");
+	pol_grams_free(g);
+}
+
+/* test_eval - verdicts through the prefilter, both databases of an input */
+static void
+test_eval(void)
+{
+	struct pol_snapshot *s = must_load(
+	        "lit.conf", "hostname = mx.example;\nlocal_domains = [ l.example ];\n"
+	                    "blacklist { helo = [ \"*.DYN.*\", \"/^[0-9]+([.-][0-9]+){3}$/\" ];\n"
+	                    "  senders = [ \"/^[a-z]{2}[0-9]{6,}@/\", \"bounce?42@*\", "
+	                    "\"/\\\\+t7[a-z]*@/\" ]; }\n"
+	                    "service mx { ports = 25; }\n");
+	static const struct {
+		const char *helo, *sender;
+		enum pol_reason want;
+		const char *rule;
+	} c[] = {
+	        {"a.dyn.example", "u@x.example", POL_R_BL_HELO, "*.DYN.*"},
+	        {"A.Dyn.Example", "u@x.example", POL_R_BL_HELO, "*.DYN.*"},
+	        {"dyn.example", "u@x.example", POL_R_ACCEPT, NULL},
+	        {"198.51.100.7", "u@x.example", POL_R_BL_HELO, "/^[0-9]+([.-][0-9]+){3}$/"},
+	        {"h.example", "ab1234567@x.example", POL_R_BL_SENDER, "/^[a-z]{2}[0-9]{6,}@/"},
+	        {"h.example", "Bounce-42@x.example", POL_R_BL_SENDER, "bounce?42@*"},
+	        {"h.example", "bounce42@x.example", POL_R_ACCEPT, NULL},
+	        {"h.example", "joe+T7abc@x.example", POL_R_BL_SENDER, "/\\+t7[a-z]*@/"},
+	        {"h.example", "joe+t8abc@x.example", POL_R_ACCEPT, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct pol_query q = {.service = pol_service_find(s, "mx"),
+		                      .helo = c[i].helo,
+		                      .sender = c[i].sender};
+		struct pol_state st;
+		struct pol_verdict v;
+		const struct pol_entry *e;
+
+		cidr_addr_parse("203.0.113.1", &q.client);
+		pol_state_init(&st);
+		pol_eval(s, NULL, &q, POL_HELO, &st, &v);
+		if (v.action == POL_ACCEPT)
+			pol_eval(s, NULL, &q, POL_MAIL, &st, &v);
+		e = pol_entry_get(s, v.rule);
+		is_str(pol_reason_name(v.reason), pol_reason_name(c[i].want), "%s / %s: reason",
+		       c[i].helo, c[i].sender);
+		is_str(e != NULL ? e->text : "(none)", c[i].rule ? c[i].rule : "(none)",
+		       "%s / %s: rule", c[i].helo, c[i].sender);
+	}
+	pol_snapshot_free(s);
+}
+
+int
+main(void)
+{
+	test_extract();
+	test_required();
+	test_grams();
+	test_eval();
+	pol_hs_cache_clear();
+	return done_testing();
+}
