@@ -57,7 +57,7 @@ uint32_t cidr_lookup6(const struct cidr_table *t, const uint8_t addr[16]);
 /* cidr_lookup - by a struct cidr holding an address (len ignored) */
 uint32_t cidr_lookup(const struct cidr_table *t, const struct cidr *a);
 size_t cidr_table_count(const struct cidr_table *t, int family); /* prefixes given */
-size_t cidr_table_mem(const struct cidr_table *t);                 /* bytes allocated */
+size_t cidr_table_mem(const struct cidr_table *t);               /* bytes allocated */
 void cidr_table_free(struct cidr_table *t);
 
 #endif

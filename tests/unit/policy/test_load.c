@@ -288,12 +288,12 @@ test_hs_cache(void)
 	struct pol_snapshot *s;
 	struct pol_stats a, b;
 	const char *one = "hostname = mx.example;\nservice mx { ports = 25; }\n"
-			  "blacklist { senders = [ a@x.example, \"/^[0-9]{6,}@/\" ];\n"
-			  "  helo = [ \"*dyn*\" ]; }\n";
+	                  "blacklist { senders = [ a@x.example, \"/^[0-9]{6,}@/\" ];\n"
+	                  "  helo = [ \"*dyn*\" ]; }\n";
 	const char *two = "hostname = mx.example;\nservice mx { ports = 25; }\n"
-			  "local_domains = [ new.example ];\n"
-			  "blacklist { senders = [ a@x.example, b@x.example, \"/^[0-9]{6,}@/\" ];\n"
-			  "  helo = [ \"*dyn*\" ]; }\n";
+	                  "local_domains = [ new.example ];\n"
+	                  "blacklist { senders = [ a@x.example, b@x.example, \"/^[0-9]{6,}@/\" ];\n"
+	                  "  helo = [ \"*dyn*\" ]; }\n";
 
 	pol_hs_cache_clear();
 	s = must_load("c1.conf", one);
@@ -306,8 +306,8 @@ test_hs_cache(void)
 	   "new exact entries before the patterns: databases come from the cache");
 	{
 		struct pol_query q = {.service = pol_service_find(s, "mx"),
-				      .helo = "host.dyn.example",
-				      .sender = "123456@y.example"};
+		                      .helo = "host.dyn.example",
+		                      .sender = "123456@y.example"};
 		struct pol_state st;
 		struct pol_verdict v;
 		const struct pol_entry *e;
