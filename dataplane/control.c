@@ -28,6 +28,7 @@
 #include "ctl_proto.h"
 #include "lcore.h"
 #include "pol.h"
+#include "stats.h"
 
 #define CONTROL_TIMEOUT_S 30 /* a client must send its whole request within this */
 
@@ -301,60 +302,62 @@ do_explain(int fd, const struct conf_node *req)
 
 /* ---- stats ---- */
 
-/* do_stats - the counters of every lcore, summed */
+/* metric_json - "name" or "name_label": value, for every metric of the table */
+static void
+metrics_json(FILE *f, const struct stats_lcore *l)
+{
+	size_t n;
+	const struct stats_metric *m = stats_metrics(&n);
+	bool first = true;
+
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < m[i].n; k++) {
+			size_t nl = strlen(m[i].name);
+			bool total = nl > 6 && strcmp(m[i].name + nl - 6, "_total") == 0;
+
+			fprintf(f, "%s\"%.*s%s%s\":%lu", first ? "" : ",",
+			        (int)(total ? nl - 6 : nl), m[i].name, m[i].v[k].label ? "_" : "",
+			        m[i].v[k].label ? m[i].v[k].label : "",
+			        (unsigned long)stats_get(l, &m[i].v[k]));
+			first = false;
+		}
+}
+
+/* do_stats - every counter of the table: summed, per lcore, and the backends */
 static void
 do_stats(int fd)
 {
+	struct gate_stats *gs = malloc(sizeof(*gs));
 	struct answer a;
-	struct lc_stats l = {0};
-	struct smtp_stats ss = {0};
-	struct relay_stats rs = {0};
-	uint64_t seg_in = 0, seg_out = 0, retrans = 0, flows = 0, cookies = 0;
 
-	for (unsigned i = 0; i < gate_workers.n; i++) {
-		const struct lcore_conf *lc = gate_workers.lc[i];
-		const struct tcp_stats *t = tcp_lcore_stats(lc->tcp);
-
-		l.rx_pkts += lc->stats.rx_pkts;
-		l.tx_pkts += lc->stats.tx_pkts;
-		l.drop_csum += lc->stats.drop_csum + t->drop_csum;
-		seg_in += t->seg_in;
-		seg_out += t->seg_out;
-		retrans += t->retransmits;
-		flows += t->flows_active;
-		cookies += t->cookies_sent;
-		ss.sessions_opened += lc->sess.stats.sessions_opened;
-		ss.sessions_closed += lc->sess.stats.sessions_closed;
-		ss.commands += lc->sess.stats.commands;
-		for (int c = 0; c < 6; c++)
-			ss.replies[c] += lc->sess.stats.replies[c];
-		for (int r = 0; r < POL_R_COUNT; r++)
-			ss.verdicts[r] += lc->sess.stats.verdicts[r];
-		rs.connects += lc->relay.stats.connects;
-		rs.connect_failed += lc->relay.stats.connect_failed;
-		rs.messages_ok += lc->relay.stats.messages_ok;
-		rs.messages_refused += lc->relay.stats.messages_refused;
-		rs.failures += lc->relay.stats.failures;
-	}
-	answer_begin(&a, true);
-	if (a.f == NULL)
+	if (gs == NULL) {
+		refuse(fd, "out of memory");
 		return;
-	fprintf(a.f,
-	        ",\"lcores\":%u,\"counters\":{\"packets_rx\":%lu,\"packets_tx\":%lu,"
-	        "\"tcp_segments_in\":%lu,\"tcp_segments_out\":%lu,\"tcp_retransmits\":%lu,"
-	        "\"tcp_flows_active\":%lu,\"tcp_syn_cookies_sent\":%lu,"
-	        "\"sessions_opened\":%lu,\"sessions_closed\":%lu,\"commands\":%lu,"
-	        "\"replies_2xx\":%lu,\"replies_3xx\":%lu,\"replies_4xx\":%lu,\"replies_5xx\":%lu",
-	        gate_workers.n, l.rx_pkts, l.tx_pkts, seg_in, seg_out, retrans, flows, cookies,
-	        ss.sessions_opened, ss.sessions_closed, ss.commands, ss.replies[2], ss.replies[3],
-	        ss.replies[4], ss.replies[5]);
-	for (int r = 0; r < POL_R_COUNT; r++)
-		fprintf(a.f, ",\"verdict_%s\":%lu", pol_reason_name(r), ss.verdicts[r]);
-	fprintf(a.f,
-	        ",\"relay_connects\":%lu,\"relay_connect_failed\":%lu,\"relay_messages_ok\":%lu,"
-	        "\"relay_messages_refused\":%lu,\"relay_failures\":%lu}",
-	        rs.connects, rs.connect_failed, rs.messages_ok, rs.messages_refused, rs.failures);
+	}
+	stats_collect(gs, reader);
+	answer_begin(&a, true);
+	if (a.f != NULL) {
+		fprintf(a.f, ",\"policy_version\":%lu,\"draining\":%s,\"counters\":{",
+		        (unsigned long)gs->policy_version, gs->draining ? "true" : "false");
+		metrics_json(a.f, &gs->total);
+		fprintf(a.f, "},\"lcores\":[");
+		for (unsigned i = 0; i < gs->nlcores; i++) {
+			fprintf(a.f, "%s{\"lcore\":%u,\"counters\":{", i ? "," : "",
+			        gs->lcore[i].lcore_id);
+			metrics_json(a.f, &gs->lcore[i]);
+			fprintf(a.f, "}}");
+		}
+		fprintf(a.f, "],\"backends\":[");
+		for (unsigned i = 0; i < gs->nbackends; i++) {
+			fprintf(a.f, "%s{\"address\":", i ? "," : "");
+			json_str(a.f, gs->backend[i].name);
+			fprintf(a.f, ",\"up\":%s,\"lcores_down\":%u}",
+			        gs->backend[i].up ? "true" : "false", gs->backend[i].lcores_down);
+		}
+		fputc(']', a.f);
+	}
 	answer_send(fd, &a);
+	free(gs);
 }
 
 /* ---- the connection ---- */

@@ -342,12 +342,23 @@ print_show(const struct resp *r)
 static void
 print_stats(const struct resp *r)
 {
-	/* the counters as name value lines, as the gate sent them */
+	/* the totals as name value lines, then each backend, as the gate sent them */
 	const struct conf_node *c = conf_get(r->doc->root, "counters");
+	const struct conf_node *b = conf_get(r->doc->root, "backends");
+	const struct conf_node *l = conf_get(r->doc->root, "lcores");
 
+	printf("%-40s %.0f\n", "policy_version", num(r->doc->root, "policy_version", 0));
+	printf("%-40s %s\n", "draining", str(r, "draining", "?"));
+	printf("%-40s %zu\n", "lcores", l != NULL ? l->n : 0);
 	for (const struct conf_node *n = c != NULL ? c->child : NULL; n != NULL; n = n->next)
 		if (n->type == CONF_STRING)
-			printf("%-32s %s\n", n->key, n->str);
+			printf("%-40s %s\n", n->key, n->str);
+	for (const struct conf_node *n = b != NULL ? b->child : NULL; n != NULL; n = n->next) {
+		const struct conf_node *addr = conf_get(n, "address"), *up = conf_get(n, "up");
+
+		printf("backend %-32s %s\n", addr != NULL ? addr->str : "?",
+		       up != NULL && strcmp(up->str, "true") == 0 ? "up" : "down");
+	}
 }
 
 static void

@@ -97,8 +97,11 @@ ok $? "a bad push: every file:line error, exit 2"
 ctl show --json >"$T/out" 2>&1 && grep -q '"version":2' "$T/out"
 ok $? "and the running policy is still version 2"
 
-ctl stats --json >"$T/out" 2>&1 && grep -q '"sessions_opened":[1-9]' "$T/out"
-ok $? "stats: counters of the running gate"
+ctl stats --json >"$T/out" 2>&1 && grep -q '"smtp_sessions_opened":[1-9]' "$T/out" &&
+	grep -q '"smtp_verdicts_relay_denied":' "$T/out" && grep -q '"lcore":1,' "$T/out" &&
+	ctl stats >"$T/out" 2>&1 && grep -q "^backend 192.0.2.1:2525 *up" "$T/out" &&
+	grep -q "^policy_version *2" "$T/out"
+ok $? "stats: the running gate's counters, per lcore, and its backends"
 
 runuser -u nobody -- "$CTL" -s "$SOCK" show >"$T/out" 2>&1
 [ $? -eq 2 ] && grep -q "Permission denied" "$T/out"
