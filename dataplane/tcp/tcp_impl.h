@@ -57,6 +57,7 @@ enum tcp_fflag {
 	TCP_F_DELIVERING = 1 << 15, /* inside the data() callback loop */
 	TCP_F_TIMER = 1 << 16,      /* a deadline is due: fire from the pending list */
 	TCP_F_WS = 1 << 17,         /* both SYNs carry WS: windows are scaled */
+	TCP_F_TS = 1 << 18,         /* both SYNs carry timestamps (RFC 7323): every segment does */
 };
 
 /* One flow. 256 bytes at most (checked): the per-session budget. */
@@ -89,6 +90,8 @@ struct tcp_flow {
 	uint32_t snd_wnd, snd_wl1, snd_wl2; /* snd_wnd scaled */
 	uint32_t max_snd_wnd;               /* RFC 5961 5.2 MAX.SND.WND */
 	uint32_t rcv_nxt, rcv_adv;          /* rcv_adv: right edge we advertised */
+	uint32_t ts_recent;                 /* RFC 7323 TS.Recent: the TSval we echo */
+	uint32_t ts_ack;                    /* RFC 7323 Last.ACK.sent */
 	/* congestion control, RFC 5681 / 6582 */
 	uint32_t cwnd, ssthresh, recover;
 	/* RTT, RFC 6298; ms */

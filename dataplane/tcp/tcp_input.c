@@ -102,6 +102,28 @@ open_done(struct tcp_lcore *lc, struct tcp_flow *f)
 	f->flags |= TCP_F_APP;
 }
 
+/* ts_open - both SYNs carry timestamps: every segment will (RFC 7323 3.2),
+ * and each has 12 bytes less room for data */
+static void
+ts_open(struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	if (!(seg->opt.has & TCP_O_TS))
+		return;
+	f->flags |= TCP_F_TS;
+	f->ts_recent = seg->opt.ts_val;
+	f->mss = (uint16_t)(f->mss - 12);
+}
+
+/* ts_update - RFC 7323 4.3: the TSval to echo, from a segment that covers
+ * Last.ACK.sent and is not older than what we echo already */
+static void
+ts_update(struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	if ((f->flags & TCP_F_TS) && (seg->opt.has & TCP_O_TS) && SEQ_LEQ(seg->seq, f->ts_ack) &&
+	    (int32_t)(seg->opt.ts_val - f->ts_recent) >= 0)
+		f->ts_recent = seg->opt.ts_val;
+}
+
 /* passive_open - a SYN to a listening port: a SYN_RCVD flow or a cookie */
 static void
 passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l)
@@ -146,6 +168,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	                  seg->opt.has & TCP_O_MSS
 	                          ? seg->opt.mss
 	                          : (f->family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT));
+	ts_open(f, seg);
 	f->snd_wnd = f->max_snd_wnd = seg->wnd; /* RFC 7323 2.2: a SYN's window is not scaled */
 	f->snd_wl1 = seg->seq;
 	init_cwnd(f);
@@ -419,7 +442,13 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		f->snd_una = ack;
 		if (SEQ_LT(f->snd_nxt, f->snd_una))
 			f->snd_nxt = f->snd_una;
-		if ((f->flags & TCP_F_RTT) && SEQ_GEQ(ack, f->rtt_seq)) {
+		if ((f->flags & TCP_F_TS) && (seg->opt.has & TCP_O_TS) && seg->opt.ts_ecr != 0 &&
+		    (uint32_t)lc->now - seg->opt.ts_ecr < lc->conf.rto_max_ms) {
+			/* RFC 7323 4: every ACK of new data times its segment, retransmitted or not
+			 */
+			f->flags &= ~(uint32_t)TCP_F_RTT;
+			tcp_rtt_sample(lc, f, (uint32_t)lc->now - seg->opt.ts_ecr);
+		} else if ((f->flags & TCP_F_RTT) && SEQ_GEQ(ack, f->rtt_seq)) {
 			f->flags &= ~(uint32_t)TCP_F_RTT;
 			tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
 		}
@@ -595,6 +624,7 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		}
 		return;
 	}
+	ts_update(f, seg);
 	if (fl & TCP_RST) { /* RFC 5961 3.2 */
 		lc->st.rst_in++;
 		if (seg->seq != f->rcv_nxt) {
@@ -702,6 +732,7 @@ input_synsent(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *se
 	                  seg->opt.has & TCP_O_MSS
 	                          ? seg->opt.mss
 	                          : (f->family == TCP_V6 ? TCP_MSS6_DEFAULT : TCP_MSS_DEFAULT));
+	ts_open(f, seg);
 	init_cwnd(f);
 	f->snd_wnd = f->max_snd_wnd = seg->wnd;
 	f->snd_wl1 = seg->seq;

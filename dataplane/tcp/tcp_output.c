@@ -56,11 +56,17 @@ emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 			field = wnd;
 		o->wnd = (uint16_t)umin(field, 0xffff);
 		o->ack = f->rcv_nxt;
+		f->ts_ack = f->rcv_nxt;
 		if (!(o->flags & TCP_SYN) && SEQ_GT(f->rcv_nxt + wnd, f->rcv_adv))
 			f->rcv_adv = f->rcv_nxt + wnd;
 		else if (o->flags & TCP_SYN)
 			f->rcv_adv = f->rcv_nxt + wnd;
 		f->flags &= ~(uint32_t)TCP_F_ACKNOW;
+	}
+	if ((f->flags & TCP_F_TS) && !(o->flags & TCP_RST)) { /* RFC 7323 3.2: on every segment */
+		o->opt.has |= TCP_O_TS;
+		o->opt.ts_val = (uint32_t)lc->now;
+		o->opt.ts_ecr = f->ts_recent;
 	}
 	lc->st.seg_out++;
 	if (lc->conf.emit(lc->conf.emit_arg, o) != 0)
@@ -104,6 +110,9 @@ tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f)
 	o.seq = f->iss;
 	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
 	syn_opts(lc, f, &o, true);
+	o.opt.has |= TCP_O_TS; /* offered; kept if the SYN-ACK has it too */
+	o.opt.ts_val = (uint32_t)lc->now;
+	o.opt.ts_ecr = 0;
 	emit(lc, f, &o);
 	f->snd_nxt = f->iss + 1;
 	if (SEQ_GT(f->snd_nxt, f->snd_max))

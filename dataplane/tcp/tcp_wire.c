@@ -121,6 +121,8 @@ tcp_wire_hdr_len(const struct tcp_out *o)
 		n += 4;
 	if (o->opt.has & TCP_O_WS)
 		n += 4; /* NOP + 3 */
+	if (o->opt.has & TCP_O_TS)
+		n += 12; /* NOP NOP + 10 */
 	return n;
 }
 
@@ -161,6 +163,15 @@ tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 		q[1] = 3;
 		q[2] = 3;
 		q[3] = o->opt.wscale;
+		q += 4;
+	}
+	if (o->opt.has & TCP_O_TS) {
+		q[0] = 1;
+		q[1] = 1;
+		q[2] = 8;
+		q[3] = 10;
+		wr32(q + 4, o->opt.ts_val);
+		wr32(q + 8, o->opt.ts_ecr);
 	}
 	return hlen;
 }

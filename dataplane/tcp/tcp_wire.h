@@ -45,7 +45,7 @@ enum tcp_opt_bit {
 	TCP_O_MSS = 1 << 0,    /* kind 2 */
 	TCP_O_WS = 1 << 1,     /* kind 3, RFC 7323 */
 	TCP_O_SACKOK = 1 << 2, /* kind 4, RFC 2018: read only, we never offer SACK */
-	TCP_O_TS = 1 << 3,     /* kind 8, RFC 7323: read only, we never offer timestamps */
+	TCP_O_TS = 1 << 3,     /* kind 8, RFC 7323: offered in our SYNs, echoed when both sent it */
 };
 
 struct tcp_opts {

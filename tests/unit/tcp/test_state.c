@@ -53,6 +53,54 @@ test_handshake(void)
 	p_stop(p);
 }
 
+/* test_timestamps - RFC 7323: a SYN with timestamps gets them back, every
+ * segment carries them, TS.Recent follows the peer, an ACK times its
+ * segment through the echo, and a SYN without them gets none */
+static void
+test_timestamps(void)
+{
+	struct peer *p = p_start(NULL);
+	struct tcp_opts o = {.has = TCP_O_MSS | TCP_O_WS | TCP_O_TS,
+	                     .mss = 1460,
+	                     .wscale = 7,
+	                     .ts_val = 1000,
+	                     .ts_ecr = 0};
+	struct pout *sa, *a;
+
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	sa = p_last(p);
+	ok(sa && (sa->o.opt.has & TCP_O_TS) && sa->o.opt.ts_ecr == 1000,
+	   "SYN-ACK has timestamps, echoing the SYN's TSval");
+	p->siss = sa ? sa->o.seq : 0;
+	o.has = TCP_O_TS;
+	o.ts_val = 1010;
+	o.ts_ecr = sa ? sa->o.opt.ts_val : 0;
+	p_clear(p);
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_ACK, CLI_ISS + 1, p->siss + 1, 1024, NULL, 0, &o);
+	ok(p->flow && tcp_flow_state(p->flow) == TCP_S_ESTABLISHED, "established");
+	is_int(p->flow ? p->flow->mss : 0, 1448, "the MSS leaves room for the option (1460 - 12)");
+	o.ts_val = 1020;
+	p_clear(p);
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_ACK | TCP_PSH, CLI_ISS + 1, p->siss + 1, 1024, "NOOP\r\n",
+	       6, &o);
+	a = p_last(p);
+	ok(a && (a->o.opt.has & TCP_O_TS) && a->o.opt.ts_ecr == 1020,
+	   "our ACK carries timestamps and echoes the newest TSval");
+	/* an old segment (a retransmission from before) does not move TS.Recent back */
+	o.ts_val = 900;
+	p_clear(p);
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_ACK, CLI_ISS + 1, p->siss + 1, 1024, NULL, 0, &o);
+	is_int(p->flow ? p->flow->ts_recent : 0, 1020, "an older TSval leaves TS.Recent");
+	p_stop(p);
+
+	p = p_start(NULL);
+	o.has = TCP_O_MSS;
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	sa = p_last(p);
+	ok(sa && !(sa->o.opt.has & TCP_O_TS), "a SYN without timestamps gets none");
+	p_stop(p);
+}
+
 static void
 test_data(void)
 {
@@ -331,8 +379,8 @@ test_active_open(void)
 	ok(tcp_flow_state(f) == TCP_S_SYN_SENT, "SYN_SENT");
 	syn = p_last(p);
 	ok(syn && syn->o.flags == TCP_SYN && syn->o.dport == 2525 &&
-	           syn->o.opt.has == (TCP_O_MSS | TCP_O_WS),
-	   "a SYN with MSS and WS");
+	           syn->o.opt.has == (TCP_O_MSS | TCP_O_WS | TCP_O_TS) && syn->o.opt.ts_ecr == 0,
+	   "a SYN with MSS, WS and timestamps (TSecr 0)");
 	lport = syn->o.sport;
 	ok(lport >= 32768 && lport < 61000, "source port in the ephemeral range");
 	s = syn->o.seq + 1;
@@ -451,6 +499,7 @@ main(void)
 {
 	test_size();
 	test_handshake();
+	test_timestamps();
 	test_data();
 	test_close_peer_first();
 	test_close_we_first();
