@@ -97,6 +97,7 @@ port_init(unsigned i, unsigned nq)
 	const struct gconf_port *p = &gconf.ports[i];
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
+	uint64_t rss_hf;
 	char name[RTE_ETH_NAME_MAX_LEN], pool_name[RTE_MEMPOOL_NAMESIZE];
 	struct rte_mempool *pool;
 	uint16_t pid;
@@ -151,7 +152,23 @@ port_init(unsigned i, unsigned nq)
 		conf.txmode.offloads |= txc;
 	else
 		gate_ports.tx_csum = false;
-	if ((rc = rte_eth_dev_configure(pid, (uint16_t)nq, (uint16_t)nq, &conf)) < 0) {
+	/* several queues: the device spreads flows by RSS where it can; the
+	 * lcore a segment reaches still hands it to its flow's owner when the
+	 * device's hash and ours disagree (lcore.c), so RSS only spares hand-offs */
+	rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP);
+	if (nq > 1 && rss_hf != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+		if (rte_eth_dev_configure(pid, (uint16_t)nq, (uint16_t)nq, &conf) < 0) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE; /* refused: hand-offs only */
+			conf.rx_adv_conf.rss_conf.rss_hf = 0;
+			rss_hf = 0;
+		}
+	} else {
+		rss_hf = 0;
+	}
+	if (rss_hf == 0 &&
+	    (rc = rte_eth_dev_configure(pid, (uint16_t)nq, (uint16_t)nq, &conf)) < 0) {
 		fprintf(stderr, "smtpgate: port %s: configure: %s\n", p->name, rte_strerror(-rc));
 		return -1;
 	}
@@ -176,8 +193,11 @@ port_init(unsigned i, unsigned nq)
 		if (i == 0)
 			lcore_conf[gconf.lcores[l]].pool = pool;
 	printf("smtpgate: port %s is %s, MAC " RTE_ETHER_ADDR_PRT_FMT
-	       ", %u queue%s, checksums %s\n",
+	       ", %u queue%s%s, checksums %s\n",
 	       p->name, p->device, RTE_ETHER_ADDR_BYTES(&gate_ports.mac[i]), nq, nq == 1 ? "" : "s",
+	       nq == 1       ? ""
+	       : rss_hf != 0 ? " (RSS)"
+	                     : " (software hand-off)",
 	       conf.txmode.offloads ? "offloaded" : "in software");
 	return 0;
 }
@@ -365,6 +385,8 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGPIPE,
+	       SIG_IGN); /* a control or metrics client that hangs up is an error, not our end */
 	if (logq_open(&gconf) < 0)
 		return 1;
 	if (lcores_init() < 0)

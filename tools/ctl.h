@@ -43,6 +43,8 @@ int cmd_explain(int argc, char **argv);
 extern const char *ctl_socket;
 /* cmd_live - push, show, stats, drain against the running gate */
 int cmd_live(const char *cmd, int argc, char **argv);
+/* ctl_version - ours, and the running gate's if one answers */
+int ctl_version(bool json, const char *ours, const char *hyperscan);
 /* ctl_explain_live - explain against the running gate (smtpgatectl.c) */
 int ctl_explain_live(const struct explain_args *a, bool json);
 

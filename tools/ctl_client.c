@@ -432,3 +432,45 @@ cmd_live(const char *cmd, int argc, char **argv)
 		return simple("stats", as_json, print_stats);
 	return simple("drain", as_json, print_drain);
 }
+
+int
+ctl_version(bool as_json, const char *ours, const char *hyperscan)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct resp r = {0};
+	static const char req[] = "{\"cmd\":\"version\"}";
+	bool gate = false;
+	int fd;
+
+	/* only ask when something listens there: version works without a gate */
+	if (strlen(ctl_socket) < sizeof(sa.sun_path)) {
+		strcpy(sa.sun_path, ctl_socket);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			gate = true;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (gate && (request(req, sizeof(req) - 1, NULL, 0, &r) != 0 || !ok(&r)))
+		gate = false;
+	if (as_json) {
+		printf("{\"smtpgatectl\":");
+		json_str(stdout, ours);
+		printf(",\"hyperscan\":");
+		json_str(stdout, hyperscan);
+		printf(",\"gate\":");
+		if (gate)
+			json_str(stdout, str(&r, "gate", "?"));
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		printf("smtpgatectl %s (Hyperscan %s)\n", ours, hyperscan);
+		if (gate)
+			printf("gate at %s: %s (control protocol %.0f)\n", ctl_socket,
+			       str(&r, "gate", "?"), num(r.doc->root, "protocol", 0));
+	}
+	if (r.doc != NULL || r.payload != NULL)
+		resp_free(&r);
+	return CTL_OK;
+}

@@ -34,8 +34,9 @@ usage(FILE *out)
 	        "        print the reply the gate would send at each stage and the rule that\n"
 	        "        decided; exit 0 when all is accepted, 1 when anything is refused,\n"
 	        "        2 on a usage or policy error\n"
-	        "  version\n"
-	        "        print the versions of smtpgatectl and Hyperscan\n"
+	        "  version [--json]\n"
+	        "        print the versions of smtpgatectl and Hyperscan, and the running\n"
+	        "        gate's when one answers on the control socket\n"
 	        "\n"
 	        "against the running gate (its control socket: -s SOCKET, $SMTPGATE_SOCKET,\n"
 	        "or /var/run/dpdk/rte/smtpgate.sock, the gate's default):\n"
@@ -192,10 +193,9 @@ main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("smtpgatectl %s (Hyperscan %s)\n", SMTPGATE_VERSION, hs_version());
-		return CTL_OK;
-	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		return ctl_version(argc == 3 && strcmp(argv[2], "--json") == 0, SMTPGATE_VERSION,
+		                   hs_version());
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "explain") == 0)

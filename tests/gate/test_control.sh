@@ -68,6 +68,10 @@ ctl show >"$T/out" 2>&1 && grep -q "policy .*a/policy.conf, version 1" "$T/out" 
 	grep -q "hostname      mx.gate.example" "$T/out"
 ok $? "show: the policy the gate started with, version 1"
 
+ctl version >"$T/out" 2>&1 && grep -q "^gate at $SOCK: smtpgate " "$T/out" &&
+	ctl version --json | grep -q '"gate":"smtpgate '
+ok $? "version: smtpgatectl's and the running gate's"
+
 ctl explain --service mx --client 192.0.2.77 --from a@remote.example \
 	--rcpt x@remote.example >"$T/out" 2>&1
 rc=$?
@@ -142,6 +146,21 @@ for c in garbage huge version truncated notjson; do
 done
 ctl show >/dev/null 2>&1 && [ $bad -eq 0 ]
 ok $? "malformed, oversized and truncated messages get an error; the gate goes on"
+python3 - "$SOCK" <<'PY'
+# clients that hang up: before sending anything, and right after a request
+import socket, struct, sys
+for req in (None, b'{"cmd":"stats"}'):
+    for _ in range(20):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[1])
+        if req is not None:
+            body = struct.pack(">I", len(req)) + req + struct.pack(">I", 0)
+            s.sendall(b"SGC\x01" + struct.pack(">I", len(body)) + body)
+        s.close()
+PY
+sleep 0.5
+kill -0 "$gate_pid" 2>/dev/null && ctl show >/dev/null 2>&1
+ok $? "40 clients hanging up early do not disturb the gate"
 
 # a pushed policy opens and closes service ports
 mkdir -p "$T/c"
