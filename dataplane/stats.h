@@ -79,7 +79,7 @@ void stats_collect(struct gate_stats *out, struct pol_reader *r);
  * names. A metric is a counter (its name ends in _total) or a gauge; a
  * labelled one has one value per label value ("reason" = "csum", ...).
  * Names and label values are lower case [a-z0-9_]. */
-#define STATS_MAX_VALUES 16 /* label values of one metric: smtp_err has 16 */
+#define STATS_MAX_VALUES 24 /* label values of one metric: smtp_err has 17 */
 
 struct stats_value {
 	const char *label; /* the label's value; NULL for an unlabelled metric */

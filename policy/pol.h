@@ -106,6 +106,7 @@ struct pol_service {
 	uint32_t command_timeout_ms; /* idle time allowed between commands */
 	uint32_t session_timeout_ms; /* whole session */
 	uint32_t max_errors;         /* error replies before 421 and close */
+	uint32_t greet_wait_ms; /* banner held back this long; talking first is refused; 0: off */
 	enum pol_backend_at backend_at;
 };
 

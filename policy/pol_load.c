@@ -298,6 +298,7 @@ static const char *const service_keys[] = {
         "session_timeout",
         "max_errors",
         "backend_connect",
+        "greet_wait",
         NULL,
 };
 
@@ -375,6 +376,9 @@ load_service(struct loader *ld, const struct conf_node *c)
 	s->max_errors = (uint32_t)v;
 	get_ms(ld, c, "command_timeout", &s->command_timeout_ms);
 	get_ms(ld, c, "session_timeout", &s->session_timeout_ms);
+	get_ms(ld, c, "greet_wait", &s->greet_wait_ms);
+	if (s->greet_wait_ms > 60000)
+		pol_errs_add(ld->errs, c->file, c->line, "greet_wait: at most 60s");
 	{
 		/* "$hostname ESMTP", as Postfix's default without the mail_name */
 		size_t hl = strnlen(ld->m->hostname, sizeof(ld->m->hostname) - 1);

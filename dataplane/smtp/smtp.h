@@ -77,6 +77,7 @@ enum smtp_err {
 	SMTP_E_TOO_MANY_ERRORS, /* 421 4.7.0; the session ends */
 	SMTP_E_NO_SERVICE,      /* 421 4.3.2: the port lost its service; the session ends */
 	SMTP_E_NO_MEMORY,       /* 421 4.3.0: no chunk left; the session ends */
+	SMTP_E_PREGREET, /* 521 5.5.1: the client talked before the banner; the session ends */
 	SMTP_E_COUNT
 };
 
@@ -136,14 +137,15 @@ enum smtp_action {
 };
 
 enum smtp_state {
-	SMTP_S_FREE,    /* not opened, or smtp_close()d */
-	SMTP_S_DENIED,  /* greeted with the policy's refusal: 503 to all but QUIT */
-	SMTP_S_GREETED, /* greeted with 220, no HELO/EHLO accepted */
-	SMTP_S_HELO,    /* HELO/EHLO accepted, no transaction */
-	SMTP_S_MAIL,    /* MAIL accepted: a transaction is open */
-	SMTP_S_WAIT,    /* the relay was asked (RCPT or DATA, in where): input waits */
-	SMTP_S_DATA,    /* the message flows through the relay; its end's reply is awaited */
-	SMTP_S_CLOSING, /* SMTP_CLOSE returned; only smtp_close() is left */
+	SMTP_S_FREE,     /* not opened, or smtp_close()d */
+	SMTP_S_DENIED,   /* greeted with the policy's refusal: 503 to all but QUIT */
+	SMTP_S_PREGREET, /* the service's greet_wait: the banner is held back, input is refused */
+	SMTP_S_GREETED,  /* greeted with 220, no HELO/EHLO accepted */
+	SMTP_S_HELO,     /* HELO/EHLO accepted, no transaction */
+	SMTP_S_MAIL,     /* MAIL accepted: a transaction is open */
+	SMTP_S_WAIT,     /* the relay was asked (RCPT or DATA, in where): input waits */
+	SMTP_S_DATA,     /* the message flows through the relay; its end's reply is awaited */
+	SMTP_S_CLOSING,  /* SMTP_CLOSE returned; only smtp_close() is left */
 };
 
 /* Where the line reader is between two bytes. */

@@ -202,6 +202,7 @@ smtp_err_name(enum smtp_err e)
 	        [SMTP_E_NO_RCPTS] = "no_recipients",
 	        [SMTP_E_NO_BACKEND] = "no_backend",
 	        [SMTP_E_BACKEND] = "backend",
+	        [SMTP_E_PREGREET] = "pregreet",
 	        [SMTP_E_TIMEOUT] = "timeout",
 	        [SMTP_E_TOO_MANY_ERRORS] = "too_many_errors",
 	        [SMTP_E_NO_SERVICE] = "no_service",

@@ -77,6 +77,8 @@ set_deadline(struct smtp_call *c)
 	uint64_t cmd = ss->last_ms + c->svc->command_timeout_ms;
 	uint64_t all = ss->start_ms + c->svc->session_timeout_ms;
 
+	if (ss->state == SMTP_S_PREGREET)
+		cmd = ss->start_ms + c->svc->greet_wait_ms; /* then the banner, not a 421 */
 	ss->deadline_ms = cmd < all ? cmd : all;
 }
 
@@ -130,10 +132,12 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 		smtp_panic("smtp_open with %zu bytes of output free", room(out));
 	if (!begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
-	if (smtp_decide(&c, POL_CONNECT, NULL, NULL, NULL))
-		smtp_reply2(&c, "220 ", c.svc->banner);
-	else
+	if (!smtp_decide(&c, POL_CONNECT, NULL, NULL, NULL))
 		ss->state = SMTP_S_DENIED;
+	else if (c.svc->greet_wait_ms > 0)
+		ss->state = SMTP_S_PREGREET; /* smtp_timeout() greets once the wait is over */
+	else
+		smtp_reply2(&c, "220 ", c.svc->banner);
 	error_limit(&c);
 	set_deadline(&c);
 	return action(ss);
@@ -191,7 +195,15 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		return SMTP_CLOSE;
 	if (room(out) < SMTP_OUT_ROOM || !reading(ss))
 		return SMTP_CONTINUE;
-	if (!begin(&c, ss, env, snap, now, out) || timed_out(&c))
+	if (!begin(&c, ss, env, snap, now, out))
+		return SMTP_CLOSE;
+	if (ss->state == SMTP_S_PREGREET && len > 0) {
+		/* it did not wait for our banner: a bot (postscreen's PREGREET) */
+		*consumed = len;
+		smtp_hangup(&c, SMTP_E_PREGREET, "pregreet", "521 5.5.1 Protocol error");
+		return SMTP_CLOSE;
+	}
+	if (timed_out(&c))
 		return SMTP_CLOSE;
 	if (ss->line != NULL) {
 		memcpy(line, ss->line, ss->line_len);
@@ -244,6 +256,17 @@ smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct p
 		return SMTP_CONTINUE;
 	if (!begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
+	if (ss->state == SMTP_S_PREGREET) {
+		set_deadline(&c);
+		if (now < ss->deadline_ms)
+			return SMTP_CONTINUE;
+		/* the client waited: greet it; the command timeout runs from here */
+		ss->state = SMTP_S_GREETED;
+		ss->last_ms = now;
+		smtp_reply2(&c, "220 ", c.svc->banner);
+		set_deadline(&c);
+		return action(ss);
+	}
 	timed_out(&c);
 	return action(ss);
 }

@@ -41,6 +41,7 @@ service mx {
     command_timeout = 2s;
 }
 service submission { ports = [ 587 ]; require_auth = true; }
+service pg { ports = [ 2626 ]; greet_wait = 1s; }
 POL
 
 gate_start sgsmtp "$T/gate.conf" "$T/policy.conf"
@@ -178,6 +179,28 @@ except ConnectionRefusedError: sys.exit(0)
 "
 ok $? "a SYN to a closed port is answered with RST"
 
+# greet_wait: a client that talks before the banner is refused; one that waits is greeted
+in_ns python3 - >"$T/out" 2>&1 <<'PY'
+import socket, time
+bot = socket.create_connection(("192.0.2.25", 2626), timeout=5)
+bot.sendall(b"EHLO bot.example\r\n")
+got = b""
+while True:
+    d = bot.recv(512)
+    if not d:
+        break
+    got += d
+print("bot", got.decode().strip(), "closed")
+t = time.time()
+good = socket.create_connection(("192.0.2.25", 2626), timeout=5)
+banner = good.recv(512).decode().strip()
+print("waited %.1f" % (time.time() - t), banner)
+PY
+grep -qx "bot 521 5.5.1 Protocol error closed" "$T/out"
+ok $? "greet_wait: talking before the banner gets 521 5.5.1 and the end"
+grep -qE "^waited (0\.9|1\.[0-9]) 220 mx.gate.example" "$T/out"
+ok $? "greet_wait: a client that waits gets the banner after the wait ($(sed -n 2p "$T/out"))"
+
 sleep 0.2
 gate_stop
 [ "$gate_rc" -eq 0 ]; ok $? "the gate stops cleanly"
@@ -186,6 +209,7 @@ grep -q "smtpgate/smtpd\[[0-9]*\]: NOQUEUE: reject: RCPT from unknown\[192.0.2.1
 ok $? "Postfix reject log line for the relay attempt"
 grep -q "NOQUEUE: reject: CONNECT from unknown\[192.0.2.66\]: 554 5.7.1" "$gate_log"; ok $? "log line for the refused client"
 grep -q "lost_output 0" "$gate_log"; ok $? "no engine output was lost"
+grep -q "pregreet after CONNECT from unknown\[192.0.2.1\]" "$gate_log"; ok $? "the pregreet is logged"
 
 echo "1..$n"
 [ $failed -eq 0 ]

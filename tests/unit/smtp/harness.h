@@ -365,6 +365,7 @@ static const char *const h_policy =
         "service sub { ports = [587]; require_auth = true; }\n"
         "service small { ports = [26]; max_recipients = 3; message_size_limit = 1000;\n"
         "  max_errors = 5; command_timeout = 10s; session_timeout = 60s; }\n"
-        "service nolimit { ports = [27]; message_size_limit = 0; }\n";
+        "service nolimit { ports = [27]; message_size_limit = 0; }\n"
+        "service pg { ports = [28]; greet_wait = 2s; }\n";
 
 #endif

@@ -426,6 +426,48 @@ test_stats(void)
 	is_str(smtp_cmd_name(SMTP_C_RCPT), "RCPT", "command names");
 }
 
+/* test_pregreet - greet_wait: the banner comes after the wait; a client
+ * that talks first is refused (postscreen's PREGREET) */
+static void
+test_pregreet(void)
+{
+	struct h h;
+	size_t used = 0;
+
+	h_init(&h, 4096);
+	h_open(&h, snap, RMT, 28, 1000);
+	is_int((long)h.out.len, 0, "greet_wait: no banner at connect");
+	is_int(h.ss.state, SMTP_S_PREGREET, "the session waits");
+	is_int((long)smtp_deadline(&h.ss), 3000, "the banner is due after greet_wait (2 s)");
+	is_int(smtp_timeout(&h.ss, &h.env, snap, 2999, &h.o), SMTP_CONTINUE, "not before");
+	h_drain(&h);
+	is_int((long)h.out.len, 0, "still no banner");
+	is_int(smtp_timeout(&h.ss, &h.env, snap, 3000, &h.o), SMTP_CONTINUE, "the wait is over");
+	h_drain(&h);
+	is_str(h.out.s, "220 mx.test.example ESMTP\r\n", "then the banner");
+	is_int((long)smtp_deadline(&h.ss), 3000 + 300000,
+	       "the command timeout runs from the banner");
+	h_feeds(&h, snap, 3100, "EHLO c.example\r\nQUIT\r\n");
+	ok(strstr(h.out.s, "250-mx.test.example") != NULL && strstr(h.out.s, "221 ") != NULL,
+	   "a client that waited is served");
+	h_close(&h);
+	h_fini(&h);
+
+	h_init(&h, 4096);
+	h_open(&h, snap, RMT, 28, 1000);
+	h.act = smtp_input(&h.ss, &h.env, snap, 1500, "EHLO bot\r\nMAIL FROM:<a@b>\r\n", 26, &used,
+	                   &h.o);
+	h_drain(&h);
+	is_int(h.act, SMTP_CLOSE, "talking before the banner closes the session");
+	is_str(h.out.s, "521 5.5.1 Protocol error\r\n", "with 521 5.5.1, and nothing else");
+	is_int((long)h.st.errors[SMTP_E_PREGREET], 1, "counted as pregreet");
+	ok(h.log.s != NULL && strstr(h.log.s, "pregreet after CONNECT from unknown[203.0.113.5]"),
+	   "and logged");
+	h_close(&h);
+	ok(h.ck.live == 0, "no chunk left");
+	h_fini(&h);
+}
+
 int
 main(void)
 {
@@ -439,6 +481,7 @@ main(void)
 	test_policy_swap();
 	test_chunks();
 	test_stats();
+	test_pregreet();
 	pol_snapshot_free(snap);
 	return done_testing();
 }
