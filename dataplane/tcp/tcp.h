@@ -20,9 +20,10 @@
  * Conformance: RFC 9293 (and 793), RFC 6298 (RTO), RFC 5961 (challenge
  * ACKs), RFC 4987 (SYN cookies), RFC 7323 (window scale; timestamps for RTT measurement, no PAWS),
  * RFC 6528 (ISN), RFC 5681/6582 (slow start, fast retransmit, NewReno).
- * Not implemented: SACK, PAWS, urgent data, ECN, keepalive (the
- * application's deadline bounds idle flows), delayed ACKs and Nagle (a
- * request/response application: replies carry the ACK).
+ * Receiver-side SACK (RFC 2018: our ACKs report the ranges held out of
+ * order); the peer's SACK blocks are not used. Not implemented: PAWS, urgent data, ECN, keepalive
+ * (the application's deadline bounds idle flows), delayed ACKs and Nagle (a request/response
+ * application: replies carry the ACK).
  */
 #ifndef TCP_H
 #define TCP_H

@@ -107,6 +107,8 @@ open_done(struct tcp_lcore *lc, struct tcp_flow *f)
 static void
 ts_open(struct tcp_flow *f, const struct tcp_seg *seg)
 {
+	if (seg->opt.has & TCP_O_SACKOK)
+		f->flags |= TCP_F_SACK; /* RFC 2018: our ACKs may carry SACK blocks */
 	if (!(seg->opt.has & TCP_O_TS))
 		return;
 	f->flags |= TCP_F_TS;

@@ -39,6 +39,33 @@ tcp_rcv_window(struct tcp_flow *f)
 	return wnd;
 }
 
+/* sack_blocks - RFC 2018 4: the ranges held out of order, adjacent chunks
+ * merged, as many as fit beside the other options (the peer's sender then
+ * retransmits only the holes) */
+static void
+sack_blocks(struct tcp_lcore *lc, const struct tcp_flow *f, struct tcp_out *o)
+{
+	unsigned max = (o->opt.has & TCP_O_TS) ? 3 : TCP_SACK_MAX, n = 0;
+
+	for (uint32_t c = f->ooo; c != TCP_NIL;) {
+		const struct tcp_chunk *ch = tcp_chunk(lc, c);
+		uint32_t left = ch->seq, right = ch->seq + ch->len;
+
+		for (c = ch->next; c != TCP_NIL && tcp_chunk(lc, c)->seq == right;
+		     c = tcp_chunk(lc, c)->next)
+			right += tcp_chunk(lc, c)->len;
+		if (n == max)
+			break;
+		o->opt.sack[n][0] = left;
+		o->opt.sack[n][1] = right;
+		n++;
+	}
+	if (n > 0) {
+		o->opt.has |= TCP_O_SACK;
+		o->opt.nsack = (uint8_t)n;
+	}
+}
+
 /* emit - fill the addresses and the ACK and window fields, then send */
 static void
 emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
@@ -68,6 +95,11 @@ emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 		o->opt.ts_val = (uint32_t)lc->now;
 		o->opt.ts_ecr = f->ts_recent;
 	}
+	if ((f->flags & TCP_F_SACK) && (o->flags & TCP_SYN))
+		o->opt.has |= TCP_O_SACKOK;
+	else if ((f->flags & TCP_F_SACK) && (o->flags & TCP_ACK) && !(o->flags & TCP_RST) &&
+	         f->ooo != TCP_NIL && o->len[0] + o->len[1] == 0) /* room: bare ACKs only */
+		sack_blocks(lc, f, o);
 	lc->st.seg_out++;
 	if (lc->conf.emit(lc->conf.emit_arg, o) != 0)
 		lc->st.emit_failed++;
@@ -110,7 +142,7 @@ tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f)
 	o.seq = f->iss;
 	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
 	syn_opts(lc, f, &o, true);
-	o.opt.has |= TCP_O_TS; /* offered; kept if the SYN-ACK has it too */
+	o.opt.has |= TCP_O_TS | TCP_O_SACKOK; /* offered; kept if the SYN-ACK has them too */
 	o.opt.ts_val = (uint32_t)lc->now;
 	o.opt.ts_ecr = 0;
 	emit(lc, f, &o);

@@ -121,8 +121,12 @@ tcp_wire_hdr_len(const struct tcp_out *o)
 		n += 4;
 	if (o->opt.has & TCP_O_WS)
 		n += 4; /* NOP + 3 */
+	if (o->opt.has & TCP_O_SACKOK)
+		n += 4; /* NOP NOP + 2 */
 	if (o->opt.has & TCP_O_TS)
 		n += 12; /* NOP NOP + 10 */
+	if ((o->opt.has & TCP_O_SACK) && o->opt.nsack > 0)
+		n += 4 + 8u * o->opt.nsack; /* NOP NOP + 2 + 8 per block */
 	return n;
 }
 
@@ -165,6 +169,13 @@ tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 		q[3] = o->opt.wscale;
 		q += 4;
 	}
+	if (o->opt.has & TCP_O_SACKOK) {
+		q[0] = 1;
+		q[1] = 1;
+		q[2] = 4;
+		q[3] = 2;
+		q += 4;
+	}
 	if (o->opt.has & TCP_O_TS) {
 		q[0] = 1;
 		q[1] = 1;
@@ -172,6 +183,17 @@ tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 		q[3] = 10;
 		wr32(q + 4, o->opt.ts_val);
 		wr32(q + 8, o->opt.ts_ecr);
+		q += 12;
+	}
+	if ((o->opt.has & TCP_O_SACK) && o->opt.nsack > 0) {
+		q[0] = 1;
+		q[1] = 1;
+		q[2] = 5;
+		q[3] = (uint8_t)(2 + 8 * o->opt.nsack);
+		for (unsigned i = 0; i < o->opt.nsack; i++) {
+			wr32(q + 4 + 8 * i, o->opt.sack[i][0]);
+			wr32(q + 8 + 8 * i, o->opt.sack[i][1]);
+		}
 	}
 	return hlen;
 }

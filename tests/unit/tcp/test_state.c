@@ -97,7 +97,25 @@ test_timestamps(void)
 	o.has = TCP_O_MSS;
 	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
 	sa = p_last(p);
-	ok(sa && !(sa->o.opt.has & TCP_O_TS), "a SYN without timestamps gets none");
+	ok(sa && !(sa->o.opt.has & (TCP_O_TS | TCP_O_SACKOK)),
+	   "a SYN without timestamps or SACK-permitted gets neither");
+	p_stop(p);
+
+	/* RFC 2018: with SACK permitted, an ACK for a hole reports what is held */
+	p = p_start(NULL);
+	o.has = TCP_O_MSS | TCP_O_SACKOK;
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	sa = p_last(p);
+	ok(sa && (sa->o.opt.has & TCP_O_SACKOK), "SACK-permitted is answered in the SYN-ACK");
+	p->siss = sa ? sa->o.seq : 0;
+	p_seg(p, TCP_ACK, CLI_ISS + 1, p->siss + 1, 1024, NULL, 0);
+	p_clear(p);
+	p_seg(p, TCP_ACK, CLI_ISS + 1 + 10, p->siss + 1, 1024, "0123456789", 10);
+	p_seg(p, TCP_ACK, CLI_ISS + 1 + 20, p->siss + 1, 1024, "abcde", 5);
+	a = p_last(p);
+	ok(a && a->o.ack == CLI_ISS + 1 && (a->o.opt.has & TCP_O_SACK) && a->o.opt.nsack == 1 &&
+	           a->o.opt.sack[0][0] == CLI_ISS + 11 && a->o.opt.sack[0][1] == CLI_ISS + 26,
+	   "the ACK for the hole carries one SACK block for both held segments");
 	p_stop(p);
 }
 
@@ -379,8 +397,9 @@ test_active_open(void)
 	ok(tcp_flow_state(f) == TCP_S_SYN_SENT, "SYN_SENT");
 	syn = p_last(p);
 	ok(syn && syn->o.flags == TCP_SYN && syn->o.dport == 2525 &&
-	           syn->o.opt.has == (TCP_O_MSS | TCP_O_WS | TCP_O_TS) && syn->o.opt.ts_ecr == 0,
-	   "a SYN with MSS, WS and timestamps (TSecr 0)");
+	           syn->o.opt.has == (TCP_O_MSS | TCP_O_WS | TCP_O_TS | TCP_O_SACKOK) &&
+	           syn->o.opt.ts_ecr == 0,
+	   "a SYN with MSS, WS, SACK-permitted and timestamps (TSecr 0)");
 	lport = syn->o.sport;
 	ok(lport >= 32768 && lport < 61000, "source port in the ephemeral range");
 	s = syn->o.seq + 1;
