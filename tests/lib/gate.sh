@@ -54,7 +54,7 @@ gate_start() { # gate_start NAME GATE_CONF POLICY [extra EAL args]
 	gate_ns=$1
 	local conf=$2 policy=$3
 	shift 3
-	gate_log=$(mktemp /tmp/smtpgate-$gate_ns.XXXXXX.log)
+	gate_log=$(mktemp "${T:-/tmp}/smtpgate-$gate_ns.XXXXXX.log") # in $T: gone with it
 	ip netns del "$gate_ns" 2>/dev/null
 	ip netns add "$gate_ns"
 	in_ns ip link set lo up
