@@ -307,10 +307,10 @@ tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 			break;
 		send_data(lc, f, f->snd_nxt, n, fin);
 		sent = true;
-		if (SEQ_GEQ(f->snd_nxt, f->snd_max) && n > 0)
+		if (SEQ_LT(f->snd_nxt, f->snd_max))
+			lc->st.retransmits++; /* again: data or FIN sent before */
+		else if (n > 0)
 			lc->st.bytes_out += n;
-		else if (n > 0 || fin)
-			lc->st.retransmits++;
 		if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
 			f->flags |= TCP_F_RTT;
 			f->rtt_seq = f->snd_nxt + n + fin;
