@@ -127,6 +127,9 @@ load_port(struct gconf *g, const struct conf_node *c, struct pol_errs *errs)
 			v.len = (uint8_t)len;
 			p->addr[p->naddr++] = v;
 		}
+		if (n->type == CONF_ARRAY && n->n == 0)
+			pol_errs_add(errs, n->file, n->line,
+			             "address: at least one ADDRESS/PREFIXLEN is required");
 	}
 	{
 		uint32_t v = p->mtu;
