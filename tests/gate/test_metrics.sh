@@ -44,21 +44,6 @@ backend { address = [ "192.0.2.1:2525" ]; handoff = "none"; connect_timeout = 2s
 POL
 sed 's/"192.0.2.1:2525" ]/"192.0.2.1:2525", "[2001:db8:25::1]:2525" ]/' "$T/policy.conf" >"$T/policy2.conf"
 
-sink_start() {
-	chmod 755 "$T"
-	ip netns exec "$gate_ns" smtp-sink -u nobody 192.0.2.1:2525 100 >"$T/sink.log" 2>&1 &
-	sink_pid=$!
-	for _ in $(seq 1 50); do
-		in_ns bash -c ': </dev/tcp/192.0.2.1/2525' 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-sink_stop() {
-	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
-	sink_pid=""
-}
-
 # sw NAME ARGS...: swaks in the namespace, its transcript kept as $T/sw.NAME
 sw() {
 	local name=$1

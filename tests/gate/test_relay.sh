@@ -33,26 +33,6 @@ service late { ports = [ 26 ]; command_timeout = 5s; backend_connect = data; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = "none"; connect_timeout = 2s; }
 POL
 
-# sink_start [smtp-sink options]: a fresh sink on the kernel side, dumping to $T/dump
-sink_start() {
-	sink_stop
-	rm -rf "$T/dump"
-	mkdir -p "$T/dump"
-	chmod 755 "$T"
-	chmod 777 "$T/dump"
-	ip netns exec "$gate_ns" smtp-sink -u nobody "$@" -d "$T/dump/%H%M%S." 192.0.2.1:2525 100 \
-		>"$T/sink.log" 2>&1 &
-	sink_pid=$!
-	for _ in $(seq 1 50); do
-		in_ns bash -c ': </dev/tcp/192.0.2.1/2525' 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-sink_stop() {
-	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
-	sink_pid=""
-}
 dumps() { ls "$T/dump" | wc -l; }
 
 gate_start sgrelay "$T/gate.conf" "$T/policy.conf" -m 512

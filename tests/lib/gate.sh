@@ -90,6 +90,28 @@ gate_stop() {
 	return 0
 }
 
+sink_pid=""
+# sink_start [smtp-sink options]: a fresh Postfix smtp-sink at 192.0.2.1:2525 on the
+# kernel side of the gate's namespace, dumping each message to $T/dump; sink_stop
+sink_start() {
+	sink_stop
+	rm -rf "$T/dump"
+	mkdir -p "$T/dump"
+	chmod 755 "$T"
+	chmod 777 "$T/dump"
+	ip netns exec "$gate_ns" smtp-sink -u nobody "$@" -d "$T/dump/%H%M%S." 192.0.2.1:2525 100 \
+		>"$T/sink.log" 2>&1 &
+	sink_pid=$!
+	for _ in $(seq 1 50); do
+		in_ns bash -c ': </dev/tcp/192.0.2.1/2525' 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+sink_stop() {
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+	sink_pid=""
+}
 # gate_stat NAME - a counter from the statistics the gate printed when it stopped
 gate_stat() {
 	sed -n "s/.* $1 \([0-9]*\).*/\1/p" "$gate_log" | head -1
