@@ -553,6 +553,28 @@ cidr_lookup(const struct cidr_table *t, const struct cidr *a)
 	return CIDR_NONE;
 }
 
+void
+cidr_table_remap(struct cidr_table *t, uint32_t (*fn)(void *arg, const struct cidr *a), void *arg)
+{
+	struct cidr a = {.family = 4, .len = 32};
+
+	for (size_t i = 0; i < t->r4; i++) {
+		uint32_t x = htobe32(t->rng4[i].start);
+
+		memcpy(a.addr, &x, 4);
+		t->rng4[i].val = fn(arg, &a);
+	}
+	a.family = 6;
+	a.len = 128;
+	for (size_t i = 0; i < t->r6; i++) {
+		u128 x = t->start6[i];
+
+		for (int k = 15; k >= 0; k--, x >>= 8)
+			a.addr[k] = (uint8_t)x;
+		t->val6[i] = fn(arg, &a);
+	}
+}
+
 /* cidr_table_count - prefixes given of family 4 or 6, or of both for any other */
 size_t
 cidr_table_count(const struct cidr_table *t, int family)

@@ -56,6 +56,12 @@ uint32_t cidr_lookup4(const struct cidr_table *t, uint32_t addr);
 uint32_t cidr_lookup6(const struct cidr_table *t, const uint8_t addr[16]);
 /* cidr_lookup - by a struct cidr holding an address (len ignored) */
 uint32_t cidr_lookup(const struct cidr_table *t, const struct cidr *a);
+/* cidr_table_remap - give each range of t the value fn returns for the
+ * range's first address. Every address of a range has the same prefixes of t
+ * covering it, so when fn is a function of lookups in tables built from
+ * prefixes of t, the result answers for all of them in one lookup. */
+void cidr_table_remap(struct cidr_table *t, uint32_t (*fn)(void *arg, const struct cidr *a),
+                      void *arg);
 size_t cidr_table_count(const struct cidr_table *t, int family); /* prefixes given */
 size_t cidr_table_mem(const struct cidr_table *t);               /* bytes allocated */
 void cidr_table_free(struct cidr_table *t);

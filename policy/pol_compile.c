@@ -147,6 +147,84 @@ build_cidrs(struct pol_snapshot *s)
 	return rc;
 }
 
+/* The distinct client facts of the ranges of s->clients, while they are mapped. */
+struct client_intern {
+	struct pol_snapshot *s;
+	uint32_t *slot; /* open addressing: index + 1 in s->client_facts, 0 empty */
+	size_t mask;
+	size_t n;
+};
+
+static size_t
+facts_hash(const struct pol_client_facts *f)
+{
+	uint64_t h = ((uint64_t)f->lan << 32 | f->relay) * 0x9e3779b97f4a7c15ull;
+
+	h ^= ((uint64_t)f->wl << 32 | f->bl) * 0xc2b2ae3d27d4eb4full;
+	return (size_t)(h ^ h >> 29);
+}
+
+/* client_facts_of - the index of the facts of address a in s->client_facts
+ * (interned: equal facts share one index), CIDR_NONE when it is in no list */
+static uint32_t
+client_facts_of(void *arg, const struct cidr *a)
+{
+	struct client_intern *ci = arg;
+	struct pol_snapshot *s = ci->s;
+	struct pol_client_facts f = {
+	        .lan = cidr_lookup(s->ct[CT_LAN], a),
+	        .relay = cidr_lookup(s->ct[CT_RELAY], a),
+	        .wl = cidr_lookup(s->ct[CT_WL], a),
+	        .bl = cidr_lookup(s->ct[CT_BL], a),
+	};
+	size_t i;
+
+	if (f.lan == CIDR_NONE && f.relay == CIDR_NONE && f.wl == CIDR_NONE && f.bl == CIDR_NONE)
+		return CIDR_NONE;
+	for (i = facts_hash(&f) & ci->mask; ci->slot[i] != 0; i = (i + 1) & ci->mask)
+		if (memcmp(&s->client_facts[ci->slot[i] - 1], &f, sizeof(f)) == 0)
+			return ci->slot[i] - 1;
+	s->client_facts[ci->n] = f;
+	ci->slot[i] = (uint32_t)++ci->n;
+	return ci->slot[i] - 1;
+}
+
+/* build_clients - the four client lists in one table (after build_cidrs):
+ * a connecting client costs one lookup, not four */
+static int
+build_clients(struct pol_snapshot *s)
+{
+	const struct pol_model *m = s->m;
+	struct client_intern ci = {.s = s};
+	struct cidr *v = malloc((m->nentries ? m->nentries : 1) * sizeof(*v));
+	size_t n = 0, cap;
+	int rc = -1;
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < m->nentries; i++) {
+		enum pol_ctab ct = list_ctab(m->entries[i].list);
+
+		if (m->entries[i].kind == POL_P_CIDR && ct <= CT_BL)
+			v[n++] = m->entries[i].cidr;
+	}
+	/* each family's table has at most 2n + 1 ranges, so as many distinct facts */
+	cap = 2 * n + 2;
+	for (ci.mask = 15; ci.mask < 2 * cap; ci.mask = ci.mask * 2 + 1)
+		;
+	s->clients = cidr_table_build(v, NULL, n);
+	s->client_facts = malloc(cap * sizeof(*s->client_facts));
+	ci.slot = calloc(ci.mask + 1, sizeof(*ci.slot));
+	if (s->clients != NULL && s->client_facts != NULL && ci.slot != NULL) {
+		cidr_table_remap(s->clients, client_facts_of, &ci);
+		s->nclient_facts = ci.n;
+		rc = 0;
+	}
+	free(ci.slot);
+	free(v);
+	return rc;
+}
+
 /* Patterns of one input and one part, gathered for pol_hs_get. */
 struct hs_set {
 	const char **exprs;
@@ -307,7 +385,8 @@ pol_compile(struct pol_model *m, struct pol_errs *errs)
 	s->m = m;
 	s->id = atomic_fetch_add(&next_snapshot_id, 1);
 	s->null_sender[0] = s->null_sender[1] = POL_NONE;
-	if (build_patterns(s, errs) < 0 || build_names(s) < 0 || build_cidrs(s) < 0) {
+	if (build_patterns(s, errs) < 0 || build_names(s) < 0 || build_cidrs(s) < 0 ||
+	    build_clients(s) < 0) {
 		if (errs->total == 0)
 			pol_errs_add(errs, m->nfiles ? m->files[0] : "-", 0, "out of memory");
 		pol_snapshot_free(s);
@@ -321,6 +400,8 @@ pol_compile(struct pol_model *m, struct pol_errs *errs)
 	                     hset_mem(s->t_sub) + s->nrecs * sizeof(*s->recs);
 	for (int ct = 0; ct < CT_COUNT; ct++)
 		s->stats.mem_bytes += cidr_table_mem(s->ct[ct]);
+	s->stats.mem_bytes +=
+	        cidr_table_mem(s->clients) + s->nclient_facts * sizeof(*s->client_facts);
 	for (int in = 0; in < IN_COUNT; in++) {
 		for (int part = 0; part < HP_COUNT; part++)
 			if (s->hs[in][part] != NULL)
@@ -353,6 +434,8 @@ pol_snapshot_free(struct pol_snapshot *s)
 	free(s->recs);
 	for (int ct = 0; ct < CT_COUNT; ct++)
 		cidr_table_free(s->ct[ct]);
+	cidr_table_free(s->clients);
+	free(s->client_facts);
 	for (int in = 0; in < IN_COUNT; in++) {
 		for (int part = 0; part < HP_COUNT; part++) {
 			pol_hs_put(s->hs[in][part]);

@@ -10,7 +10,6 @@
  * the caller's pol_state, so a stage costs the lookups of its own input;
  * an input the reader saw lately is not matched at all (pol_fcache.c).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "pol_impl.h"
@@ -266,10 +265,15 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 		st->snap_id = s->id;
 	}
 	if (!(st->have & HAVE_CLIENT)) {
-		st->lan = cidr_lookup(s->ct[CT_LAN], &q->client);
-		st->relay = cidr_lookup(s->ct[CT_RELAY], &q->client);
-		st->wl_client = cidr_lookup(s->ct[CT_WL], &q->client);
-		st->bl_client = cidr_lookup(s->ct[CT_BL], &q->client);
+		static const struct pol_client_facts none = {POL_NONE, POL_NONE, POL_NONE,
+		                                             POL_NONE};
+		uint32_t k = cidr_lookup(s->clients, &q->client);
+		const struct pol_client_facts *cf = k != CIDR_NONE ? &s->client_facts[k] : &none;
+
+		st->lan = cf->lan;
+		st->relay = cf->relay;
+		st->wl_client = cf->wl;
+		st->bl_client = cf->bl;
 		st->have |= HAVE_CLIENT;
 	}
 	if (!(st->have & HAVE_HELO) && q->helo != NULL) {
@@ -294,38 +298,55 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 	}
 }
 
-/* echo - client text as it may appear in a reply: printable, bounded */
-static void
-echo(char *dst, size_t size, const char *src)
+/* put - append n bytes at p, within end; returns the new end of text */
+static char *
+put(char *p, const char *end, const char *src, size_t n)
 {
-	size_t n = 0;
-
-	for (; src != NULL && src[n] != '\0' && n + 1 < size && n < POL_MAX_INPUT; n++) {
-		unsigned char c = (unsigned char)src[n];
-
-		dst[n] = c < ' ' || c >= 0x7f ? '?' : (char)c; /* reply text is 7-bit */
-	}
-	dst[n] = '\0';
+	if (n > (size_t)(end - p))
+		n = (size_t)(end - p);
+	memcpy(p, src, n);
+	return p + n;
 }
 
-/* refuse - fill a refusal: "CODE X.Y.Z <what>: text" */
+/* put_echo - client text as it may appear in a reply: printable, bounded */
+static char *
+put_echo(char *p, const char *end, const char *src)
+{
+	for (size_t n = 0; src[n] != '\0' && n < POL_MAX_INPUT && p < end; n++) {
+		unsigned char c = (unsigned char)src[n];
+
+		*p++ = c < ' ' || c >= 0x7f ? '?' : (char)c; /* reply text is 7-bit */
+	}
+	return p;
+}
+
+/* refuse - fill a refusal: "CODE X.Y.Z <what>: text". Built by hand, not
+ * with snprintf: a refusal is on the path of most hostile sessions. */
 static void
 refuse(struct pol_verdict *v, enum pol_reason why, uint32_t rule, unsigned code, const char *ecode,
        const char *what, const char *text)
 {
-	char e[POL_MAX_INPUT + 1];
+	char *p = v->text, *end = v->text + sizeof(v->text) - 1;
+	size_t elen = strlen(ecode);
 
 	v->action = POL_REJECT;
 	v->reason = why;
 	v->rule = rule;
 	v->code = (uint16_t)code;
-	snprintf(v->ecode, sizeof(v->ecode), "%s", ecode);
-	if (what == NULL) {
-		snprintf(v->text, sizeof(v->text), "%u %s %s", code, ecode, text);
-		return;
+	memcpy(v->ecode, ecode, elen + 1); /* our constants, shorter than ecode */
+	*p++ = (char)('0' + code / 100);
+	*p++ = (char)('0' + code / 10 % 10);
+	*p++ = (char)('0' + code % 10);
+	*p++ = ' ';
+	p = put(p, end, ecode, elen);
+	*p++ = ' ';
+	if (what != NULL) {
+		*p++ = '<';
+		p = put_echo(p, end - 3, what); /* room for ">: " */
+		p = put(p, end, ">: ", 3);
 	}
-	echo(e, sizeof(e), what);
-	snprintf(v->text, sizeof(v->text), "%u %s <%s>: %s", code, ecode, e, text);
+	p = put(p, end, text, strlen(text));
+	*p = '\0';
 }
 
 static void

@@ -47,6 +47,11 @@ struct pol_grams {
 /* The client prefix lists. */
 enum pol_ctab { CT_LAN, CT_RELAY, CT_WL, CT_BL, CT_LOCAL_ADDR, CT_COUNT };
 
+/* The entries of the four client lists covering one range of addresses. */
+struct pol_client_facts {
+	uint32_t lan, relay, wl, bl;
+};
+
 /* A compiled Hyperscan database shared by every snapshot (and the cache)
  * that holds the same patterns. Reference counts change on the control
  * thread only. */
@@ -70,6 +75,11 @@ struct pol_snapshot {
 	size_t nrecs;
 	uint32_t null_sender[2]; /* "<>" entry: [0] whitelist, [1] blacklist */
 	struct cidr_table *ct[CT_COUNT];
+	/* every prefix of lan, relay, whitelist and blacklist clients in one
+	 * table, whose value is an index in client_facts (CIDR_NONE: in none) */
+	struct cidr_table *clients;
+	struct pol_client_facts *client_facts;
+	size_t nclient_facts;
 	struct pol_hsdb *hs[IN_COUNT][HP_COUNT];
 	uint32_t *hs_map[IN_COUNT][HP_COUNT];   /* Hyperscan id -> entry id */
 	struct pol_grams *grams[IN_COUNT];      /* prefilter of hs[in][HP_LIT] */

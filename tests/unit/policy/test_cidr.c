@@ -837,6 +837,103 @@ test_million(void)
 }
 
 /* main - run every group; the exit status is 1 if a case failed */
+/* test_remap - four tables of subsets of one random set, and the table of
+ * the whole set remapped to the four lookups at each range (as the policy
+ * merges its client lists): one lookup must answer as the four do, at
+ * random addresses, inside prefixes and at every prefix's edges */
+#define REMAP_LISTS 4
+struct remap {
+	struct cidr_table *t[REMAP_LISTS];
+	uint32_t (*facts)[REMAP_LISTS];
+	size_t n, cap;
+};
+
+static uint32_t
+remap_fn(void *arg, const struct cidr *a)
+{
+	struct remap *r = arg;
+
+	if (r->n == r->cap)
+		return CIDR_NONE - 1; /* more ranges than 2n + 2: a mismatch below */
+	for (int l = 0; l < REMAP_LISTS; l++)
+		r->facts[r->n][l] = cidr_lookup(r->t[l], a);
+	return (uint32_t)r->n++;
+}
+
+static void
+remap_check(const struct cidr_table *all, const struct remap *r, int family, u128 a, size_t *bad)
+{
+	struct cidr c = to_cidr(family, a, family == 4 ? 32 : 128);
+	uint32_t k = cidr_lookup(all, &c);
+
+	for (int l = 0; l < REMAP_LISTS; l++) {
+		uint32_t want = cidr_lookup(r->t[l], &c);
+		uint32_t got = k < r->n ? r->facts[k][l] : CIDR_NONE;
+
+		if (got != want && (*bad)++ < DIAG_MAX) {
+			char buf[64];
+
+			printf("#   %s list %d: got %u, want %u\n",
+			       cidr_format(&c, buf, sizeof(buf)), l, got, want);
+		}
+	}
+}
+
+static void
+test_remap(void)
+{
+	struct pset s;
+	struct remap r = {0};
+	struct cidr *sub = NULL;
+	uint32_t *subv = NULL;
+	struct cidr_table *all;
+	size_t bad = 0, n = 4000, probes = 0;
+
+	pset_make(&s, n, 6, 1000);
+	sub = calloc(n, sizeof(*sub));
+	subv = calloc(n, sizeof(*subv));
+	for (int l = 0; l < REMAP_LISTS; l++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (s.vals[i] % REMAP_LISTS == (uint32_t)l) {
+				sub[m] = s.v[i];
+				subv[m++] = (uint32_t)i;
+			}
+		r.t[l] = cidr_table_build(sub, subv, m);
+	}
+	r.cap = 2 * n + 2;
+	r.facts = calloc(r.cap, sizeof(*r.facts));
+	all = cidr_table_build(s.v, NULL, n);
+	cidr_table_remap(all, remap_fn, &r);
+	for (size_t i = 0; i < n; i++) {
+		const struct oprefix *p = &s.o[i];
+		unsigned bits = p->family == 4 ? 32 : 128;
+		u128 wrap = p->family == 4 ? 0xffffffff : ~(u128)0;
+		u128 top = (p->start | host_mask(p->len, bits)) & wrap;
+
+		remap_check(all, &r, p->family, (p->start - 1) & wrap, &bad);
+		remap_check(all, &r, p->family, p->start, &bad);
+		remap_check(all, &r, p->family, top, &bad);
+		remap_check(all, &r, p->family, (top + 1) & wrap, &bad);
+		remap_check(all, &r, p->family, p->start | (rnd128() & host_mask(p->len, bits)),
+		            &bad);
+		remap_check(all, &r, 4, (u128)(uint32_t)rnd(), &bad);
+		remap_check(all, &r, 6, rnd_base6(), &bad);
+		probes += 7;
+	}
+	is_int(bad, 0, "remap: %zu prefixes in %d lists, one lookup answers as four (%zu probes)",
+	       n, REMAP_LISTS, probes);
+	ok(r.n <= 2 * n + 2, "remap: %zu ranges mapped for %zu prefixes", r.n, n);
+	cidr_table_free(all);
+	for (int l = 0; l < REMAP_LISTS; l++)
+		cidr_table_free(r.t[l]);
+	free(r.facts);
+	free(sub);
+	free(subv);
+	pset_free(&s);
+}
+
 int
 main(void)
 {
@@ -848,6 +945,7 @@ main(void)
 	test_empty();
 	test_merge();
 	test_property();
+	test_remap();
 	test_million();
 	return done_testing();
 }
