@@ -1414,7 +1414,7 @@ print_text(const struct results *R, const char *dir, uint64_t seed, int runs)
 	printf("  cold offline, by stage (ns/envelope):\n");
 	for (int k = 0; k < 4; k++)
 		printf("  %-28s %12.1f\n",
-		       k == 0   ? "  connect (4 prefix lookups)"
+		       k == 0   ? "  connect (1 prefix lookup) "
 		       : k == 1 ? "  HELO"
 		       : k == 2 ? "  MAIL"
 		                : "  RCPT (and the verdict)",
