@@ -13,6 +13,7 @@
  *   log = stdout;    # stdout, syslog or file:PATH
  */
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,8 @@
 #include "conf.h"
 #include "gconf.h"
 
-static const char *const top_keys[] = {"port",    "route", "lcores",  "limits",
-                                       "control", "log",   "metrics", NULL};
+static const char *const top_keys[] = {"port", "route",   "lcores", "limits", "control",
+                                       "log",  "metrics", "user",   NULL};
 static const char *const repeatable[] = {"port", NULL};
 static const char *const port_keys[] = {"device",  "address", "mtu", "rx_desc",
                                         "tx_desc", "offload", NULL};
@@ -189,6 +190,34 @@ load_route(struct gconf *g, const struct conf_node *c, struct pol_errs *errs)
 		pol_errs_add(errs, c->file, c->line, "route: via and prefix differ in family");
 }
 
+/* user_load - the user the gate runs as once started (default nobody):
+ * looked up now, so that a typo stops the gate before it starts */
+static void
+user_load(const struct conf_node *n, const char *path, struct gconf *g, struct pol_errs *errs)
+{
+	const struct passwd *pw;
+	const char *t;
+
+	if (n != NULL) {
+		if (conf_str(n, &t, errs) < 0)
+			return;
+		if (*t == '\0' || strlen(t) >= sizeof(g->user)) {
+			pol_errs_add(errs, n->file, n->line, "user: expected a user name");
+			return;
+		}
+		snprintf(g->user, sizeof(g->user), "%s", t);
+	}
+	pw = getpwnam(g->user);
+	if (pw == NULL) {
+		pol_errs_add(errs, n != NULL ? n->file : path, n != NULL ? n->line : 0,
+		             "user: no user named \"%s\"%s", g->user,
+		             n != NULL ? "" : " (the default; set user in the gate config)");
+		return;
+	}
+	g->run_uid = pw->pw_uid == 0 ? -1 : (int64_t)pw->pw_uid;
+	g->run_gid = (int64_t)pw->pw_gid;
+}
+
 int
 gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 {
@@ -205,6 +234,7 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 	g->control_mode = 0600;
 	g->control_gid = -1;
 	snprintf(g->metrics_listen, sizeof(g->metrics_listen), "127.0.0.1:9125");
+	snprintf(g->user, sizeof(g->user), "nobody");
 	if (doc == NULL)
 		return -1;
 	root = doc->root;
@@ -327,6 +357,7 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 				             "log: expected stdout, syslog or file:PATH");
 		}
 	}
+	user_load(conf_get(root, "user"), path, g, errs);
 	conf_free(doc);
 	return errs->total > before ? -1 : 0;
 }

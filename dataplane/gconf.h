@@ -58,6 +58,9 @@ struct gconf {
 	char metrics_listen[64]; /* "127.0.0.1:9125", "[::1]:9125"; "": no metrics */
 	enum gconf_log log;
 	char log_file[256];
+	char user[64];   /* who the gate runs as once started (privdrop.h) */
+	int64_t run_uid; /* its uid and gid; -1: stay as started */
+	int64_t run_gid;
 };
 
 /* gconf_load - read and check a gate config; -1 with every error in errs */

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "logq.h"
 #include "net/tcpio.h"
+#include "privdrop.h"
 #include "sess.h"
 #include "tcp.h"
 #include "pol.h"
@@ -337,6 +338,7 @@ main(int argc, char **argv)
 	const struct pol_snapshot *snap;
 	int split = argc, c, rc;
 	unsigned id;
+	char msg[160];
 
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -396,14 +398,21 @@ main(int argc, char **argv)
 			return 1;
 	if (stack_init(snap) < 0)
 		return 1;
+	/* every socket is open: root is given up before the first packet is read */
+	if (metrics_open(&gconf) < 0 || control_start(&gconf, policy_path, policy_version) < 0)
+		gate_quit = true;
+	if (privdrop(&gconf, rte_eal_get_runtime_dir(), msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "smtpgate: %s\n", msg);
+		gate_quit = true;
+	} else {
+		printf("smtpgate: %s\n", msg);
+	}
 	RTE_LCORE_FOREACH_WORKER(id)
 	{
 		for (unsigned i = 0; i < gconf.nlcores; i++)
 			if (gconf.lcores[i] == id)
 				rte_eal_remote_launch(lc_main, &lcore_conf[id], id);
 	}
-	if (metrics_open(&gconf) < 0 || control_start(&gconf, policy_path, policy_version) < 0)
-		gate_quit = true;
 	printf("smtpgate: running on %u lcore%s; SIGTERM stops\n", gconf.nlcores,
 	       gconf.nlcores == 1 ? "" : "s");
 	fflush(stdout);

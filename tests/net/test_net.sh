@@ -25,6 +25,7 @@ port edge0 {
 }
 lcores = [ 1 ];
 limits { max_flow = 5; }
+user = "no-such-user-here";
 CONF
 "$GATE_BIN" -- -c "$T/bad.conf" -p examples/policy.conf >"$T/out" 2>&1
 rc=$?
@@ -32,6 +33,7 @@ rc=$?
 grep -q "bad.conf:3: error: unknown key \"adress\" in port edge0" "$T/out"; ok $? "names the unknown key with file:line"
 grep -q "bad.conf:1: error: port edge0: address is required" "$T/out"; ok $? "names the missing key"
 grep -q "bad.conf:6: error: unknown key \"max_flow\" in limits" "$T/out"; ok $? "reports every error"
+grep -q "bad.conf:7: error: user: no user named \"no-such-user-here\"" "$T/out"; ok $? "an unknown user is an error before start"
 "$GATE_BIN" -- -c "$T/gate.conf" -p "$T/nope.conf" >"$T/out" 2>&1
 [ $? -eq 2 ] && grep -q "nope.conf: error: cannot read" "$T/out"; ok $? "a missing policy exits 2 with the reason"
 "$GATE_BIN" -- -c "$T/gate.conf" -p examples/policy.conf -n >"$T/out" 2>&1
