@@ -294,6 +294,14 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 	}
 }
 
+uint32_t
+pol_limit_exempt(const struct pol_snapshot *s, const struct cidr *client)
+{
+	uint32_t e = cidr_lookup(s->ct[CT_LAN], client);
+
+	return e != POL_NONE ? e : cidr_lookup(s->ct[CT_WL], client);
+}
+
 /* echo - client text as it may appear in a reply: printable, bounded */
 static void
 echo(char *dst, size_t size, const char *src)
