@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mempool.h>
 
 #include "control.h"
@@ -253,6 +255,29 @@ drain_logs(void)
 		logq_drain(&lcore_conf[gconf.lcores[i]].log);
 }
 
+/* climit_setup - the per-client limits table all lcores share, in DPDK memory */
+static int
+climit_setup(void)
+{
+	uint32_t slots = climit_slots(gconf.clients);
+	uint8_t secret[CLIMIT_SECRET];
+	void *mem = rte_zmalloc("climit", (size_t)slots * sizeof(struct climit_slot),
+	                        RTE_CACHE_LINE_SIZE);
+
+	if (mem == NULL || getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+		fprintf(stderr, "smtpgate: no memory for %u client slots (limits.clients)\n",
+		        slots);
+		rte_free(mem);
+		return -1;
+	}
+	climit_init(&gate_climit, mem, slots, secret);
+	return 0;
+}
+
+/* The stateless answer to a completed handshake the flow table has no room
+ * for: postscreen's words when every smtpd is busy. */
+static const char busy_reply[] = "421 4.3.2 All server ports are busy\r\n";
+
 /* stack_init - each worker lcore's TCP stack and SMTP sessions, listening on the services' ports */
 static int
 stack_init(const struct pol_snapshot *snap)
@@ -270,6 +295,8 @@ stack_init(const struct pol_snapshot *snap)
 		tc.emit_arg = lc;
 		tc.pick_port = relay_pick_port;
 		tc.pick_arg = lc;
+		tc.full_reply = busy_reply;
+		tc.full_reply_len = sizeof(busy_reply) - 1;
 		lc->tcp = tcp_lcore_create(&tc);
 		/* a relay for at most every other flow: the other is its client */
 		if (lc->tcp == NULL || sess_init(lc, snap, gconf.max_flows, socket) < 0 ||
@@ -306,18 +333,21 @@ print_stats(void)
 		printf("smtpgate: lcore %u: tcp seg_in %lu seg_out %lu accepted %lu retransmits "
 		       "%lu "
 		       "rst_in %lu rst_out %lu cookies_sent %lu cookies_ok %lu drop_csum %lu "
-		       "drop_noport %lu flows_active %lu\n",
+		       "drop_noport %lu flows_active %lu drop_full %lu full_replies %lu\n",
 		       gconf.lcores[i], t->seg_in, t->seg_out, t->accepted, t->retransmits,
 		       t->rst_in, t->rst_out, t->cookies_sent, t->cookies_ok, t->drop_csum,
-		       t->drop_noport, t->flows_active);
+		       t->drop_noport, t->flows_active, t->drop_full, t->full_replies);
 		printf("smtpgate: lcore %u: smtp sessions_opened %lu sessions_closed %lu commands "
 		       "%lu "
 		       "replies_2xx %lu replies_4xx %lu replies_5xx %lu refused %lu lost_output "
 		       "%lu "
-		       "log_dropped %lu timers %lu\n",
+		       "log_dropped %lu timers %lu limit_conn %lu limit_rate %lu limit_exempt %lu "
+		       "limit_full %lu\n",
 		       gconf.lcores[i], ss->sessions_opened, ss->sessions_closed, ss->commands,
 		       ss->replies[2], ss->replies[4], ss->replies[5], lc->sess.refused,
-		       lc->sess.lost_output, lc->log.dropped, lc->sess.deadlines);
+		       lc->sess.lost_output, lc->log.dropped, lc->sess.deadlines,
+		       lc->sess.limit_conn, lc->sess.limit_rate, lc->sess.limit_exempt,
+		       lc->sess.limit_full);
 		const struct relay_stats *rs = &lc->relay.stats;
 
 		printf("smtpgate: lcore %u: relay connects %lu connect_failed %lu handoffs %lu "
@@ -396,7 +426,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < gconf.nports; i++)
 		if (port_init(i, gconf.nlcores) < 0)
 			return 1;
-	if (stack_init(snap) < 0)
+	if (climit_setup() < 0 || stack_init(snap) < 0)
 		return 1;
 	/* every socket is open: root is given up before the first packet is read */
 	if (metrics_open(&gconf) < 0 || control_start(&gconf, policy_path, policy_version) < 0)

@@ -10,13 +10,24 @@
  * so nothing the engine writes is ever dropped: a slow reader holds back
  * the client through the TCP window instead.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <xxhash.h>
 
 #include "control.h"
 #include "lcore.h"
 #include "sess.h"
+
+struct climit_table gate_climit;
+
+/* What the session pool holds: the engine's session and what the glue keeps
+ * beside it. ss comes first: the flow's app pointer is both. */
+struct sess {
+	struct smtp_session ss;
+	struct climit_hold hold; /* the session counted against its client's limit */
+};
 
 /* now - the loop's clock, set once per iteration by lc_main */
 static inline uint64_t
@@ -78,14 +89,91 @@ after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum s
 	tcp_set_deadline(f, smtp_deadline(ss));
 }
 
+/* refuse - answer a connection we take no session for, and end it */
+static void
+refuse(struct tcp_flow *f, const char *reply, size_t len)
+{
+	tcp_send(f, reply, len);
+	tcp_close(f);
+}
+
+/* limit_refuse - Postfix's reply and warning for a client over its limit:
+ * "421 4.7.0 HOST Error: too many connections from ADDR", and
+ * "warning: Connection concurrency limit exceeded: N from unknown[ADDR] for service NAME" */
+static void
+limit_refuse(struct lcore_conf *lc, struct tcp_flow *f, const struct pol_snapshot *snap,
+             const struct pol_service *svc, const struct cidr *client, enum climit_verdict v,
+             uint32_t n)
+{
+	char name[80], reply[400], line[300];
+	size_t al;
+	int len;
+
+	pol_client_name(client, name, sizeof(name));
+	al = strlen(name) - 9; /* the address inside "unknown[...]" */
+	len = snprintf(reply, sizeof(reply),
+	               "421 4.7.0 %s Error: too many connections from %.*s\r\n",
+	               pol_snapshot_model(snap)->hostname, (int)al, name + 8);
+	refuse(f, reply, (size_t)len < sizeof(reply) ? (size_t)len : sizeof(reply) - 1);
+	len = snprintf(line, sizeof(line),
+	               "warning: Connection %s limit exceeded: %u from %s for service %s",
+	               v == CLIMIT_CONN ? "concurrency" : "rate", n, name, svc->name);
+	logq_push(&lc->log, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+}
+
+/* limit_check - count a new connection against its client's limits; false
+ * when it was refused (and answered) */
+static bool
+limit_check(struct lcore_conf *lc, struct tcp_flow *f, const struct pol_snapshot *snap,
+            const struct cidr *client, uint16_t lport, struct climit_hold *h)
+{
+	const struct pol_service *svc = pol_service_by_port(snap, lport);
+	struct climit_rule r;
+	enum climit_verdict v;
+	uint32_t n;
+
+	h->key = 0;
+	if (gate_climit.slot == NULL || svc == NULL ||
+	    (svc->client_conn_limit == 0 && svc->client_rate_limit == 0))
+		return true;
+	if (pol_limit_exempt(snap, client) != POL_NONE) {
+		lc->sess.limit_exempt++;
+		return true;
+	}
+	r = (struct climit_rule){.conn_limit = svc->client_conn_limit,
+	                         .rate_limit = svc->client_rate_limit,
+	                         .unit_s = svc->client_rate_unit_s};
+	v = climit_acquire(
+	        &gate_climit,
+	        climit_key(&gate_climit, client, XXH3_64bits(svc->name, strlen(svc->name))), &r,
+	        (uint32_t)(now_of(lc) / 1000), h, &n);
+	switch (v) {
+	case CLIMIT_OK:
+		return true;
+	case CLIMIT_FULL:
+		lc->sess.limit_full++;
+		return true;
+	case CLIMIT_CONN:
+		lc->sess.limit_conn++;
+		break;
+	case CLIMIT_RATE:
+		lc->sess.limit_rate++;
+		break;
+	}
+	limit_refuse(lc, f, snap, svc, client, v, n);
+	return false;
+}
+
 static int
 on_accept(void *ctx, struct tcp_flow *f)
 {
 	struct lcore_conf *lc = ctx;
 	const struct tcp_key *k = tcp_flow_key(f);
-	struct smtp_session *ss;
+	const struct pol_snapshot *snap = pol_live(lc->pol);
+	struct sess *s;
 	struct smtp_out out = out_for(lc, f);
 	struct cidr client = {.family = tcp_flow_family(f)};
+	struct climit_hold hold;
 	enum smtp_action a;
 
 	if (gate_draining) {
@@ -93,19 +181,22 @@ on_accept(void *ctx, struct tcp_flow *f)
 
 		/* no session: the flow carries the goodbye and ends */
 		lc->sess.drained++;
-		tcp_send(f, bye, sizeof(bye) - 1);
-		tcp_close(f);
+		refuse(f, bye, sizeof(bye) - 1);
 		return 0;
 	}
-	if (out.cap < SMTP_OUT_ROOM || (ss = chunk_get(&lc->sess.sessions)) == NULL) {
+	if (out.cap < SMTP_OUT_ROOM || lc->sess.sessions.nfree == 0) {
 		lc->sess.refused++;
 		return -1;
 	}
 	client.len = client.family == 4 ? 32 : 128;
 	memcpy(client.addr, k->raddr.b, client.family == 4 ? 4 : 16);
-	tcp_flow_set_app(f, ss);
-	a = smtp_open(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), &client, k->lport, &out);
-	after(lc, f, ss, a, &out);
+	if (!limit_check(lc, f, snap, &client, k->lport, &hold))
+		return 0; /* no session: the flow carries the 421 and ends */
+	s = chunk_get(&lc->sess.sessions);
+	s->hold = hold;
+	tcp_flow_set_app(f, &s->ss);
+	a = smtp_open(&s->ss, &lc->sess.env, snap, now_of(lc), &client, k->lport, &out);
+	after(lc, f, &s->ss, a, &out);
 	return 0;
 }
 
@@ -192,13 +283,14 @@ static void
 on_closed(void *ctx, struct tcp_flow *f, enum tcp_end why)
 {
 	struct lcore_conf *lc = ctx;
-	struct smtp_session *ss = tcp_flow_app(f);
+	struct sess *s = tcp_flow_app(f);
 
 	(void)why;
-	if (ss == NULL)
+	if (s == NULL)
 		return;
-	smtp_close(ss, &lc->sess.env);
-	chunk_put(&lc->sess.sessions, ss);
+	climit_release(&gate_climit, &s->hold);
+	smtp_close(&s->ss, &lc->sess.env);
+	chunk_put(&lc->sess.sessions, s);
 	tcp_flow_set_app(f, NULL);
 }
 
@@ -216,7 +308,7 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 {
 	struct sess_lcore *s = &lc->sess;
 	const struct pol_model *m = pol_snapshot_model(snap);
-	size_t objsz = (sizeof(struct smtp_session) + 63) & ~(size_t)63;
+	size_t objsz = (sizeof(struct sess) + 63) & ~(size_t)63;
 
 	/* a session holds at most three chunks; most hold none or one */
 	if (chunk_pool_init(&s->sessions, max_sessions, (uint32_t)objsz, socket) < 0 ||

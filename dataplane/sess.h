@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "chunk.h"
+#include "climit.h"
 #include "pol.h"
 #include "smtp.h"
 #include "tcp.h"
@@ -15,7 +16,7 @@ struct tcp_flow;
 
 /* What one lcore keeps for its SMTP sessions (the lcore only). */
 struct sess_lcore {
-	struct chunk_pool sessions; /* struct smtp_session objects */
+	struct chunk_pool sessions; /* struct sess (sess.c): a session and its limit hold */
 	struct chunk_pool chunks;   /* the engine's 512-byte chunks */
 	struct smtp_env env;
 	struct smtp_stats stats;
@@ -25,11 +26,21 @@ struct sess_lcore {
 	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
 	uint64_t deadlines;   /* engine timers fired */
 	uint64_t drained;     /* connections refused with 421 while draining */
+	uint64_t limit_conn;  /* 421: the client's concurrency limit (client_connection_count_limit)
+	                       */
+	uint64_t limit_rate;  /* 421: the client's rate limit (client_connection_rate_limit) */
+	uint64_t
+	        limit_exempt; /* connections to a limited service from lan or whitelisted clients */
+	uint64_t limit_full;  /* let in uncounted: no slot in the shared table (fail open) */
 	uint16_t ports[TCP_MAX_LISTEN]; /* where we listen: the services' ports */
 	unsigned nports;
 	uint64_t pol_version; /* the policy version ports were last set for */
 	char out[4096];       /* the engine's output, emptied into the flow after each call */
 };
+
+/* The per-client limits of all lcores: set up by main() before the lcores
+ * start (slot NULL: no table, no limits). */
+extern struct climit_table gate_climit;
 
 /* sess_init - pools, the SMTP application on the lcore's TCP stack, and a
  * listener on every port of the policy's services; 0 or -1 */

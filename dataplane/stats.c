@@ -114,6 +114,9 @@ static struct stats_metric table[] = {
         C("tcp_syn_cookies_accepted_total", tcp.cookies_ok,
           "Connections opened by a valid SYN cookie."),
         C("tcp_syn_cookies_rejected_total", tcp.cookies_bad, "ACKs with an invalid SYN cookie."),
+        C("tcp_full_replies_total", tcp.full_replies,
+          "Handshakes completed by a SYN cookie when the flow table was full, answered "
+          "statelessly with 421 4.3.2 All server ports are busy."),
         C("tcp_connections_accepted_total", tcp.accepted,
           "TCP connections accepted (passive open)."),
         C("tcp_connections_opened_total", tcp.connected,
@@ -166,6 +169,15 @@ static struct stats_metric table[] = {
           "SMTP session timers fired (command and session timeouts)."),
         C("smtp_drain_refusals_total", sess.drained,
           "Connections refused with 421 while draining."),
+        {.name = "smtp_client_limit_refusals_total",
+         .help = "Connections refused with 421 4.7.0: the client (an IPv4 address or an IPv6 "
+                 "/64) was over its limit, by limit: concurrency, rate.",
+         .label = "limit",
+         .v = {{"concurrency", L(sess.limit_conn)}, {"rate", L(sess.limit_rate)}}},
+        C("smtp_client_limit_exempt_total", sess.limit_exempt,
+          "Connections to a service with client limits from lan or whitelisted clients."),
+        C("smtp_client_limit_table_full_total", sess.limit_full,
+          "Connections let in uncounted: the shared client table had no slot (fail open)."),
         C("relay_connects_total", relay.connects, "Connections opened to backends."),
         C("relay_connect_failures_total", relay.connect_failed,
           "Backend connections refused, timed out or unroutable."),
@@ -310,6 +322,10 @@ lcore_read(const struct lcore_conf *lc, struct stats_lcore *o, uint32_t *down)
 	o->sess.lost_output = read_u64(&lc->sess.lost_output);
 	o->sess.deadlines = read_u64(&lc->sess.deadlines);
 	o->sess.drained = read_u64(&lc->sess.drained);
+	o->sess.limit_conn = read_u64(&lc->sess.limit_conn);
+	o->sess.limit_rate = read_u64(&lc->sess.limit_rate);
+	o->sess.limit_exempt = read_u64(&lc->sess.limit_exempt);
+	o->sess.limit_full = read_u64(&lc->sess.limit_full);
 	read_u64s(&o->relay, &lc->relay.stats, sizeof(o->relay));
 	o->relay_live = read_u64(&lc->relay.live);
 	o->log_dropped = read_u64(&lc->log.dropped);

@@ -31,10 +31,14 @@
 
 /* The session glue's counters of one lcore (struct sess_lcore). */
 struct stats_sess {
-	uint64_t refused;     /* connections refused: no session or no send space */
-	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
-	uint64_t deadlines;   /* engine timers fired */
-	uint64_t drained;     /* connections refused with 421 while draining */
+	uint64_t refused;      /* connections refused: no session or no send space */
+	uint64_t lost_output;  /* engine output the flow did not take (must stay 0) */
+	uint64_t deadlines;    /* engine timers fired */
+	uint64_t drained;      /* connections refused with 421 while draining */
+	uint64_t limit_conn;   /* 421: a client over its concurrency limit */
+	uint64_t limit_rate;   /* 421: a client over its rate limit */
+	uint64_t limit_exempt; /* lan or whitelisted clients of a limited service */
+	uint64_t limit_full;   /* let in uncounted: the client table had no slot */
 };
 
 /* One lcore's counters, or their sum over all worker lcores. Gauges

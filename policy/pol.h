@@ -34,6 +34,8 @@
 #define POL_MAX_ENTRY         1024 /* one list entry as written */
 #define POL_MAX_ENTRIES       5000000
 #define POL_MAX_LIST_FILE_MiB 256
+#define POL_MAX_CLIENT_LIMIT  65535 /* per-client counts are 16 bits in the shared table */
+#define POL_MAX_RATE_UNIT_S   3600  /* a longer window keeps idle clients' slots busy */
 
 /* Every list an entry can belong to. */
 enum pol_list {
@@ -108,6 +110,13 @@ struct pol_service {
 	uint32_t max_errors;         /* error replies before 421 and close */
 	uint32_t greet_wait_ms; /* banner held back this long; talking first is refused; 0: off */
 	enum pol_backend_at backend_at;
+	/* Per-client limits (Postfix's smtpd_client_connection_count_limit and
+	 * smtpd_client_connection_rate_limit over anvil_rate_time_unit): a
+	 * client is an IPv4 address or an IPv6 /64; lan and whitelist.clients
+	 * are exempt. 0: no limit. */
+	uint32_t client_conn_limit;  /* sessions open at once */
+	uint32_t client_rate_limit;  /* connections per client_rate_unit_s */
+	uint32_t client_rate_unit_s; /* the fixed rate window */
 };
 
 struct pol_backend {
@@ -264,6 +273,10 @@ struct pol_reader;
  * (its Hyperscan scratch), or NULL for single-threaded offline use. */
 void pol_eval(const struct pol_snapshot *s, struct pol_reader *reader, const struct pol_query *q,
               enum pol_stage stage, struct pol_state *st, struct pol_verdict *v);
+
+/* pol_limit_exempt - the lan or whitelist.clients entry that exempts client
+ * from the per-client connection limits, or POL_NONE when they apply */
+uint32_t pol_limit_exempt(const struct pol_snapshot *s, const struct cidr *client);
 
 /* pol_format_reject - the Postfix log line of a refusal ("NOQUEUE: reject:
  * RCPT from unknown[ADDR]: 554 5.7.1 ...; from=<> to=<> proto=ESMTP helo=<>") */

@@ -298,6 +298,16 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 	}
 }
 
+uint32_t
+pol_limit_exempt(const struct pol_snapshot *s, const struct cidr *client)
+{
+	uint32_t k = cidr_lookup(s->clients, client);
+
+	if (k == CIDR_NONE)
+		return POL_NONE;
+	return s->client_facts[k].lan != POL_NONE ? s->client_facts[k].lan : s->client_facts[k].wl;
+}
+
 /* put - append n bytes at p, within end; returns the new end of text */
 static char *
 put(char *p, const char *end, const char *src, size_t n)

@@ -299,8 +299,37 @@ static const char *const service_keys[] = {
         "max_errors",
         "backend_connect",
         "greet_wait",
+        "client_connection_count_limit",
+        "client_connection_rate_limit",
+        "client_rate_time_unit",
         NULL,
 };
+
+/* load_client_limits - the per-client connection limits of a service */
+static void
+load_client_limits(struct loader *ld, const struct conf_node *c, struct pol_service *s)
+{
+	const struct conf_node *n;
+	uint64_t v;
+
+	v = 0;
+	get_uint(ld, c, "client_connection_count_limit", 0, POL_MAX_CLIENT_LIMIT, &v);
+	s->client_conn_limit = (uint32_t)v;
+	v = 0;
+	get_uint(ld, c, "client_connection_rate_limit", 0, POL_MAX_CLIENT_LIMIT, &v);
+	s->client_rate_limit = (uint32_t)v;
+	s->client_rate_unit_s = 60; /* Postfix's anvil_rate_time_unit */
+	n = conf_get(c, "client_rate_time_unit");
+	if (n != NULL && conf_msec(n, &v, ld->errs) == 0) {
+		/* the shared table counts in whole seconds */
+		if (v % 1000 != 0 || v == 0 || v > POL_MAX_RATE_UNIT_S * 1000ull)
+			pol_errs_add(ld->errs, n->file, n->line,
+			             "client_rate_time_unit: whole seconds between 1s and %dh",
+			             POL_MAX_RATE_UNIT_S / 3600);
+		else
+			s->client_rate_unit_s = (uint32_t)(v / 1000);
+	}
+}
 
 /* load_service - one `service NAME { ... }` */
 static void
@@ -379,6 +408,7 @@ load_service(struct loader *ld, const struct conf_node *c)
 	get_ms(ld, c, "greet_wait", &s->greet_wait_ms);
 	if (s->greet_wait_ms > 60000)
 		pol_errs_add(ld->errs, c->file, c->line, "greet_wait: at most 60s");
+	load_client_limits(ld, c, s);
 	{
 		/* "$hostname ESMTP", as Postfix's default without the mail_name */
 		size_t hl = strnlen(ld->m->hostname, sizeof(ld->m->hostname) - 1);

@@ -137,12 +137,18 @@ cmd_check(int argc, char **argv)
 			printf("  service       %-12s port", sv->name);
 			for (unsigned p = 0; p < sv->nports; p++)
 				printf("%s%u", p ? "," : " ", sv->ports[p]);
-			printf("%s%s%s%s\n", sv->require_auth ? ", require_auth" : "",
+			printf("%s%s%s%s", sv->require_auth ? ", require_auth" : "",
 			       sv->delay_reject ? ", delay_reject" : "",
 			       sv->reject_remote_local_helo ? ", reject_remote_local_helo" : "",
 			       sv->reject_nonlocal_senders_claiming_local
 			               ? ", reject_nonlocal_senders_claiming_local"
 			               : "");
+			if (sv->client_conn_limit > 0)
+				printf(", per client %u sessions", sv->client_conn_limit);
+			if (sv->client_rate_limit > 0)
+				printf(", per client %u connections/%us", sv->client_rate_limit,
+				       sv->client_rate_unit_s);
+			printf("\n");
 		}
 		if (m->backend.configured) {
 			printf("  backend       %s,", pol_handoff_name(m->backend.handoff));

@@ -134,6 +134,12 @@ struct tcp_conf {
 	 * stack walks 32768-60999 from a keyed-hash start. 0: give up. */
 	uint16_t (*pick_port)(void *arg, const struct tcp_key *k, unsigned attempt);
 	void *pick_arg;
+	/* full_reply - bytes sent, without keeping state, with FIN to a peer
+	 * whose handshake completed (its SYN cookie came back) when the table
+	 * has no flow for it: an application's "busy" greeting. NULL: the ACK
+	 * is dropped and the peer left to time out. At most one segment. */
+	const char *full_reply;
+	uint16_t full_reply_len;
 };
 
 /* Counters and gauges of one lcore: plain increments, one writer. */
@@ -148,8 +154,9 @@ struct tcp_stats {
 	uint64_t challenge_acks, challenge_acks_limited;
 	uint64_t cookies_sent, cookies_ok, cookies_bad;
 	uint64_t accepted, connected, refused, timeouts, aborts, resets;
-	uint64_t tw_recycled; /* TIME_WAIT flows ended early for room */
-	uint64_t emit_failed; /* conf.emit refused a segment */
+	uint64_t tw_recycled;  /* TIME_WAIT flows ended early for room */
+	uint64_t full_replies; /* conf.full_reply sent: a cookie's ACK found the table full */
+	uint64_t emit_failed;  /* conf.emit refused a segment */
 	/* drops by reason */
 	uint64_t drop_csum;   /* written by the net layer: bad TCP checksum */
 	uint64_t drop_hdr;    /* written by the net layer: bad data offset */
@@ -157,7 +164,7 @@ struct tcp_stats {
 	uint64_t drop_ack;    /* unacceptable ACK */
 	uint64_t drop_noflow; /* no flow (a RST was sent unless it was a RST) */
 	uint64_t drop_noport; /* SYN to a port nobody listens on (RST sent) */
-	uint64_t drop_full;   /* SYN refused: table full, cookies off */
+	uint64_t drop_full;   /* SYN refused (table full, cookies off) or cookie ACK with no flow */
 	uint64_t drop_nopool; /* bytes refused for want of a chunk */
 	uint64_t drop_ooo;    /* out-of-order segment not kept (queue full, pool low) */
 	uint64_t drop_flags;  /* nonsense flag combinations (SYN+FIN, SYN+RST, no ACK) */

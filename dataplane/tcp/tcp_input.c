@@ -185,6 +185,36 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 
 static void input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg);
 
+/* full_reply - a valid cookie's ACK and no flow for it: the application's
+ * "busy" bytes and our FIN in one stateless segment, right after the ISN the
+ * cookie was. The peer's answer finds no flow and gets a RST; the flows we
+ * have are untouched. */
+static void
+full_reply(struct tcp_lcore *lc, const struct tcp_seg *seg)
+{
+	struct tcp_out o = {0};
+	uint16_t mss = seg->family == TCP_V6 ? lc->mss6 : lc->mss4;
+
+	lc->st.drop_full++;
+	if (lc->conf.full_reply == NULL || lc->conf.full_reply_len > mss)
+		return;
+	o.family = seg->family;
+	o.src = seg->dst;
+	o.dst = seg->src;
+	o.sport = seg->dport;
+	o.dport = seg->sport;
+	o.flags = TCP_ACK | TCP_PSH | TCP_FIN;
+	o.seq = seg->ack;
+	o.ack = seg->seq; /* nothing of what it sent is taken */
+	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
+	o.data[0] = lc->conf.full_reply;
+	o.len[0] = lc->conf.full_reply_len;
+	lc->st.seg_out++;
+	lc->st.full_replies++;
+	if (lc->conf.emit(lc->conf.emit_arg, &o) != 0)
+		lc->st.emit_failed++;
+}
+
 /* cookie_open - the ACK returned a valid cookie: an established flow */
 static void
 cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l,
@@ -193,7 +223,7 @@ cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_li
 	struct tcp_flow *f = tcp_flow_alloc(lc);
 
 	if (f == NULL) {
-		lc->st.drop_full++;
+		full_reply(lc, seg);
 		return;
 	}
 	lc->st.cookies_ok++;

@@ -37,6 +37,9 @@ json() { # json PYTHON_EXPR: evaluated with j = the JSON in $T/out
 run 0 check "$EX"; ok $? "check: the example policy is valid (exit 0)"
 grep -q "valid" "$T/out" && grep -q "blacklist.senders" "$T/out" && grep -q "compile time" "$T/out"
 ok $? "check: prints list sizes and compile time"
+grep -q "service *mx .*, per client 50 sessions, per client 120 connections/60s$" "$T/out" &&
+	grep -q "service *submission *port 587, require_auth$" "$T/out"
+ok $? "check: a service's per-client limits, when it has them"
 
 run 0 check --json "$EX"; ok $? "check --json exits 0"
 json 'j["valid"] and j["lists"]["blacklist.senders"] == 5 and j["lists"]["local_domains"] == 6 and j["services"][1]["ports"] == [587]'

@@ -117,6 +117,26 @@ static const struct err_case err_cases[] = {
          HEAD "service mx {\n ports = 25;\n command_timeout = soon;\n}\n",
          NULL,
          {"policy.conf:4: command_timeout"}},
+        {"connection count limit out of range",
+         HEAD "service mx {\n ports = 25;\n client_connection_count_limit = 70000;\n}\n",
+         NULL,
+         {"policy.conf:4: client_connection_count_limit: 70000 is out of range"}},
+        {"negative connection rate limit",
+         HEAD "service mx {\n ports = 25;\n client_connection_rate_limit = -1;\n}\n",
+         NULL,
+         {"policy.conf:4: client_connection_rate_limit"}},
+        {"rate unit not whole seconds",
+         HEAD "service mx {\n ports = 25;\n client_rate_time_unit = 1500ms;\n}\n",
+         NULL,
+         {"policy.conf:4: client_rate_time_unit: whole seconds between 1s and 1h"}},
+        {"rate unit too long",
+         HEAD "service mx {\n ports = 25;\n\n client_rate_time_unit = 2h;\n}\n",
+         NULL,
+         {"policy.conf:5: client_rate_time_unit: whole seconds between 1s and 1h"}},
+        {"rate unit not a duration",
+         HEAD "service mx {\n ports = 25;\n client_rate_time_unit = often;\n}\n",
+         NULL,
+         {"policy.conf:4: client_rate_time_unit"}},
         {"duplicate key",
          HEAD SVC "lan = [ 10.0.0.0/8 ];\nlan = [ 11.0.0.0/8 ];\n",
          NULL,
@@ -252,6 +272,45 @@ test_defaults_and_values(void)
 	pol_snapshot_free(s);
 }
 
+/* test_client_limits - the per-client limit keys, and who is exempt from them */
+static void
+test_client_limits(void)
+{
+	struct pol_snapshot *s = must_load(
+	        "l.conf", "hostname = mx.example;\n"
+	                  "lan = [ 10.0.0.0/8, \"2001:db8:1::/48\" ];\n"
+	                  "whitelist { clients = [ 192.0.2.7 ]; }\n"
+	                  "blacklist { clients = [ 192.0.2.8 ]; }\n"
+	                  "service a { ports = 25; }\n"
+	                  "service b { ports = 26; client_connection_count_limit = 10;\n"
+	                  "  client_connection_rate_limit = 30; client_rate_time_unit = 2min; }\n");
+	const struct pol_service *a = pol_service_find(s, "a"), *b = pol_service_find(s, "b");
+	static const struct {
+		const char *addr;
+		bool exempt;
+	} who[] = {
+	        {"10.1.2.3", true},                             /* lan */
+	        {"2001:db8:1:5::9", true}, {"192.0.2.7", true}, /* whitelist.clients */
+	        {"192.0.2.8", false}, /* blacklisted: the limits still apply */
+	        {"192.0.2.9", false},      {"2001:db8:2::1", false},
+	};
+
+	ok(a != NULL && a->client_conn_limit == 0 && a->client_rate_limit == 0 &&
+	           a->client_rate_unit_s == 60,
+	   "client limits default to off, with Postfix's 60 s time unit");
+	ok(b != NULL && b->client_conn_limit == 10 && b->client_rate_limit == 30 &&
+	           b->client_rate_unit_s == 120,
+	   "client limits and time unit as written");
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		struct cidr c;
+
+		cidr_parse(who[i].addr, &c);
+		ok((pol_limit_exempt(s, &c) != POL_NONE) == who[i].exempt, "%s is %sexempt",
+		   who[i].addr, who[i].exempt ? "" : "not ");
+	}
+	pol_snapshot_free(s);
+}
+
 /* test_source_hash - the hash covers list files too */
 static void
 test_source_hash(void)
@@ -347,6 +406,7 @@ main(void)
 	test_errors();
 	test_json();
 	test_defaults_and_values();
+	test_client_limits();
 	test_source_hash();
 	test_hs_cache();
 	test_example();
