@@ -8,6 +8,7 @@
 #include "chunk.h"
 #include "pol.h"
 #include "smtp.h"
+#include "smtp_tally.h"
 #include "tcp.h"
 
 struct lcore_conf;
@@ -19,12 +20,13 @@ struct sess_lcore {
 	struct chunk_pool chunks;   /* the engine's 512-byte chunks */
 	struct smtp_env env;
 	struct smtp_stats stats;
-	int app;              /* our id in the lcore's TCP stack */
-	struct tcp_flow *cur; /* the client flow the engine is working for (for the relay) */
-	uint64_t refused;     /* connections refused: no session or no send space */
-	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
-	uint64_t deadlines;   /* engine timers fired */
-	uint64_t drained;     /* connections refused with 421 while draining */
+	struct smtp_tally tally; /* decisions by service and by rule */
+	int app;                 /* our id in the lcore's TCP stack */
+	struct tcp_flow *cur;    /* the client flow the engine is working for (for the relay) */
+	uint64_t refused;        /* connections refused: no session or no send space */
+	uint64_t lost_output;    /* engine output the flow did not take (must stay 0) */
+	uint64_t deadlines;      /* engine timers fired */
+	uint64_t drained;        /* connections refused with 421 while draining */
 	uint16_t ports[TCP_MAX_LISTEN]; /* where we listen: the services' ports */
 	unsigned nports;
 	uint64_t pol_version; /* the policy version ports were last set for */
