@@ -323,14 +323,58 @@ metrics_json(FILE *f, const struct stats_lcore *l)
 		}
 }
 
-/* do_stats - every counter of the table: summed, per lcore, and the backends */
+/* services_json - "services":[{"name":..,"sessions":N,"verdicts":{reason:N,...}},...] */
+static void
+services_json(FILE *f, const struct gate_stats *gs)
+{
+	fprintf(f, ",\"services\":[");
+	for (unsigned s = 0; s < gs->nservices; s++) {
+		fprintf(f, "%s{\"name\":", s ? "," : "");
+		json_str(f, gs->service[s].name);
+		fprintf(f, ",\"sessions\":%lu,\"verdicts\":{",
+		        (unsigned long)gs->service[s].sessions);
+		for (unsigned r = 0; r < POL_R_COUNT; r++)
+			fprintf(f, "%s\"%s\":%lu", r ? "," : "",
+			        pol_reason_name((enum pol_reason)r),
+			        (unsigned long)gs->service[s].verdicts[r]);
+		fprintf(f, "}}");
+	}
+	fputc(']', f);
+}
+
+/* rules_json - "rules":[{"list","entry","file","line","hits"},...] and
+ * "rules_untracked":{list:N,...} */
+static void
+rules_json(FILE *f, const struct stats_rules *rs)
+{
+	fprintf(f, ",\"rules\":[");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct stats_rule *r = &rs->rule[i];
+
+		fprintf(f, "%s{\"list\":\"%s\",\"entry\":", i ? "," : "", pol_list_name(r->list));
+		json_str(f, r->entry);
+		fprintf(f, ",\"file\":");
+		json_str(f, r->file);
+		fprintf(f, ",\"line\":%u,\"hits\":%lu}", r->line, (unsigned long)r->hits);
+	}
+	fprintf(f, "],\"rules_untracked\":{");
+	for (unsigned l = 0; l < POL_L_COUNT; l++)
+		fprintf(f, "%s\"%s\":%lu", l ? "," : "", pol_list_name((enum pol_list)l),
+		        (unsigned long)rs->untracked[l]);
+	fputc('}', f);
+}
+
+/* do_stats - every counter of the table: summed, per lcore, the backends,
+ * the services and the rules */
 static void
 do_stats(int fd)
 {
 	struct gate_stats *gs = malloc(sizeof(*gs));
+	struct stats_rules rs;
 	struct answer a;
 
-	if (gs == NULL) {
+	if (gs == NULL || stats_rules_collect(&rs) < 0) {
+		free(gs);
 		refuse(fd, "out of memory");
 		return;
 	}
@@ -355,8 +399,11 @@ do_stats(int fd)
 			        gs->backend[i].up ? "true" : "false", gs->backend[i].lcores_down);
 		}
 		fputc(']', a.f);
+		services_json(a.f, gs);
+		rules_json(a.f, &rs);
 	}
 	answer_send(fd, &a);
+	stats_rules_free(&rs);
 	free(gs);
 }
 

@@ -101,9 +101,54 @@ label_value(FILE *f, const char *s)
 	}
 }
 
+/* expose_services - decisions by service, summed over lcores */
+static void
+expose_services(FILE *f, const struct gate_stats *g)
+{
+	head(f, "service_sessions_total", "SMTP sessions opened, by service (summed over lcores).",
+	     "counter");
+	for (unsigned s = 0; s < g->nservices; s++) {
+		fputs("smtpgate_service_sessions_total{service=\"", f);
+		label_value(f, g->service[s].name);
+		fprintf(f, "\"} %" PRIu64 "\n", g->service[s].sessions);
+	}
+	head(f, "service_verdicts_total",
+	     "Policy decisions, by service and reason (summed over lcores).", "counter");
+	for (unsigned s = 0; s < g->nservices; s++)
+		for (unsigned r = 0; r < POL_R_COUNT; r++) {
+			fputs("smtpgate_service_verdicts_total{service=\"", f);
+			label_value(f, g->service[s].name);
+			fprintf(f, "\",reason=\"%s\"} %" PRIu64 "\n",
+			        pol_reason_name((enum pol_reason)r), g->service[s].verdicts[r]);
+		}
+}
+
+/* expose_rules - decisions by the rule that made them, summed over lcores */
+static void
+expose_rules(FILE *f, const struct stats_rules *rs)
+{
+	head(f, "rule_hits_total",
+	     "Policy decisions made by a rule (list and entry as written), summed over lcores; "
+	     "a rule keeps its count across pushes.",
+	     "counter");
+	for (size_t i = 0; i < rs->n; i++) {
+		fprintf(f, "smtpgate_rule_hits_total{list=\"%s\",entry=\"",
+		        pol_list_name(rs->rule[i].list));
+		label_value(f, rs->rule[i].entry);
+		fprintf(f, "\"} %" PRIu64 "\n", rs->rule[i].hits);
+	}
+	head(f, "rule_hits_untracked_total",
+	     "Policy decisions made by rules first hit when an lcore's rule counters were all "
+	     "taken, by list.",
+	     "counter");
+	for (unsigned l = 0; l < POL_L_COUNT; l++)
+		fprintf(f, "smtpgate_rule_hits_untracked_total{list=\"%s\"} %" PRIu64 "\n",
+		        pol_list_name((enum pol_list)l), rs->untracked[l]);
+}
+
 /* expose - the whole exposition of a snapshot */
 static void
-expose(FILE *f, const struct gate_stats *g)
+expose(FILE *f, const struct gate_stats *g, const struct stats_rules *rs)
 {
 	size_t nm;
 	const struct stats_metric *mt = stats_metrics(&nm);
@@ -119,6 +164,8 @@ expose(FILE *f, const struct gate_stats *g)
 				fprintf(f, "} %" PRIu64 "\n", stats_get(&g->lcore[i], &mt[m].v[k]));
 			}
 	}
+	expose_services(f, g);
+	expose_rules(f, rs);
 	head(f, "backend_up",
 	     "Whether a backend of the live policy is tried (1) or marked down "
 	     "after a failure by some lcore (0).",
@@ -190,14 +237,22 @@ serve_metrics(struct m_client *c, bool head_only)
 {
 	char *body = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&body, &len);
+	struct stats_rules rs;
+	FILE *f;
 
+	if (stats_rules_collect(&rs) < 0) {
+		respond_error(c, "500 Internal Server Error", NULL);
+		return;
+	}
+	f = open_memstream(&body, &len);
 	if (f == NULL) {
+		stats_rules_free(&rs);
 		respond_error(c, "500 Internal Server Error", NULL);
 		return;
 	}
 	stats_collect(&snap, reader);
-	expose(f, &snap);
+	expose(f, &snap, &rs);
+	stats_rules_free(&rs);
 	if (fclose(f) != 0) {
 		free(body);
 		respond_error(c, "500 Internal Server Error", NULL);
@@ -615,6 +670,85 @@ tel_backends(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* tel_services - /smtpgate/services: per service name, its sessions and
+ * decisions by reason, summed over lcores */
+static int
+tel_services(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct gate_stats *g = tel_collect();
+
+	(void)cmd;
+	(void)params;
+	if (g == NULL)
+		return -EAGAIN;
+	rte_tel_data_start_dict(d);
+	for (unsigned s = 0; s < g->nservices && s < RTE_TEL_MAX_DICT_ENTRIES; s++) {
+		struct rte_tel_data *v = rte_tel_data_alloc();
+		char key[RTE_TEL_MAX_STRING_LEN];
+
+		if (v == NULL)
+			break;
+		rte_tel_data_start_dict(v);
+		rte_tel_data_add_dict_u64(v, "sessions", g->service[s].sessions);
+		for (unsigned r = 0; r < POL_R_COUNT; r++) {
+			snprintf(key, sizeof(key), "verdicts_%s",
+			         pol_reason_name((enum pol_reason)r));
+			rte_tel_data_add_dict_u64(v, key, g->service[s].verdicts[r]);
+		}
+		rte_tel_data_add_dict_container(d, g->service[s].name, v, 0);
+	}
+	tel_release(g);
+	return 0;
+}
+
+/* tel_rules - /smtpgate/rules: the counted rules as parallel arrays (list,
+ * entry, hits; at most RTE_TEL_MAX_ARRAY_ENTRIES) and the untracked hits by list */
+static int
+tel_rules(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct rte_tel_data *list = rte_tel_data_alloc(), *entry = rte_tel_data_alloc(),
+	                    *hits = rte_tel_data_alloc(), *untracked = rte_tel_data_alloc();
+	struct stats_rules rs;
+	int rc = -ENOMEM;
+
+	(void)cmd;
+	(void)params;
+	pthread_mutex_lock(&tel_lock); /* the lcores' state may be read only while open */
+	if (!tel_open)
+		rc = -EAGAIN;
+	else if (list != NULL && entry != NULL && hits != NULL && untracked != NULL &&
+	         stats_rules_collect(&rs) == 0)
+		rc = 0;
+	pthread_mutex_unlock(&tel_lock);
+	if (rc != 0) {
+		rte_tel_data_free(list);
+		rte_tel_data_free(entry);
+		rte_tel_data_free(hits);
+		rte_tel_data_free(untracked);
+		return rc;
+	}
+	rte_tel_data_start_array(list, RTE_TEL_STRING_VAL);
+	rte_tel_data_start_array(entry, RTE_TEL_STRING_VAL);
+	rte_tel_data_start_array(hits, RTE_TEL_U64_VAL);
+	rte_tel_data_start_dict(untracked);
+	for (size_t i = 0; i < rs.n && i < RTE_TEL_MAX_ARRAY_ENTRIES; i++) {
+		rte_tel_data_add_array_string(list, pol_list_name(rs.rule[i].list));
+		rte_tel_data_add_array_string(entry, rs.rule[i].entry);
+		rte_tel_data_add_array_u64(hits, rs.rule[i].hits);
+	}
+	for (unsigned l = 0; l < POL_L_COUNT; l++)
+		rte_tel_data_add_dict_u64(untracked, pol_list_name((enum pol_list)l),
+		                          rs.untracked[l]);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_container(d, "list", list, 0);
+	rte_tel_data_add_dict_container(d, "entry", entry, 0);
+	rte_tel_data_add_dict_container(d, "hits", hits, 0);
+	rte_tel_data_add_dict_container(d, "untracked", untracked, 0);
+	rte_tel_data_add_dict_u64(d, "rules", rs.n);
+	stats_rules_free(&rs);
+	return 0;
+}
+
 /* tel_register - the telemetry commands; 0 or -1 */
 static int
 tel_register(void)
@@ -629,7 +763,13 @@ tel_register(void)
 	                               "smtpgate worker lcore ids. No parameters") != 0 ||
 	    rte_telemetry_register_cmd("/smtpgate/backends", tel_backends,
 	                               "smtpgate backends of the live policy: 1 up, 0 marked down. "
-	                               "No parameters") != 0) {
+	                               "No parameters") != 0 ||
+	    rte_telemetry_register_cmd(
+	            "/smtpgate/services", tel_services,
+	            "smtpgate sessions and decisions by service. No parameters") != 0 ||
+	    rte_telemetry_register_cmd("/smtpgate/rules", tel_rules,
+	                               "smtpgate decisions by rule: parallel arrays list, entry, "
+	                               "hits. No parameters") != 0) {
 		fprintf(stderr, "smtpgate: metrics: cannot register telemetry commands\n");
 		return -1;
 	}

@@ -315,11 +315,13 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 	    chunk_pool_init(&s->chunks, max_sessions + max_sessions / 2, SMTP_CHUNK_SIZE, socket) <
 	            0)
 		return -1;
+	memset(&s->tally, 0, sizeof(s->tally));
 	s->env = (struct smtp_env){
 	        .chunks = {.get = chunk_get_cb, .put = chunk_put_cb, .arg = &s->chunks},
 	        .log = log_cb,
 	        .log_arg = &lc->log,
 	        .stats = &s->stats,
+	        .tally = &s->tally,
 	        .reader = NULL, /* set by the lcore when it registers with RCU */
 	};
 	s->app = tcp_app_register(lc->tcp, &smtp_app, lc);

@@ -9,6 +9,7 @@
 #include "climit.h"
 #include "pol.h"
 #include "smtp.h"
+#include "smtp_tally.h"
 #include "tcp.h"
 
 struct lcore_conf;
@@ -20,15 +21,16 @@ struct sess_lcore {
 	struct chunk_pool chunks;   /* the engine's 512-byte chunks */
 	struct smtp_env env;
 	struct smtp_stats stats;
-	int app;              /* our id in the lcore's TCP stack */
-	struct tcp_flow *cur; /* the client flow the engine is working for (for the relay) */
-	uint64_t refused;     /* connections refused: no session or no send space */
-	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
-	uint64_t deadlines;   /* engine timers fired */
-	uint64_t drained;     /* connections refused with 421 while draining */
-	uint64_t limit_conn;  /* 421: the client's concurrency limit (client_connection_count_limit)
-	                       */
-	uint64_t limit_rate;  /* 421: the client's rate limit (client_connection_rate_limit) */
+	struct smtp_tally tally; /* decisions by service and by rule */
+	int app;                 /* our id in the lcore's TCP stack */
+	struct tcp_flow *cur;    /* the client flow the engine is working for (for the relay) */
+	uint64_t refused;        /* connections refused: no session or no send space */
+	uint64_t lost_output;    /* engine output the flow did not take (must stay 0) */
+	uint64_t deadlines;      /* engine timers fired */
+	uint64_t drained;        /* connections refused with 421 while draining */
+	uint64_t limit_conn; /* 421: the client's concurrency limit (client_connection_count_limit)
+	                      */
+	uint64_t limit_rate; /* 421: the client's rate limit (client_connection_rate_limit) */
 	uint64_t
 	        limit_exempt; /* connections to a limited service from lan or whitelisted clients */
 	uint64_t limit_full;  /* let in uncounted: no slot in the shared table (fail open) */

@@ -5,11 +5,14 @@
  *   pinfo                   any caller, under pinfo_lock: what the last caller
  *                           with an RCU reader saw of the live policy
  *   table                   written once (pthread_once), read-only afterwards
+ *   lcore tallies           their lcore: rw; here: slot counts with acquire
+ *                           loads, then only published slots (smtp_tally.h)
  */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
@@ -386,6 +389,123 @@ pinfo_refresh(struct pol_reader *r)
 	pol_reader_offline(r);
 }
 
+/* ---- services and rules (smtp_tally.h) ---- */
+
+/* service_find - the summed slot of a name, made when new; NULL when full */
+static struct stats_service *
+service_find(struct gate_stats *out, const char *name)
+{
+	for (unsigned i = 0; i < out->nservices; i++)
+		if (strcmp(out->service[i].name, name) == 0)
+			return &out->service[i];
+	if (out->nservices == STATS_MAX_SERVICES)
+		return NULL;
+	struct stats_service *s = &out->service[out->nservices++];
+
+	memset(s, 0, sizeof(*s));
+	memcpy(s->name, name, sizeof(s->name));
+	s->name[sizeof(s->name) - 1] = '\0';
+	return s;
+}
+
+/* services_add - one lcore's service counters into the sums, by name */
+static void
+services_add(struct gate_stats *out, const struct smtp_tally *t)
+{
+	uint32_t n = __atomic_load_n(&t->nsvc, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = 0; i < n && i < SMTP_TALLY_SERVICES; i++) {
+		struct stats_service *s = service_find(out, t->svc[i].name);
+
+		if (s == NULL)
+			continue;
+		s->sessions += read_u64(&t->svc[i].sessions);
+		for (unsigned r = 0; r < POL_R_COUNT; r++)
+			s->verdicts[r] += read_u64(&t->svc[i].verdicts[r]);
+	}
+}
+
+static int
+service_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct stats_service *)a)->name,
+	              ((const struct stats_service *)b)->name);
+}
+
+/* rule_cmp_id - by identity (list, hash), to merge */
+static int
+rule_cmp_id(const void *a, const void *b)
+{
+	const struct stats_rule *x = a, *y = b;
+
+	if (x->list != y->list)
+		return x->list < y->list ? -1 : 1;
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* rule_cmp_show - by list, then entry text: the order shown */
+static int
+rule_cmp_show(const void *a, const void *b)
+{
+	const struct stats_rule *x = a, *y = b;
+	int c;
+
+	if (x->list != y->list)
+		return x->list < y->list ? -1 : 1;
+	c = strcmp(x->entry, y->entry);
+	return c != 0 ? c : rule_cmp_id(a, b);
+}
+
+int
+stats_rules_collect(struct stats_rules *out)
+{
+	size_t cap = 0, n = 0, k = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < gate_workers.n; i++)
+		cap += SMTP_TALLY_RULES;
+	out->rule = calloc(cap > 0 ? cap : 1, sizeof(*out->rule));
+	if (out->rule == NULL)
+		return -1;
+	for (unsigned i = 0; i < gate_workers.n; i++) {
+		const struct smtp_tally *t = &gate_workers.lc[i]->sess.tally;
+		uint32_t nr = __atomic_load_n(&t->nrules, __ATOMIC_ACQUIRE);
+
+		for (uint32_t j = 0; j < nr && j < SMTP_TALLY_RULES; j++) {
+			const struct smtp_rule_tally *rt = &t->rule[j];
+			struct stats_rule *r = &out->rule[n++];
+
+			r->hash = rt->hash;
+			r->list = (enum pol_list)rt->list;
+			r->line = rt->line;
+			r->hits = read_u64(&rt->hits);
+			memcpy(r->entry, rt->entry, sizeof(r->entry));
+			memcpy(r->file, rt->file, sizeof(r->file));
+		}
+		for (unsigned l = 0; l < POL_L_COUNT; l++)
+			out->untracked[l] += read_u64(&t->untracked[l]);
+	}
+	/* the same rule on several lcores: one entry with their sum */
+	qsort(out->rule, n, sizeof(*out->rule), rule_cmp_id);
+	for (size_t j = 0; j < n; j++) {
+		if (k > 0 && rule_cmp_id(&out->rule[k - 1], &out->rule[j]) == 0)
+			out->rule[k - 1].hits += out->rule[j].hits;
+		else
+			out->rule[k++] = out->rule[j];
+	}
+	qsort(out->rule, k, sizeof(*out->rule), rule_cmp_show);
+	out->n = k;
+	return 0;
+}
+
+void
+stats_rules_free(struct stats_rules *r)
+{
+	free(r->rule);
+	r->rule = NULL;
+	r->n = 0;
+}
+
 void
 stats_collect(struct gate_stats *out, struct pol_reader *r)
 {
@@ -398,6 +518,10 @@ stats_collect(struct gate_stats *out, struct pol_reader *r)
 		lcore_read(gate_workers.lc[i], &out->lcore[i], &down[i]);
 		lcore_add(&out->total, &out->lcore[i]);
 	}
+	out->nservices = 0;
+	for (unsigned i = 0; i < out->nlcores; i++)
+		services_add(out, &gate_workers.lc[i]->sess.tally);
+	qsort(out->service, out->nservices, sizeof(out->service[0]), service_cmp);
 	out->draining = gate_draining;
 	if (r != NULL)
 		pinfo_refresh(r);

@@ -4,7 +4,9 @@
  * (packets, drops by reason), the TCP stack's struct tcp_stats, the SMTP
  * engine's struct smtp_stats (verdicts by pol_reason, errors by smtp_err),
  * the session glue's and the relay's counters, the log ring's drops and the
- * relay's per-backend down marks. stats_collect() copies them all from a
+ * relay's per-backend down marks, and the session glue's struct smtp_tally
+ * (decisions by service name and by rule, smtp_tally.h), merged by name and
+ * by rule identity. stats_collect() copies them all from a
  * control-plane thread without locks: each counter is read with one aligned
  * 64-bit load (whole on x86-64), so every value is one its lcore wrote; the
  * snapshot is consistent per counter, not across counters. The lcores'
@@ -25,6 +27,7 @@
 #include "pol.h"
 #include "relay.h"
 #include "smtp.h"
+#include "smtp_tally.h"
 #include "tcp.h"
 
 #define STATS_BACKEND_NAME 64 /* "[ffff:...:ffff]:65535" and a NUL fit */
@@ -61,6 +64,14 @@ struct stats_backend {
 	bool up;                       /* no lcore skips it */
 };
 
+/* A service's decisions, summed over lcores, by its name. */
+#define STATS_MAX_SERVICES (2 * SMTP_TALLY_SERVICES) /* names of every lcore, with room */
+struct stats_service {
+	char name[POL_MAX_NAME];
+	uint64_t sessions;
+	uint64_t verdicts[POL_R_COUNT];
+};
+
 struct gate_stats {
 	uint64_t policy_version; /* the live policy's; 0 when not known */
 	bool draining;           /* a drain is in progress */
@@ -69,6 +80,8 @@ struct gate_stats {
 	struct stats_lcore total;
 	unsigned nbackends;
 	struct stats_backend backend[POL_MAX_BACKENDS];
+	unsigned nservices; /* sorted by name */
+	struct stats_service service[STATS_MAX_SERVICES];
 };
 
 /* stats_collect - snapshot every worker lcore's counters and their sum.
@@ -77,6 +90,28 @@ struct gate_stats {
  * version and backends. With r NULL (a thread not registered with RCU)
  * those come from the last stats_collect() that had a reader. */
 void stats_collect(struct gate_stats *out, struct pol_reader *r);
+
+/* A rule's decisions, summed over lcores (see smtp_tally.h for how counts
+ * follow pushes). */
+struct stats_rule {
+	uint64_t hash; /* identity with list */
+	enum pol_list list;
+	unsigned line;
+	uint64_t hits;
+	char entry[SMTP_TALLY_ENTRY];
+	char file[SMTP_TALLY_FILE];
+};
+
+struct stats_rules {
+	size_t n;                        /* sorted by list, then entry */
+	struct stats_rule *rule;         /* malloc'ed */
+	uint64_t untracked[POL_L_COUNT]; /* hits of rules without a slot on some lcore */
+};
+
+/* stats_rules_collect - every lcore's rule counters, merged; 0 or -1 (no
+ * memory). Free with stats_rules_free. At most SMTP_TALLY_RULES per lcore. */
+int stats_rules_collect(struct stats_rules *out);
+void stats_rules_free(struct stats_rules *r);
 
 /* What each lcore exports, as one table shared by the Prometheus endpoint,
  * DPDK telemetry and the control socket, so that all of them use the same

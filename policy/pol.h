@@ -178,6 +178,9 @@ struct pol_stats {
 struct pol_snapshot *pol_compile(struct pol_model *m, struct pol_errs *errs);
 void pol_snapshot_free(struct pol_snapshot *s);
 const struct pol_model *pol_snapshot_model(const struct pol_snapshot *s);
+/* pol_snapshot_id - unique per compile, never 0: tells snapshots apart where
+ * an address could be reused after a free */
+uint64_t pol_snapshot_id(const struct pol_snapshot *s);
 void pol_snapshot_stats(const struct pol_snapshot *s, struct pol_stats *out);
 /* pol_service_find - by name (caseless) or NULL */
 const struct pol_service *pol_service_find(const struct pol_snapshot *s, const char *name);

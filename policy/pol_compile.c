@@ -455,6 +455,12 @@ pol_snapshot_model(const struct pol_snapshot *s)
 	return s->m;
 }
 
+uint64_t
+pol_snapshot_id(const struct pol_snapshot *s)
+{
+	return s->id;
+}
+
 void
 pol_snapshot_stats(const struct pol_snapshot *s, struct pol_stats *out)
 {

@@ -339,6 +339,46 @@ print_show(const struct resp *r)
 	       num(r->doc->root, "memory_bytes", 0) / 1024.0);
 }
 
+/* print_services - "service NAME sessions N", then its non-zero verdicts */
+static void
+print_services(const struct conf_node *svcs)
+{
+	for (const struct conf_node *s = svcs != NULL ? svcs->child : NULL; s != NULL;
+	     s = s->next) {
+		const struct conf_node *name = conf_get(s, "name"), *v = conf_get(s, "verdicts");
+		const char *nm = name != NULL && name->type == CONF_STRING ? name->str : "?";
+		char key[128];
+
+		snprintf(key, sizeof(key), "service %s sessions", nm);
+		printf("%-40s %.0f\n", key, num(s, "sessions", 0));
+		for (const struct conf_node *x = v != NULL ? v->child : NULL; x != NULL;
+		     x = x->next)
+			if (x->type == CONF_STRING && strtod(x->str, NULL) != 0) {
+				snprintf(key, sizeof(key), "service %s verdicts %s", nm, x->key);
+				printf("%-40s %s\n", key, x->str);
+			}
+	}
+}
+
+/* print_rules - "rule LIST ENTRY HITS (FILE:LINE)", then non-zero untracked hits */
+static void
+print_rules(const struct conf_node *rules, const struct conf_node *untracked)
+{
+	for (const struct conf_node *x = rules != NULL ? rules->child : NULL; x != NULL;
+	     x = x->next) {
+		const struct conf_node *l = conf_get(x, "list"), *e = conf_get(x, "entry"),
+		                       *f = conf_get(x, "file");
+
+		printf("rule %-20s %-20s %.0f (%s:%.0f)\n", l != NULL ? l->str : "?",
+		       e != NULL ? e->str : "?", num(x, "hits", 0), f != NULL ? f->str : "?",
+		       num(x, "line", 0));
+	}
+	for (const struct conf_node *x = untracked != NULL ? untracked->child : NULL; x != NULL;
+	     x = x->next)
+		if (x->type == CONF_STRING && strtod(x->str, NULL) != 0)
+			printf("rule %-20s %-20s %s\n", x->key, "(untracked)", x->str);
+}
+
 static void
 print_stats(const struct resp *r)
 {
@@ -359,6 +399,8 @@ print_stats(const struct resp *r)
 		printf("backend %-32s %s\n", addr != NULL ? addr->str : "?",
 		       up != NULL && strcmp(up->str, "true") == 0 ? "up" : "down");
 	}
+	print_services(conf_get(r->doc->root, "services"));
+	print_rules(conf_get(r->doc->root, "rules"), conf_get(r->doc->root, "rules_untracked"));
 }
 
 static void

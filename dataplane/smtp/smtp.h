@@ -93,6 +93,7 @@ struct smtp_stats {
 };
 
 struct smtp_session;
+struct smtp_tally; /* smtp_tally.h */
 
 /* The backend relay, seen from the engine (the dataplane's relay.c): the
  * engine asks, the relay answers later through smtp_relay_reply(), and
@@ -120,6 +121,7 @@ struct smtp_env {
 	void (*log)(void *arg, const char *line, size_t len);
 	void *log_arg;
 	struct smtp_stats *stats;
+	struct smtp_tally *tally;       /* by service and by rule; NULL: not counted */
 	struct pol_reader *reader;      /* the lcore's policy registration; NULL offline */
 	const struct smtp_relay *relay; /* NULL: no relay, DATA gets 451 */
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "smtp_impl.h"
+#include "smtp_tally.h"
 
 /* smtp_panic_at - report an impossible state and abort */
 void
@@ -116,6 +117,27 @@ smtp_hangup(struct smtp_call *c, enum smtp_err e, const char *why, const char *f
 	c->ss->state = SMTP_S_CLOSING;
 }
 
+/* tally - count a decision by service and by the rules that made it: the
+ * entry that refused or whitelisted, and the lan or relay.allow_clients
+ * entry that let an accepted off-domain recipient relay */
+static void
+tally(const struct smtp_call *c, const struct pol_verdict *v)
+{
+	struct smtp_svc_tally *st;
+
+	if (c->env->tally == NULL)
+		return;
+	st = smtp_tally_service(c->env->tally, c->snap, c->svc);
+	if (st != NULL)
+		st->verdicts[v->reason]++;
+	smtp_tally_rule(c->env->tally, c->snap, v->rule);
+	/* pol_eval names the relay permit before later checks refuse (a lan
+	 * client without authentication on a require_auth service): only an
+	 * accepted recipient was let through by it */
+	if (v->action == POL_ACCEPT)
+		smtp_tally_rule(c->env->tally, c->snap, v->relay_rule);
+}
+
 /* smtp_decide - pol_eval one stage; reply and log a refusal */
 bool
 smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const char *sender,
@@ -136,6 +158,7 @@ smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const c
 	if (v.reason >= POL_R_COUNT)
 		smtp_panic("verdict reason %d", v.reason);
 	c->env->stats->verdicts[v.reason]++;
+	tally(c, &v);
 	if (v.action == POL_ACCEPT)
 		return true;
 	smtp_reply(c, v.text);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "smtp_impl.h"
+#include "smtp_tally.h"
 
 _Static_assert(SMTP_CHUNK_SIZE > SMTP_LINE_TEXT, "a chunk holds a partial line");
 _Static_assert(SMTP_OUT_ROOM >= POL_REPLY_MAX + 2 + 300, "a refusal and a 421 fit in a step");
@@ -132,6 +133,12 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 		smtp_panic("smtp_open with %zu bytes of output free", room(out));
 	if (!begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
+	if (env->tally != NULL) {
+		struct smtp_svc_tally *st = smtp_tally_service(env->tally, snap, c.svc);
+
+		if (st != NULL)
+			st->sessions++;
+	}
 	if (!smtp_decide(&c, POL_CONNECT, NULL, NULL, NULL))
 		ss->state = SMTP_S_DENIED;
 	else if (c.svc->greet_wait_ms > 0)

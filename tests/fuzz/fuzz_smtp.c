@@ -23,7 +23,11 @@
  *   recipient; it hears close once when it holds the session;
  * - at most 3 chunks held, none after close; every final reply counted;
  * - a timeout at the deadline always ends the session; log lines are
- *   single printable lines.
+ *   single printable lines;
+ * - the tally (kept across runs, as an lcore keeps it across sessions and
+ *   pushes) counts every decision under the session's service, its rule
+ *   slots stay within bounds and every rule hit is a refusal or whitelisting
+ *   or a relay permit.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +35,7 @@
 #include "fuzz.h"
 #include "relay_proto.h"
 #include "smtp.h"
+#include "smtp_tally.h"
 
 #define MAX_STEPS 20000 /* loop bound per input: a hang is a bug, not a slow input */
 
@@ -560,10 +565,30 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* tally_sum - every decision the tally holds: by service, and by rule */
+static void
+tally_sum(const struct smtp_tally *t, uint64_t *decisions, uint64_t *hits)
+{
+	*decisions = *hits = 0;
+	fz_check(t->nsvc <= SMTP_TALLY_SERVICES && t->nrules <= SMTP_TALLY_RULES,
+	         "tally slots %u services, %u rules", t->nsvc, t->nrules);
+	for (uint32_t i = 0; i < t->nsvc; i++)
+		for (unsigned k = 0; k < POL_R_COUNT; k++)
+			*decisions += t->svc[i].verdicts[k];
+	for (uint32_t i = 0; i < t->nrules; i++) {
+		fz_check(t->rule[i].list < POL_L_COUNT && t->rule[i].hits > 0, "rule slot %u", i);
+		*hits += t->rule[i].hits;
+	}
+	for (unsigned l = 0; l < POL_L_COUNT; l++)
+		*hits += t->untracked[l];
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct run r;
+	static struct smtp_tally tally; /* across runs, as an lcore's */
+	uint64_t dec0, hits0, dec1, hits1, decided = 0, ruled;
 	struct cidr client;
 	uint8_t d0, d1;
 	enum smtp_action a;
@@ -574,6 +599,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.env.chunks = (struct smtp_chunks){chunk_get, chunk_put, &r.ck};
 	r.env.log = log_line;
 	r.env.stats = &r.st;
+	r.env.tally = &tally;
+	tally_sum(&tally, &dec0, &hits0);
 	r.ops = (struct smtp_relay){r_rcpt, r_data, r_reset, r_close, &r.relay};
 	r.env.relay = &r.ops;
 	r.relay.ss = &r.ss;
@@ -618,6 +645,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	         "%zu final replies written, %llu counted", r.finals,
 	         (unsigned long long)(r.st.replies[2] + r.st.replies[3] + r.st.replies[4] +
 	                              r.st.replies[5]));
+	tally_sum(&tally, &dec1, &hits1);
+	for (unsigned k = 0; k < POL_R_COUNT; k++)
+		decided += r.st.verdicts[k];
+	/* every refusal but relay_denied and auth_required, and every whitelisting, names a rule */
+	ruled = decided - r.st.verdicts[POL_R_ACCEPT] - r.st.verdicts[POL_R_RELAY_DENIED] -
+	        r.st.verdicts[POL_R_AUTH_REQUIRED];
+	fz_check(dec1 - dec0 == decided, "tally: %llu decisions by service, %llu made",
+	         (unsigned long long)(dec1 - dec0), (unsigned long long)decided);
+	fz_check(hits1 - hits0 >= ruled &&
+	                 hits1 - hits0 <= ruled + r.st.verdicts[POL_R_ACCEPT] +
+	                                          r.st.verdicts[POL_R_WHITELISTED],
+	         "tally: %llu rule hits for %llu decisions by a rule",
+	         (unsigned long long)(hits1 - hits0), (unsigned long long)ruled);
 	free(r.o.buf);
 	return 0;
 }
