@@ -35,6 +35,7 @@ struct stats_sess {
 	uint64_t lost_output; /* engine output the flow did not take (must stay 0) */
 	uint64_t deadlines;   /* engine timers fired */
 	uint64_t drained;     /* connections refused with 421 while draining */
+	struct sess_tls_stats tls;
 };
 
 /* One lcore's counters, or their sum over all worker lcores. Gauges
