@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "sess.h"
 #include "ctl.h"
 #include "ctl_proto.h"
 #include "lcore.h"
@@ -171,6 +172,11 @@ do_push(int fd, const struct conf_node *req, const struct ctl_msg *m)
 	model = pol_load(label, &src, &errs);
 	if (model != NULL)
 		s = pol_compile(model, &errs);
+	if (s != NULL && sess_tls_attach(s, &errs) < 0) {
+		/* a certificate that does not load keeps the running policy */
+		pol_snapshot_free(s);
+		s = NULL;
+	}
 	if (s != NULL) {
 		struct pol_stats st;
 

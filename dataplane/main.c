@@ -81,7 +81,14 @@ load_policy(const char *path, const struct pol_snapshot **out)
 	struct pol_errs errs = {0};
 	struct pol_model *m = pol_load_file(path, &errs);
 	struct pol_snapshot *s = m != NULL ? pol_compile(m, &errs) : NULL;
-	uint64_t v = s != NULL ? pol_publish(s, &errs) : 0;
+	uint64_t v;
+
+	/* certificates are read and checked here, off the dataplane */
+	if (s != NULL && sess_tls_attach(s, &errs) < 0) {
+		pol_snapshot_free(s);
+		s = NULL;
+	}
+	v = s != NULL ? pol_publish(s, &errs) : 0;
 
 	*out = s;
 	policy_version = v;
@@ -356,6 +363,11 @@ print_stats(void)
 		       gconf.lcores[i], rs->connects, rs->connect_failed, rs->handoffs, rs->rcpt_ok,
 		       rs->rcpt_refused, rs->messages_ok, rs->messages_refused, rs->failures,
 		       rs->smuggling, rs->body_bytes, rs->no_memory);
+		const struct sess_tls_stats *ts = &lc->sess.tls;
+
+		printf("smtpgate: lcore %u: tls started %lu handshakes %lu tls_failed %lu "
+		       "tls_no_slot %lu tls_live %lu\n",
+		       gconf.lcores[i], ts->started, ts->done, ts->failed, ts->no_slot, ts->live);
 	}
 }
 

@@ -30,6 +30,7 @@
 #include "net/ip4.h"
 #include "net/ip6.h"
 #include "relay.h"
+#include "tls.h"
 #include "sess.h"
 
 enum r_state {
@@ -907,12 +908,19 @@ b_connected(void *ctx, struct tcp_flow *f)
 		return;
 	lc->relay.stats.connects++;
 	if (r->handoff == POL_HANDOFF_PROXY_V1 || r->handoff == POL_HANDOFF_PROXY_V2) {
-		char hdr[RELAY_PROXY_V1_MAX > RELAY_PROXY_V2_MAX ? RELAY_PROXY_V1_MAX
-		                                                 : RELAY_PROXY_V2_MAX];
+		char hdr[RELAY_PROXY_V1_MAX > RELAY_PROXY_V2_TLS_MAX ? RELAY_PROXY_V1_MAX
+		                                                     : RELAY_PROXY_V2_TLS_MAX];
 		struct relay_addr src = addr_of(r->client, true), dst = addr_of(r->client, false);
+		const struct smtp_session *ss = tcp_flow_app(r->client);
 		int n = r->handoff == POL_HANDOFF_PROXY_V1
 		                ? relay_proxy_v1(hdr, sizeof(hdr), &src, &dst)
 		                : relay_proxy_v2(hdr, sizeof(hdr), &src, &dst);
+
+		/* v2 can say the client used TLS (v1 and XCLIENT have no word for it) */
+		if (n > 0 && r->handoff == POL_HANDOFF_PROXY_V2 && ss != NULL && ss->tls != NULL &&
+		    tls_conn_done(ss->tls))
+			n = relay_proxy_v2_tls(hdr, sizeof(hdr), (size_t)n,
+			                       tls_conn_version(ss->tls), tls_conn_cipher(ss->tls));
 
 		if (n <= 0 || tcp_send(f, hdr, (size_t)n) != (size_t)n) {
 			fail(r, "cannot send the PROXY header");
@@ -976,7 +984,7 @@ b_sent(void *ctx, struct tcp_flow *f)
 
 	(void)ctx;
 	if (r != NULL && r->client != NULL && r->state == R_BODY)
-		tcp_rx_resume(r->client);
+		tcp_rx_kick(r->client); /* and the decrypted bytes a TLS session keeps */
 }
 
 static void

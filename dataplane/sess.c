@@ -9,6 +9,13 @@
  * the engine is only offered input while the flow can take a whole reply,
  * so nothing the engine writes is ever dropped: a slow reader holds back
  * the client through the TCP window instead.
+ *
+ * After STARTTLS (the engine's 220, sent in the clear) the session's bytes
+ * go through its TLS connection (tls/): ciphertext from TCP is fed to it,
+ * its handshake output and encrypted replies go back to TCP, and the
+ * decrypted bytes take the plaintext path (the engine, or the relay in
+ * SMTP_S_DATA). Decrypted bytes the engine did not take stay inside
+ * OpenSSL; tcp_rx_kick() offers them again when the engine can read.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +26,7 @@
 #include "control.h"
 #include "lcore.h"
 #include "sess.h"
+#include "tls.h"
 
 struct climit_table gate_climit;
 
@@ -54,20 +62,58 @@ log_cb(void *arg, const char *line, size_t len)
 	logq_push(arg, line, len);
 }
 
-/* flush - hand the engine's output to the flow; it always fits (see above) */
+/* tls_of - the session's TLS once its handshake is done, else NULL */
+static struct tls_conn *
+tls_of(const struct smtp_session *ss)
+{
+	return ss != NULL && ss->tls != NULL && tls_conn_done(ss->tls) ? ss->tls : NULL;
+}
+
+/* tls_push - move the TLS connection's ciphertext to the flow, as far as its
+ * send space goes; what is left waits for sent() (tcp_send took less) */
+static void
+tls_push(struct tcp_flow *f, struct tls_conn *t)
+{
+	const void *p;
+	size_t n = tls_conn_out_data(t, &p);
+
+	if (n > 0)
+		tls_conn_out_drop(t, tcp_send(f, p, n));
+}
+
+/* flush - hand the engine's output to the flow; it always fits (see above),
+ * encrypted first inside TLS */
 static void
 flush(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_out *out)
 {
+	struct tls_conn *t = tls_of(tcp_flow_app(f));
+
+	if (t != NULL) {
+		if (out->len > 0 && tls_conn_write(t, out->buf, out->len) < 0)
+			lc->sess.lost_output++;
+		out->len = 0;
+		tls_push(f, t);
+		return;
+	}
 	if (out->len > 0 && tcp_send(f, out->buf, out->len) != out->len)
 		lc->sess.lost_output++; /* cannot happen while out->cap follows tcp_send_space */
 	out->len = 0;
 }
 
-/* out_for - the lcore's output buffer, capped at what the flow can take now */
+/* out_for - the lcore's output buffer, capped at what the flow can take now
+ * (inside TLS: what is left once the waiting ciphertext and a record's
+ * overhead are counted) */
 static struct smtp_out
 out_for(struct lcore_conf *lc, const struct tcp_flow *f)
 {
 	size_t space = tcp_send_space(f);
+	struct tls_conn *t = tls_of(tcp_flow_app(f));
+
+	if (t != NULL) {
+		size_t used = tls_conn_out(t) + TLS_OVERHEAD;
+
+		space = space > used ? space - used : 0;
+	}
 
 	return (struct smtp_out){.buf = lc->sess.out,
 	                         .len = 0,
@@ -82,6 +128,12 @@ after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum s
 {
 	flush(lc, f, out);
 	if (a == SMTP_CLOSE) {
+		struct tls_conn *t = tls_of(ss);
+
+		if (t != NULL) {
+			tls_conn_close(t); /* close_notify after the last reply */
+			tls_push(f, t);
+		}
 		tcp_set_deadline(f, 0);
 		tcp_close(f);
 		return;
@@ -200,17 +252,16 @@ on_accept(void *ctx, struct tcp_flow *f)
 	return 0;
 }
 
+/* plain_data - the client's bytes in the clear (or decrypted): to the
+ * engine, or to the relay during a message; how many were taken */
 static size_t
-on_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
+plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, const void *buf,
+           size_t len)
 {
-	struct lcore_conf *lc = ctx;
-	struct smtp_session *ss = tcp_flow_app(f);
 	struct smtp_out out = out_for(lc, f);
 	size_t consumed = 0;
 	enum smtp_action a;
 
-	if (ss == NULL)
-		return len; /* refused while draining: nothing is read */
 	if (ss->state == SMTP_S_CLOSING)
 		return len; /* after QUIT or a 421: what follows is not read */
 	if (ss->state == SMTP_S_DATA)
@@ -221,6 +272,174 @@ on_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
 	a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), buf, len, &consumed, &out);
 	after(lc, f, ss, a, &out);
 	return a == SMTP_CLOSE ? len : consumed;
+}
+
+/* tls_count - a completed handshake, by protocol */
+static void
+tls_count(struct sess_tls_stats *st, const char *version)
+{
+	st->done++;
+	if (strcmp(version, "TLSv1.3") == 0)
+		st->v1_3++;
+	else if (strcmp(version, "TLSv1.2") == 0)
+		st->v1_2++;
+}
+
+/* tls_log - one log line about the session's client: "<head> unknown[ADDR]<tail>" */
+static void
+tls_log(struct lcore_conf *lc, const struct smtp_session *ss, const char *head, const char *tail)
+{
+	char name[80], line[320];
+	int n = snprintf(line, sizeof(line), "%s %s%s", head,
+	                 pol_client_name(&ss->client, name, sizeof(name)), tail);
+
+	if (n > 0)
+		log_cb(&lc->log, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* tls_established - the handshake is done: the session starts over inside TLS */
+static void
+tls_established(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss)
+{
+	struct tls_conn *t = ss->tls;
+	const char *version = tls_conn_version(t), *cipher = tls_conn_cipher(t);
+	int alg = 0, bits = tls_conn_bits(t, &alg);
+	char tail[200];
+
+	tls_count(&lc->sess.tls, version);
+	/* Postfix's line: no client certificate was asked for */
+	snprintf(tail, sizeof(tail), ": %s with cipher %s (%d/%d bits)", version, cipher, bits,
+	         alg);
+	tls_log(lc, ss, "Anonymous TLS connection established from", tail);
+	smtp_tls_ready(ss, pol_live(lc->pol), now_of(lc));
+	tcp_set_deadline(f, smtp_deadline(ss));
+}
+
+/* tls_failed - the handshake failed or TLS ended early: the session ends,
+ * with whatever alert OpenSSL wrote */
+static void
+tls_failed(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss)
+{
+	char tail[200];
+	bool handshake = !tls_conn_done(ss->tls);
+
+	if (handshake) {
+		lc->sess.tls.failed++;
+		snprintf(tail, sizeof(tail), ": %s", tls_conn_error(ss->tls));
+		tls_log(lc, ss, "SSL_accept error from", tail);
+		tls_log(lc, ss, "lost connection after STARTTLS from", "");
+	}
+	tls_push(f, ss->tls);
+	ss->state = SMTP_S_CLOSING;
+	tcp_set_deadline(f, 0);
+	tcp_close(f);
+}
+
+/* tls_data - ciphertext from the client (len may be 0: a kick to offer the
+ * decrypted bytes kept inside OpenSSL again); how much of it was taken */
+static size_t
+tls_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, const uint8_t *buf,
+         size_t len)
+{
+	struct tls_conn *t = ss->tls;
+	char plain[TLS_PLAIN_CHUNK];
+	size_t taken = 0;
+
+	while (ss->state != SMTP_S_CLOSING) {
+		long n;
+
+		if (!tls_conn_done(t)) {
+			size_t fed = tls_conn_feed(t, buf + taken, len - taken);
+			int r;
+
+			taken += fed;
+			r = tls_conn_handshake(t);
+			tls_push(f, t);
+			if (r < 0) {
+				tls_failed(lc, f, ss);
+				return len;
+			}
+			if (r == 0) {
+				if (fed == 0)
+					return taken; /* all input is in: wait for more */
+				continue;
+			}
+			tls_established(lc, f, ss);
+		}
+		n = tls_conn_peek(t, plain, sizeof(plain));
+		tls_push(f, t); /* a post-handshake message may have answered something */
+		if (n < 0) {
+			tls_failed(lc, f, ss);
+			return len;
+		}
+		if (n > 0) {
+			size_t used = plain_data(lc, f, ss, plain, (size_t)n);
+
+			if (ss->state == SMTP_S_CLOSING)
+				return len;
+			tls_conn_consume(t, used);
+			if (used < (size_t)n)
+				return taken; /* the engine is busy: a kick brings the rest */
+			continue;
+		}
+		/* nothing decrypted: more ciphertext */
+		size_t fed = tls_conn_feed(t, buf + taken, len - taken);
+
+		if (fed == 0)
+			return taken;
+		taken += fed;
+	}
+	return len;
+}
+
+static size_t
+on_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
+{
+	struct lcore_conf *lc = ctx;
+	struct smtp_session *ss = tcp_flow_app(f);
+
+	if (ss == NULL)
+		return len; /* refused while draining: nothing is read */
+	if (ss->tls != NULL && ss->state != SMTP_S_CLOSING)
+		return tls_data(lc, f, ss, buf, len);
+	if (len == 0)
+		return 0; /* a kick, and nothing of our own to offer */
+	return plain_data(lc, f, ss, buf, len);
+}
+
+/* tls_start_cb - the engine is about to say 220 to STARTTLS: a TLS
+ * connection from the service's context in the snapshot of the call */
+static int
+tls_start_cb(void *arg, struct smtp_session *ss, const struct pol_snapshot *snap)
+{
+	struct lcore_conf *lc = arg;
+	const struct pol_service *svc = pol_service_by_port(snap, ss->port);
+	const struct pol_model *m = pol_snapshot_model(snap);
+	struct tls_conn *t = NULL;
+
+	if (svc != NULL && lc->sess.tls.live < TLS_CONNS_MAX)
+		t = tls_conn_new(pol_snapshot_attachment(snap), (unsigned)(svc - m->services));
+	if (t == NULL) {
+		lc->sess.tls.no_slot++;
+		return -1;
+	}
+	ss->tls = t;
+	lc->sess.tls.live++;
+	lc->sess.tls.started++;
+	return 0;
+}
+
+/* sess_tls_attach - contexts of a compiled policy (control thread) */
+int
+sess_tls_attach(struct pol_snapshot *s, struct pol_errs *errs)
+{
+	bool none;
+	struct tls_ctxs *t = tls_ctxs_build(pol_snapshot_model(s), errs, &none);
+
+	if (t == NULL)
+		return none ? 0 : -1;
+	pol_snapshot_attach(s, t, tls_ctxs_free);
+	return 0;
 }
 
 void
@@ -241,7 +460,7 @@ sess_answer(struct lcore_conf *lc, struct tcp_flow *f, const char *reply, bool e
 	a = smtp_relay_reply(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), reply, end, &out);
 	after(lc, f, ss, a, &out);
 	if (a == SMTP_CONTINUE)
-		tcp_rx_resume(f); /* pipelined commands, or the message after a 354 */
+		tcp_rx_kick(f); /* pipelined commands, or the message after a 354 */
 }
 
 static void
@@ -255,7 +474,14 @@ on_peer_fin(void *ctx, struct tcp_flow *f)
 static void
 on_sent(void *ctx, struct tcp_flow *f)
 {
+	struct smtp_session *ss = tcp_flow_app(f);
+
 	(void)ctx;
+	if (ss != NULL && ss->tls != NULL) {
+		tls_push(f, ss->tls); /* the rest of a handshake flight or a reply */
+		tcp_rx_kick(f);
+		return;
+	}
 	tcp_rx_resume(f);
 }
 
@@ -270,6 +496,15 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 	lc->sess.deadlines++;
 	if (ss->state == SMTP_S_CLOSING)
 		return;
+	if (ss->state == SMTP_S_TLS) {
+		/* no 421 in the middle of a handshake: it would not be TLS */
+		tls_log(lc, ss, "timeout after STARTTLS from", "");
+		lc->sess.tls.failed++;
+		ss->state = SMTP_S_CLOSING;
+		tcp_set_deadline(f, 0);
+		tcp_abort(f);
+		return;
+	}
 	if (out.cap < SMTP_OUT_ROOM) {
 		/* a client that reads nothing: its 421 would not fit either */
 		tcp_abort(f);
@@ -288,6 +523,11 @@ on_closed(void *ctx, struct tcp_flow *f, enum tcp_end why)
 	(void)why;
 	if (s == NULL)
 		return;
+	if (s->ss.tls != NULL) {
+		tls_conn_free(s->ss.tls);
+		s->ss.tls = NULL;
+		lc->sess.tls.live--;
+	}
 	climit_release(&gate_climit, &s->hold);
 	smtp_close(&s->ss, &lc->sess.env);
 	chunk_put(&lc->sess.sessions, s);
@@ -323,7 +563,9 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 	        .stats = &s->stats,
 	        .tally = &s->tally,
 	        .reader = NULL, /* set by the lcore when it registers with RCU */
+	        .tls = &s->tls_ops,
 	};
+	s->tls_ops = (struct smtp_tls){.start = tls_start_cb, .arg = lc};
 	s->app = tcp_app_register(lc->tcp, &smtp_app, lc);
 	if (s->app < 0)
 		return -1;

@@ -15,6 +15,18 @@
 struct lcore_conf;
 struct tcp_flow;
 
+/* TLS counters of one lcore (plain increments, one writer). The cipher of
+ * each session is in its log line; the metrics count by protocol. */
+struct sess_tls_stats {
+	uint64_t started; /* 220 to STARTTLS */
+	uint64_t done;    /* handshakes completed */
+	uint64_t v1_2;    /* ... with TLS 1.2 */
+	uint64_t v1_3;    /* ... with TLS 1.3 */
+	uint64_t failed;  /* handshakes that failed (garbage, alerts, timeouts) */
+	uint64_t no_slot; /* STARTTLS refused (454): TLS_CONNS_MAX reached or no memory */
+	uint64_t live;    /* connections now (the gauge bounded by TLS_CONNS_MAX) */
+};
+
 /* What one lcore keeps for its SMTP sessions (the lcore only). */
 struct sess_lcore {
 	struct chunk_pool sessions; /* struct sess (sess.c): a session and its limit hold */
@@ -36,8 +48,10 @@ struct sess_lcore {
 	uint64_t limit_full;  /* let in uncounted: no slot in the shared table (fail open) */
 	uint16_t ports[TCP_MAX_LISTEN]; /* where we listen: the services' ports */
 	unsigned nports;
-	uint64_t pol_version; /* the policy version ports were last set for */
-	char out[4096];       /* the engine's output, emptied into the flow after each call */
+	uint64_t pol_version;      /* the policy version ports were last set for */
+	struct smtp_tls tls_ops;   /* the engine's STARTTLS hook */
+	struct sess_tls_stats tls; /* lcore: rw, control: ro */
+	char out[4096];            /* the engine's output, emptied into the flow after each call */
 };
 
 /* The per-client limits of all lcores: set up by main() before the lcores
@@ -52,6 +66,12 @@ int sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t m
 /* sess_listen - listen on the ports of snap's services and on no others;
  * 0, or -1 when some port could not be listened on */
 int sess_listen(struct lcore_conf *lc, const struct pol_snapshot *snap);
+/* sess_tls_attach - build the TLS contexts of a compiled policy's services
+ * and hang them on it (control thread, before pol_publish); 0, or -1 with
+ * every error in errs */
+struct pol_errs;
+int sess_tls_attach(struct pol_snapshot *s, struct pol_errs *errs);
+
 /* sess_answer - the relay's answer to what the session of client waits for */
 void sess_answer(struct lcore_conf *lc, struct tcp_flow *client, const char *reply, bool end);
 

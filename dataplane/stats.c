@@ -181,6 +181,16 @@ static struct stats_metric table[] = {
           "Connections to a service with client limits from lan or whitelisted clients."),
         C("smtp_client_limit_table_full_total", sess.limit_full,
           "Connections let in uncounted: the shared client table had no slot (fail open)."),
+        C("tls_starttls_total", sess.tls.started, "STARTTLS commands answered 220."),
+        {.name = "tls_handshakes_total",
+         .help = "TLS handshakes completed after STARTTLS, by protocol.",
+         .label = "protocol",
+         .v = {{"tls1_2", L(sess.tls.v1_2)}, {"tls1_3", L(sess.tls.v1_3)}}},
+        C("tls_handshake_failures_total", sess.tls.failed,
+          "TLS handshakes that failed or timed out; the session ended."),
+        C("tls_unavailable_total", sess.tls.no_slot,
+          "STARTTLS answered 454: the lcore's TLS sessions are all in use."),
+        G("tls_sessions_active", sess.tls.live, "TLS sessions now (bounded per lcore)."),
         C("relay_connects_total", relay.connects, "Connections opened to backends."),
         C("relay_connect_failures_total", relay.connect_failed,
           "Backend connections refused, timed out or unroutable."),
@@ -329,6 +339,7 @@ lcore_read(const struct lcore_conf *lc, struct stats_lcore *o, uint32_t *down)
 	o->sess.limit_rate = read_u64(&lc->sess.limit_rate);
 	o->sess.limit_exempt = read_u64(&lc->sess.limit_exempt);
 	o->sess.limit_full = read_u64(&lc->sess.limit_full);
+	read_u64s(&o->sess.tls, &lc->sess.tls, sizeof(o->sess.tls));
 	read_u64s(&o->relay, &lc->relay.stats, sizeof(o->relay));
 	o->relay_live = read_u64(&lc->relay.live);
 	o->log_dropped = read_u64(&lc->log.dropped);

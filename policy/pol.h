@@ -36,6 +36,8 @@
 #define POL_MAX_LIST_FILE_MiB 256
 #define POL_MAX_CLIENT_LIMIT  65535 /* per-client counts are 16 bits in the shared table */
 #define POL_MAX_RATE_UNIT_S   3600  /* a longer window keeps idle clients' slots busy */
+#define POL_MAX_TLS_CERTS     4 /* certificate/key pairs of a service: one RSA, one ECDSA, spares */
+#define POL_MAX_PEM_KiB       256 /* a certificate chain or key file: far above any real one */
 
 /* Every list an entry can belong to. */
 enum pol_list {
@@ -92,6 +94,31 @@ enum pol_backend_at {
 	POL_BACKEND_AT_DATA, /* at DATA */
 };
 
+/* STARTTLS on a service (RFC 3207). */
+enum pol_tls {
+	POL_TLS_OFF,      /* not offered; STARTTLS gets 454 */
+	POL_TLS_OPTIONAL, /* offered after EHLO */
+	POL_TLS_REQUIRED, /* offered, and MAIL before it gets 530 5.7.0 */
+};
+
+/* TLS protocol versions a service accepts (bits). */
+enum pol_tls_proto {
+	POL_TLS_V1_2 = 1 << 0,
+	POL_TLS_V1_3 = 1 << 1,
+};
+
+/* One certificate chain and its key, read at load time (PEM text, so that a
+ * pushed policy carries them and the gate reads no file of its own). */
+struct pol_tls_cert {
+	char *cert; /* PEM: the certificate, then its chain; NUL-terminated */
+	char *key;  /* PEM: the private key; wiped before it is freed */
+	size_t cert_len, key_len;
+	const char *cert_path; /* as read, for error messages */
+	const char *key_path;
+	const char *file; /* where tls_cert names it */
+	unsigned line;
+};
+
 struct pol_service {
 	char name[POL_MAX_NAME];
 	const char *file;
@@ -117,6 +144,10 @@ struct pol_service {
 	uint32_t client_conn_limit;  /* sessions open at once */
 	uint32_t client_rate_limit;  /* connections per client_rate_unit_s */
 	uint32_t client_rate_unit_s; /* the fixed rate window */
+	enum pol_tls tls;
+	uint8_t tls_protocols; /* enum pol_tls_proto bits; both by default */
+	struct pol_tls_cert tls_certs[POL_MAX_TLS_CERTS];
+	unsigned ntls_certs;
 };
 
 struct pol_backend {
@@ -177,6 +208,11 @@ struct pol_stats {
  * entries' text and locations). NULL with errors in errs on failure. */
 struct pol_snapshot *pol_compile(struct pol_model *m, struct pol_errs *errs);
 void pol_snapshot_free(struct pol_snapshot *s);
+/* pol_snapshot_attach - hang the user's own data on a snapshot (the gate's
+ * TLS contexts, built from its services), freed by free_fn with the snapshot
+ * after its grace period; before pol_publish only, once */
+void pol_snapshot_attach(struct pol_snapshot *s, void *data, void (*free_fn)(void *));
+void *pol_snapshot_attachment(const struct pol_snapshot *s);
 const struct pol_model *pol_snapshot_model(const struct pol_snapshot *s);
 /* pol_snapshot_id - unique per compile, never 0: tells snapshots apart where
  * an address could be reused after a free */
@@ -294,6 +330,7 @@ const char *pol_kind_name(enum pol_pkind k);    /* "glob" */
 const char *pol_reason_name(enum pol_reason r); /* "relay_denied" */
 const char *pol_stage_name(enum pol_stage st);  /* "rcpt" */
 const char *pol_handoff_name(enum pol_handoff h);
+const char *pol_tls_name(enum pol_tls t); /* "required" */
 
 /* ---- publication (liburcu QSBR) ----
  *

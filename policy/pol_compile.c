@@ -445,8 +445,24 @@ pol_snapshot_free(struct pol_snapshot *s)
 	}
 	hs_free_scratch(s->scratch0);
 	pol_snapshot_scratch_free(s);
+	if (s->attachment_free != NULL)
+		s->attachment_free(s->attachment);
 	pol_model_free(s->m);
 	free(s);
+}
+
+/* pol_snapshot_attach - the user's data rides with the snapshot and its grace period */
+void
+pol_snapshot_attach(struct pol_snapshot *s, void *data, void (*free_fn)(void *))
+{
+	s->attachment = data;
+	s->attachment_free = free_fn;
+}
+
+void *
+pol_snapshot_attachment(const struct pol_snapshot *s)
+{
+	return s->attachment;
 }
 
 const struct pol_model *

@@ -519,3 +519,11 @@ pol_handoff_name(enum pol_handoff h)
 
 	return h <= POL_HANDOFF_NONE ? names[h] : "?";
 }
+
+const char *
+pol_tls_name(enum pol_tls t)
+{
+	static const char *const names[] = {"off", "optional", "required"};
+
+	return t <= POL_TLS_REQUIRED ? names[t] : "?";
+}

@@ -86,6 +86,8 @@ struct pol_snapshot {
 	hs_scratch_t *scratch0;                 /* offline use and the prototype for readers */
 	hs_scratch_t *scratch[POL_MAX_READERS]; /* one per reader slot */
 	struct pol_stats stats;
+	void *attachment; /* the user's (pol_snapshot_attach), freed with the snapshot */
+	void (*attachment_free)(void *);
 };
 
 /* An input address split and normalised into a caller's buffer. */

@@ -302,6 +302,10 @@ static const char *const service_keys[] = {
         "client_connection_count_limit",
         "client_connection_rate_limit",
         "client_rate_time_unit",
+        "tls",
+        "tls_cert",
+        "tls_key",
+        "tls_protocols",
         NULL,
 };
 
@@ -328,6 +332,133 @@ load_client_limits(struct loader *ld, const struct conf_node *c, struct pol_serv
 			             POL_MAX_RATE_UNIT_S / 3600);
 		else
 			s->client_rate_unit_s = (uint32_t)(v / 1000);
+	}
+}
+
+/* strings - a value that is one string or an array of strings: its elements
+ * into v (at most max); -1 after an error */
+static int
+strings(struct loader *ld, const struct conf_node *n, const char *key, const struct conf_node **v,
+        unsigned max, unsigned *count)
+{
+	const struct conf_node *c = n->type == CONF_STRING ? n : n->child;
+
+	*count = 0;
+	if (n->type == CONF_OBJECT) {
+		pol_errs_add(ld->errs, n->file, n->line, "%s: expected a string or a list", key);
+		return -1;
+	}
+	for (; c != NULL; c = n->type == CONF_STRING ? NULL : c->next) {
+		if (c->type != CONF_STRING) {
+			pol_errs_add(ld->errs, c->file, c->line, "%s: expected strings", key);
+			return -1;
+		}
+		if (*count == max) {
+			pol_errs_add(ld->errs, c->file, c->line, "%s: more than %u", key, max);
+			return -1;
+		}
+		v[(*count)++] = c;
+	}
+	return 0;
+}
+
+/* read_pem - a certificate or key file named at c, relative to the policy
+ * file, through the source (a push carries it); NULL after an error */
+static char *
+read_pem(struct loader *ld, const struct conf_node *c, const char *key, size_t *len,
+         const char **path_out)
+{
+	char path[PATH_MAX];
+	char *buf;
+
+	if (c->len == 0) {
+		pol_errs_add(ld->errs, c->file, c->line, "%s: needs a path", key);
+		return NULL;
+	}
+	if (c->str[0] == '/' || ld->dir == NULL)
+		snprintf(path, sizeof(path), "%s", c->str);
+	else
+		snprintf(path, sizeof(path), "%s/%s", ld->dir, c->str);
+	if ((buf = read_source(ld, path, len)) == NULL) {
+		pol_errs_add(ld->errs, c->file, c->line, "%s: cannot read %s: %s", key, path,
+		             strerror(errno));
+		return NULL;
+	}
+	*path_out = model_file(ld, path);
+	if (*len > (size_t)POL_MAX_PEM_KiB << 10 || memchr(buf, '\0', *len) != NULL ||
+	    strstr(buf, "-----BEGIN ") == NULL) {
+		pol_errs_add(ld->errs, c->file, c->line, "%s: %s is not a PEM file", key, path);
+		explicit_bzero(buf, *len);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* load_tls - tls, tls_cert, tls_key (paired by position: an RSA and an
+ * ECDSA chain side by side) and tls_protocols of a service */
+static void
+load_tls(struct loader *ld, const struct conf_node *c, struct pol_service *s)
+{
+	const struct conf_node *n, *certs[POL_MAX_TLS_CERTS], *keys[POL_MAX_TLS_CERTS];
+	unsigned nc = 0, nk = 0;
+	const char *t;
+
+	s->tls_protocols = POL_TLS_V1_2 | POL_TLS_V1_3;
+	if ((n = conf_get(c, "tls")) != NULL && conf_str(n, &t, ld->errs) == 0) {
+		if (strcasecmp(t, "off") == 0)
+			s->tls = POL_TLS_OFF;
+		else if (strcasecmp(t, "optional") == 0)
+			s->tls = POL_TLS_OPTIONAL;
+		else if (strcasecmp(t, "required") == 0)
+			s->tls = POL_TLS_REQUIRED;
+		else
+			pol_errs_add(ld->errs, n->file, n->line,
+			             "tls: expected off, optional or required, got \"%s\"", t);
+	}
+	if ((n = conf_get(c, "tls_protocols")) != NULL &&
+	    strings(ld, n, "tls_protocols", certs, POL_MAX_TLS_CERTS, &nc) == 0) {
+		s->tls_protocols = 0;
+		for (unsigned i = 0; i < nc; i++) {
+			if (strcasecmp(certs[i]->str, "TLSv1.2") == 0)
+				s->tls_protocols |= POL_TLS_V1_2;
+			else if (strcasecmp(certs[i]->str, "TLSv1.3") == 0)
+				s->tls_protocols |= POL_TLS_V1_3;
+			else
+				pol_errs_add(
+				        ld->errs, certs[i]->file, certs[i]->line,
+				        "tls_protocols: expected TLSv1.2 or TLSv1.3, got \"%s\"",
+				        certs[i]->str);
+		}
+	}
+	nc = 0;
+	if ((n = conf_get(c, "tls_cert")) != NULL &&
+	    strings(ld, n, "tls_cert", certs, POL_MAX_TLS_CERTS, &nc) < 0)
+		return;
+	if ((n = conf_get(c, "tls_key")) != NULL &&
+	    strings(ld, n, "tls_key", keys, POL_MAX_TLS_CERTS, &nk) < 0)
+		return;
+	if (nc != nk) {
+		pol_errs_add(ld->errs, c->file, c->key_line,
+		             "service %s: %u tls_cert files but %u tls_key files (one key per "
+		             "certificate, in the same order)",
+		             s->name, nc, nk);
+		return;
+	}
+	if (s->tls != POL_TLS_OFF && nc == 0) {
+		pol_errs_add(ld->errs, c->file, c->key_line,
+		             "service %s: tls = %s needs tls_cert and tls_key", s->name,
+		             pol_tls_name(s->tls));
+		return;
+	}
+	for (unsigned i = 0; i < nc; i++) {
+		struct pol_tls_cert *tc = &s->tls_certs[s->ntls_certs];
+
+		tc->file = model_file(ld, certs[i]->file);
+		tc->line = certs[i]->line;
+		tc->cert = read_pem(ld, certs[i], "tls_cert", &tc->cert_len, &tc->cert_path);
+		tc->key = read_pem(ld, keys[i], "tls_key", &tc->key_len, &tc->key_path);
+		s->ntls_certs++; /* even half-read: pol_model_free frees what is there */
 	}
 }
 
@@ -436,6 +567,7 @@ load_service(struct loader *ld, const struct conf_node *c)
 				             t);
 		}
 	}
+	load_tls(ld, c, s);
 }
 
 /* parse_hostport - "192.0.2.1", "192.0.2.1:2525", "[2001:db8::1]:25", "2001:db8::1" */
@@ -721,6 +853,16 @@ pol_model_free(struct pol_model *m)
 		free(m->entries[i].key);
 	}
 	free(m->entries);
+	for (unsigned i = 0; i < m->nservices; i++)
+		for (unsigned k = 0; k < m->services[i].ntls_certs; k++) {
+			struct pol_tls_cert *tc = &m->services[i].tls_certs[k];
+
+			free(tc->cert);
+			if (tc->key != NULL)
+				explicit_bzero(tc->key,
+				               tc->key_len); /* no key left in freed memory */
+			free(tc->key);
+		}
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
 	free(m->files);

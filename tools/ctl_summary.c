@@ -51,7 +51,7 @@ ctl_summary_json(FILE *out, const struct pol_snapshot *s)
 		fprintf(out, ",\"ports\":[");
 		for (unsigned p = 0; p < m->services[i].nports; p++)
 			fprintf(out, "%s%u", p ? "," : "", m->services[i].ports[p]);
-		fprintf(out, "]}");
+		fprintf(out, "],\"tls\":\"%s\"}", pol_tls_name(m->services[i].tls));
 	}
 	fprintf(out,
 	        "],\"hyperscan\":{\"patterns\":%zu,\"compiled\":%u,\"cached\":%u},"

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "tls.h"
 
 #ifndef SMTPGATE_VERSION
 #define SMTPGATE_VERSION "0.1.0"
@@ -66,6 +67,17 @@ ctl_load(const char *path, const char *cache_dir, bool quiet)
 	m = pol_load_file(path, &errs);
 	if (m != NULL)
 		s = pol_compile(m, &errs);
+	if (s != NULL) {
+		/* certificates and keys, checked as the gate will take them */
+		bool none;
+		struct tls_ctxs *t = tls_ctxs_build(pol_snapshot_model(s), &errs, &none);
+
+		if (t == NULL && !none) {
+			pol_snapshot_free(s);
+			s = NULL;
+		}
+		tls_ctxs_free(t);
+	}
 	if (s == NULL) {
 		pol_errs_print(&errs, stderr);
 		if (!quiet)
@@ -137,6 +149,9 @@ cmd_check(int argc, char **argv)
 			printf("  service       %-12s port", sv->name);
 			for (unsigned p = 0; p < sv->nports; p++)
 				printf("%s%u", p ? "," : " ", sv->ports[p]);
+			if (sv->tls != POL_TLS_OFF)
+				printf(", tls %s (%u certificate%s)", pol_tls_name(sv->tls),
+				       sv->ntls_certs, sv->ntls_certs == 1 ? "" : "s");
 			printf("%s%s%s%s", sv->require_auth ? ", require_auth" : "",
 			       sv->delay_reject ? ", delay_reject" : "",
 			       sv->reject_remote_local_helo ? ", reject_remote_local_helo" : "",

@@ -284,3 +284,40 @@ relay_proxy_v2(void *out, size_t cap, const struct relay_addr *src, const struct
 	put16(b + V2_HDR + 2 * alen + 2, dst->port);
 	return (int)len;
 }
+
+/* PP2_TYPE_SSL and its sub-types (proxy-protocol.txt 2.2.5, 2.2.6) */
+#define PP2_TYPE_SSL            0x20
+#define PP2_SUBTYPE_SSL_VERSION 0x21
+#define PP2_SUBTYPE_SSL_CIPHER  0x23
+#define PP2_CLIENT_SSL          0x01
+
+/* put_tlv - type, 16-bit length, value */
+static uint8_t *
+put_tlv(uint8_t *p, uint8_t type, const void *v, size_t len)
+{
+	p[0] = type;
+	put16(p + 1, (uint16_t)len);
+	memcpy(p + 3, v, len);
+	return p + 3 + len;
+}
+
+int
+relay_proxy_v2_tls(void *out, size_t cap, size_t len, const char *version, const char *cipher)
+{
+	uint8_t *b = out, *p;
+	size_t vl = strlen(version), cl = strlen(cipher), tlv = 5 + 3 + vl + 3 + cl;
+
+	if (len < V2_HDR || b[12] != V2_CMD_PROXY || vl > RELAY_TLS_NAME_MAX ||
+	    cl > RELAY_TLS_NAME_MAX || cap < len + 3 + tlv)
+		return -1;
+	p = b + len;
+	p[0] = PP2_TYPE_SSL;
+	put16(p + 1, (uint16_t)tlv);
+	p[3] = PP2_CLIENT_SSL; /* TLS on this connection; no client certificate */
+	p[4] = p[5] = p[6] = 0;
+	p[7] = 1; /* verify: non-zero, as no certificate was verified */
+	p = put_tlv(p + 8, PP2_SUBTYPE_SSL_VERSION, version, vl);
+	p = put_tlv(p, PP2_SUBTYPE_SSL_CIPHER, cipher, cl);
+	put16(b + 14, (uint16_t)((size_t)(p - b) - V2_HDR));
+	return (int)(p - b);
+}

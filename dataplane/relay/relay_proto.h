@@ -171,6 +171,16 @@ int relay_proxy_v1(char *buf, size_t cap, const struct relay_addr *src,
 int relay_proxy_v2(void *buf, size_t cap, const struct relay_addr *src,
                    const struct relay_addr *dst);
 
+/* relay_proxy_v2_tls - append to a v2 PROXY header of len bytes (the PROXY
+ * command) the PP2_TYPE_SSL TLV saying the client used TLS, with its
+ * protocol and cipher names as sub-TLVs (proxy-protocol.txt 2.2.5; no
+ * client certificate: verify is non-zero), and fix the header's length.
+ * Returns the new length, or -1 when it does not fit cap or a name is
+ * longer than RELAY_TLS_NAME_MAX. */
+#define RELAY_TLS_NAME_MAX     64
+#define RELAY_PROXY_V2_TLS_MAX (RELAY_PROXY_V2_MAX + 3 + 5 + 2 * (3 + RELAY_TLS_NAME_MAX))
+int relay_proxy_v2_tls(void *buf, size_t cap, size_t len, const char *version, const char *cipher);
+
 /* ---- the DATA stream ---- */
 
 /* What relay_ds_scan() stopped at. */

@@ -77,7 +77,9 @@ enum smtp_err {
 	SMTP_E_TOO_MANY_ERRORS, /* 421 4.7.0; the session ends */
 	SMTP_E_NO_SERVICE,      /* 421 4.3.2: the port lost its service; the session ends */
 	SMTP_E_NO_MEMORY,       /* 421 4.3.0: no chunk left; the session ends */
-	SMTP_E_PREGREET, /* 521 5.5.1: the client talked before the banner; the session ends */
+	SMTP_E_PREGREET,     /* 521 5.5.1: the client talked before the banner; the session ends */
+	SMTP_E_TLS_REQUIRED, /* 530 5.7.0: MAIL before STARTTLS where TLS is required */
+	SMTP_E_TLS_UNAVAILABLE, /* 454 4.7.0: STARTTLS where TLS is off or cannot start now */
 	SMTP_E_COUNT
 };
 
@@ -114,6 +116,17 @@ struct smtp_relay {
 	void *arg;
 };
 
+/* TLS, seen from the engine (the dataplane's tls/): the engine only
+ * decides when STARTTLS is answered 220; the caller does the rest. */
+struct smtp_tls {
+	/* start - STARTTLS is about to be answered 220: make this session's TLS
+	 * state (the snapshot's service's context). 0: ready, the caller sends
+	 * the 220 in the clear and every byte after it is the handshake;
+	 * -1: not now (454 4.7.0) */
+	int (*start)(void *arg, struct smtp_session *ss, const struct pol_snapshot *snap);
+	void *arg;
+};
+
 /* What a session needs from its lcore. */
 struct smtp_env {
 	struct smtp_chunks chunks;
@@ -124,6 +137,7 @@ struct smtp_env {
 	struct smtp_tally *tally;       /* by service and by rule; NULL: not counted */
 	struct pol_reader *reader;      /* the lcore's policy registration; NULL offline */
 	const struct smtp_relay *relay; /* NULL: no relay, DATA gets 451 */
+	const struct smtp_tls *tls;     /* NULL: no TLS, STARTTLS gets 454 */
 };
 
 /* The caller's output buffer; the engine appends. */
@@ -147,6 +161,7 @@ enum smtp_state {
 	SMTP_S_MAIL,     /* MAIL accepted: a transaction is open */
 	SMTP_S_WAIT,     /* the relay was asked (RCPT or DATA, in where): input waits */
 	SMTP_S_DATA,     /* the message flows through the relay; its end's reply is awaited */
+	SMTP_S_TLS,      /* 220 to STARTTLS: the input is the TLS handshake, not commands */
 	SMTP_S_CLOSING,  /* SMTP_CLOSE returned; only smtp_close() is left */
 };
 
@@ -161,6 +176,7 @@ enum smtp_lstate {
 enum smtp_flag {
 	SMTP_F_ESMTP = 1 << 0,     /* greeted with EHLO: proto=ESMTP in log lines */
 	SMTP_F_BODY_8BIT = 1 << 1, /* the transaction said BODY=8BITMIME */
+	SMTP_F_TLS = 1 << 2,       /* TLS is active on this session (after STARTTLS) */
 };
 
 /* Commands, as they are named in log lines ("timeout after RCPT from ..."). */
@@ -176,11 +192,12 @@ enum smtp_cmd {
 	SMTP_C_QUIT,
 	SMTP_C_VRFY,
 	SMTP_C_HELP,
+	SMTP_C_STARTTLS,
 	SMTP_C_UNKNOWN,
 	SMTP_C_COUNT
 };
 
-/* One session, 144 bytes on x86-64. Owned by the caller (inside its flow
+/* One session, 152 bytes on x86-64. Owned by the caller (inside its flow
  * state); smtp_open() initialises it. Between calls it holds a chunk only
  * for each of line, helo and sender that is set. */
 struct smtp_session {
@@ -201,6 +218,7 @@ struct smtp_session {
 	uint8_t where;        /* enum smtp_cmd: the last command, for log lines */
 	uint32_t nrcpt;       /* accepted recipients of the open transaction */
 	void *relay;          /* the relay's state for this session, or NULL: the relay's own */
+	void *tls; /* the caller's TLS state for this session, or NULL: the caller's own */
 };
 
 /* smtp_open - start a session for a client connected to our local port; ss
@@ -233,6 +251,12 @@ enum smtp_action smtp_timeout(struct smtp_session *ss, const struct smtp_env *en
 enum smtp_action smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
                                   const struct pol_snapshot *snap, uint64_t now, const char *reply,
                                   bool end, struct smtp_out *out);
+
+/* smtp_tls_ready - the TLS handshake that followed STARTTLS completed: the
+ * session starts over (RFC 3207 4.2: the HELO/EHLO and everything learned
+ * before are forgotten) with SMTP_F_TLS set; the client speaks first (no
+ * greeting). Writes nothing. */
+void smtp_tls_ready(struct smtp_session *ss, const struct pol_snapshot *snap, uint64_t now);
 
 /* smtp_touch - message bytes went through: the command timeout starts again */
 void smtp_touch(struct smtp_session *ss, uint64_t now);

@@ -29,7 +29,7 @@ struct args {
 };
 
 struct verb {
-	char name[5]; /* lowercase */
+	char name[9]; /* lowercase */
 	enum smtp_cmd cmd;
 	/* check - 0 to proceed, or -1 after replying with the refusal */
 	int (*check)(struct smtp_call *c, struct args *a);
@@ -172,6 +172,9 @@ proceed_ehlo(struct smtp_call *c, struct args *a)
 	else
 		smtp_reply_more(c, "250-SIZE", NULL);
 	smtp_reply_more(c, "250-8BITMIME", NULL);
+	/* offered once: never again inside TLS (RFC 3207 4.2) */
+	if (c->svc->tls != POL_TLS_OFF && !(c->ss->flags & SMTP_F_TLS))
+		smtp_reply_more(c, "250-STARTTLS", NULL);
 	smtp_reply(c, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -294,6 +297,12 @@ check_mail(struct smtp_call *c, struct args *a)
 		return sequence(c, "503 5.5.1 Error: send HELO/EHLO first");
 	if (c->ss->state == SMTP_S_MAIL)
 		return sequence(c, "503 5.5.1 Error: nested MAIL command");
+	if (c->svc->tls == POL_TLS_REQUIRED && !(c->ss->flags & SMTP_F_TLS)) {
+		/* Postfix's smtpd_tls_security_level = encrypt */
+		smtp_reply(c, "530 5.7.0 Must issue a STARTTLS command first");
+		smtp_error(c, SMTP_E_TLS_REQUIRED);
+		return -1;
+	}
 	if (envelope(a, "FROM:", &p) < 0)
 		return syntax(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
 	while ((s = next_param(&p, &len)) != NULL)
@@ -455,6 +464,42 @@ proceed_help(struct smtp_call *c, struct args *a)
 	smtp_reply(c, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 }
 
+/* ---- STARTTLS (RFC 3207) ---- */
+
+static int
+check_starttls(struct smtp_call *c, struct args *a)
+{
+	if (a->len > 0)
+		return syntax(c, "501 5.5.4 Syntax: STARTTLS");
+	if (c->ss->flags & SMTP_F_TLS)
+		return sequence(c, "554 5.5.1 Error: TLS already active");
+	if (c->ss->state == SMTP_S_MAIL)
+		return sequence(c, "503 5.5.1 Error: MAIL transaction in progress");
+	return 0;
+}
+
+/* proceed_starttls - 220, and the engine reads no more commands: what
+ * follows the STARTTLS line in the input is dropped by smtp_input (a
+ * plaintext command pipelined after it must not run as if it came inside
+ * TLS: CVE-2011-0411), and the caller hands the connection to TLS */
+static void
+proceed_starttls(struct smtp_call *c, struct args *a)
+{
+	const struct smtp_tls *t = c->env->tls;
+
+	(void)a;
+	if (c->svc->tls == POL_TLS_OFF || t == NULL || t->start(t->arg, c->ss, c->snap) < 0) {
+		smtp_reply(c, "454 4.7.0 TLS not available due to local problem");
+		smtp_error(c, SMTP_E_TLS_UNAVAILABLE);
+		return;
+	}
+	smtp_reply(c, "220 2.0.0 Ready to start TLS");
+	/* RFC 3207 4.2: what the client said before TLS is forgotten */
+	smtp_txn_reset(c);
+	smtp_chunk_put(c->env, &c->ss->helo);
+	c->ss->state = SMTP_S_TLS;
+}
+
 static const struct verb verbs[] = {
         {"helo", SMTP_C_HELO, check_helo_cmd, proceed_helo},
         {"ehlo", SMTP_C_EHLO, check_ehlo_cmd, proceed_ehlo},
@@ -466,6 +511,7 @@ static const struct verb verbs[] = {
         {"quit", SMTP_C_QUIT, NULL, proceed_quit},
         {"vrfy", SMTP_C_VRFY, check_vrfy, proceed_vrfy},
         {"help", SMTP_C_HELP, NULL, proceed_help},
+        {"starttls", SMTP_C_STARTTLS, check_starttls, proceed_starttls},
 };
 
 /* lookup - the verb of the first len bytes, caseless; NULL when unknown.
@@ -473,14 +519,14 @@ static const struct verb verbs[] = {
 static const struct verb *
 lookup(const char *s, size_t len)
 {
-	char low[4];
+	char low[sizeof(verbs[0].name)];
 
-	if (len != 4)
+	if (len != 4 && len != 8)
 		return NULL;
-	for (int k = 0; k < 4; k++)
+	for (size_t k = 0; k < len; k++)
 		low[k] = (char)(s[k] | 0x20);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (memcmp(low, verbs[i].name, 4) == 0)
+		if (verbs[i].name[len] == '\0' && memcmp(low, verbs[i].name, len) == 0)
 			return &verbs[i];
 	return NULL;
 }

@@ -230,6 +230,8 @@ smtp_err_name(enum smtp_err e)
 	        [SMTP_E_TOO_MANY_ERRORS] = "too_many_errors",
 	        [SMTP_E_NO_SERVICE] = "no_service",
 	        [SMTP_E_NO_MEMORY] = "no_memory",
+	        [SMTP_E_TLS_REQUIRED] = "tls_required",
+	        [SMTP_E_TLS_UNAVAILABLE] = "tls_unavailable",
 	};
 
 	return e < SMTP_E_COUNT ? names[e] : "?";
@@ -240,8 +242,8 @@ const char *
 smtp_cmd_name(enum smtp_cmd c)
 {
 	static const char *const names[SMTP_C_COUNT] = {
-	        "CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "DATA",
-	        "RSET",    "NOOP", "QUIT", "VRFY", "HELP", "UNKNOWN",
+	        "CONNECT", "HELO", "EHLO", "MAIL", "RCPT",     "DATA",    "RSET",
+	        "NOOP",    "QUIT", "VRFY", "HELP", "STARTTLS", "UNKNOWN",
 	};
 
 	return c < SMTP_C_COUNT ? names[c] : "?";

@@ -181,7 +181,8 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 static bool
 reading(const struct smtp_session *ss)
 {
-	return ss->state != SMTP_S_CLOSING && ss->state != SMTP_S_WAIT && ss->state != SMTP_S_DATA;
+	return ss->state != SMTP_S_CLOSING && ss->state != SMTP_S_WAIT &&
+	       ss->state != SMTP_S_DATA && ss->state != SMTP_S_TLS;
 }
 
 /* smtp_input - read command lines and answer them, within the output room */
@@ -229,6 +230,12 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 			line_end(&c, ev, line, llen);
 			llen = 0;
 		}
+	}
+	if (ss->state == SMTP_S_TLS) {
+		/* every byte after STARTTLS that arrived before the handshake is
+		 * dropped, never read as a command (CVE-2011-0411, CVE-2014-3556) */
+		i = len;
+		llen = 0;
 	}
 	if (llen > 0 && ss->state != SMTP_S_CLOSING && (ss->line = smtp_chunk_get(&c)) != NULL) {
 		memcpy(ss->line, line, llen);
@@ -313,6 +320,31 @@ smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
 	error_limit(&c);
 	set_deadline(&c);
 	return action(ss);
+}
+
+/* smtp_tls_ready - the handshake is done: start over inside TLS */
+void
+smtp_tls_ready(struct smtp_session *ss, const struct pol_snapshot *snap, uint64_t now)
+{
+	struct smtp_call c = {.ss = ss, .snap = snap, .now = now};
+
+	if (ss->state != SMTP_S_TLS)
+		smtp_panic("TLS ready in state %u", ss->state);
+	if (ss->line != NULL || ss->sender != NULL)
+		smtp_panic("TLS ready with a line or a transaction kept");
+	/* RFC 3207 4.2: discard any knowledge obtained from the client before */
+	if (ss->helo != NULL)
+		smtp_panic("TLS ready with a HELO kept"); /* dropped at the 220 to STARTTLS */
+	pol_state_forget(&ss->pol, POL_HELO);
+	ss->flags = SMTP_F_TLS;
+	ss->lstate = SMTP_L_TEXT;
+	ss->nrcpt = 0;
+	ss->state = SMTP_S_GREETED;
+	ss->last_ms = now;
+	/* without its service (a push removed it) the next call says 421 */
+	c.svc = snap != NULL ? pol_service_by_port(snap, ss->port) : NULL;
+	if (c.svc != NULL)
+		set_deadline(&c);
 }
 
 /* smtp_touch - the client is sending a message: it is not idle */

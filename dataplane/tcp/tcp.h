@@ -217,6 +217,9 @@ void tcp_close(struct tcp_flow *f);
 void tcp_abort(struct tcp_flow *f);
 /* tcp_rx_resume - offer held received bytes to data() again */
 void tcp_rx_resume(struct tcp_flow *f);
+/* tcp_rx_kick - the same, and a data() call of zero bytes when nothing is
+ * held: for an application that keeps bytes of its own (decrypted TLS) */
+void tcp_rx_kick(struct tcp_flow *f);
 /* tcp_set_deadline - the time (ms) at which app->deadline fires; 0: none */
 void tcp_set_deadline(struct tcp_flow *f, uint64_t at);
 

@@ -59,6 +59,7 @@ enum tcp_fflag {
 	TCP_F_WS = 1 << 17,         /* both SYNs carry WS: windows are scaled */
 	TCP_F_TS = 1 << 18,         /* both SYNs carry timestamps (RFC 7323): every segment does */
 	TCP_F_SACK = 1 << 19,       /* the peer's SYN permits SACK: our ACKs report held ranges */
+	TCP_F_KICK = 1 << 20,       /* tcp_rx_kick() asked: data() even with nothing held */
 };
 
 /* One flow. 256 bytes at most (checked): the per-session budget. */

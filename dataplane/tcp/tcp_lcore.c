@@ -275,7 +275,12 @@ tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f)
 		return;
 	}
 	f->flags |= TCP_F_DELIVERING;
-	while (f->rq.len > 0) {
+	if ((f->flags & TCP_F_KICK) && f->rq.len == 0) {
+		f->flags &= ~(uint32_t)TCP_F_KICK;
+		app->data(tcp_ctx_of(lc, f), f, "", 0);
+	}
+	f->flags &= ~(uint32_t)TCP_F_KICK;
+	while (f->rq.len > 0 && !(f->flags & TCP_F_DEAD)) {
 		const void *p[2];
 		uint32_t l[2];
 		size_t n = f->rq.len < TCP_CHUNK_DATA ? f->rq.len : TCP_CHUNK_DATA, taken;
@@ -520,6 +525,20 @@ tcp_rx_resume(struct tcp_flow *f)
 		return;
 	tcp_enter(lc, lc->now);
 	f->flags |= TCP_F_RESUME;
+	tcp_pend(lc, f);
+	tcp_leave(lc);
+}
+
+/* tcp_rx_kick - held bytes, or an empty call, to data() again */
+void
+tcp_rx_kick(struct tcp_flow *f)
+{
+	struct tcp_lcore *lc = f->lc;
+
+	if (!alive(f))
+		return;
+	tcp_enter(lc, lc->now);
+	f->flags |= TCP_F_RESUME | TCP_F_KICK;
 	tcp_pend(lc, f);
 	tcp_leave(lc);
 }

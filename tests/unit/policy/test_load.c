@@ -146,6 +146,38 @@ static const struct err_case err_cases[] = {
          NULL,
          {"policy.conf:3: lan: entries are strings, not nested lists"}},
         {"syntax error", HEAD SVC "lan = [ 10.0.0.0/8 \n", NULL, {"policy.conf:"}},
+        {"bad tls",
+         HEAD "service mx {\n ports = 25;\n tls = maybe;\n}\n",
+         NULL,
+         {"policy.conf:4: tls: expected off, optional or required, got \"maybe\""}},
+        {"tls without certificates",
+         HEAD "service mx {\n ports = 25;\n tls = required;\n}\n",
+         NULL,
+         {"policy.conf:2: service mx: tls = required needs tls_cert and tls_key"}},
+        {"more certificates than keys",
+         HEAD "service mx {\n ports = 25;\n tls = optional;\n tls_cert = [ list.txt, "
+              "list.txt ];\n tls_key = list.txt;\n}\n",
+         "-----BEGIN CERTIFICATE-----\n",
+         {"policy.conf:2: service mx: 2 tls_cert files but 1 tls_key files"}},
+        {"missing certificate file",
+         HEAD "service mx {\n ports = 25;\n tls = optional;\n tls_cert = [\n nope.pem ];\n"
+              " tls_key = list.txt;\n}\n",
+         "-----BEGIN PRIVATE KEY-----\n",
+         {"policy.conf:6: tls_cert: cannot read"}},
+        {"key file that is not PEM",
+         HEAD "service mx {\n ports = 25;\n tls = optional;\n tls_cert = c.pem;\n"
+              " tls_key = list.txt;\n}\n",
+         "just some text\n",
+         {"policy.conf:6: tls_key:", "policy.conf:5: tls_cert: cannot read"}},
+        {"bad tls_protocols",
+         HEAD "service mx {\n ports = 25;\n tls_protocols = [ TLSv1.3,\n SSLv3 ];\n}\n",
+         NULL,
+         {"policy.conf:5: tls_protocols: expected TLSv1.2 or TLSv1.3, got \"SSLv3\""}},
+        {"too many certificates",
+         HEAD "service mx {\n ports = 25;\n tls = optional;\n tls_cert = [ a, b, c, d,\n e ];\n"
+              " tls_key = [ a, b, c, d, e ];\n}\n",
+         NULL,
+         {"policy.conf:6: tls_cert: more than 4"}},
         {"all errors are reported",
          HEAD "service mx {\n ports = 25;\n bogus = 1;\n}\n"
               "lan = [ 10.0.0.0/33 ];\n"
@@ -311,6 +343,45 @@ test_client_limits(void)
 	pol_snapshot_free(s);
 }
 
+/* test_tls - tls keys: the PEM text is read through the source, protocols default to both */
+static void
+test_tls(void)
+{
+	static const char cert[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char key[] = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+	struct pol_snapshot *s;
+	const struct pol_service *a, *b, *c;
+
+	write_file("rsa.pem", cert);
+	write_file("rsa.key", key);
+	write_file("ec.pem", cert);
+	write_file("ec.key", key);
+	s = must_load("t.conf",
+	              "hostname = mx.example;\n"
+	              "service a { ports = 25; }\n"
+	              "service b { ports = 587; tls = required;\n"
+	              "  tls_cert = [ rsa.pem, ec.pem ]; tls_key = [ rsa.key, ec.key ]; }\n"
+	              "service c { ports = 465; tls = optional; tls_cert = ec.pem;\n"
+	              "  tls_key = ec.key; tls_protocols = TLSv1.3; }\n");
+	a = pol_service_find(s, "a");
+	b = pol_service_find(s, "b");
+	c = pol_service_find(s, "c");
+	ok(a != NULL && a->tls == POL_TLS_OFF && a->ntls_certs == 0, "tls defaults to off");
+	ok(b != NULL && b->tls == POL_TLS_REQUIRED && b->ntls_certs == 2 &&
+	           b->tls_protocols == (POL_TLS_V1_2 | POL_TLS_V1_3),
+	   "required, two chains, both protocols by default");
+	ok(b != NULL && b->tls_certs[0].cert_len == sizeof(cert) - 1 &&
+	           strcmp(b->tls_certs[0].cert, cert) == 0 &&
+	           strcmp(b->tls_certs[1].key, key) == 0 && b->tls_certs[1].line == 4 &&
+	           strstr(b->tls_certs[1].cert_path, "ec.pem") != NULL,
+	   "the PEM text is kept, with where it was named");
+	ok(c != NULL && c->tls == POL_TLS_OPTIONAL && c->tls_protocols == POL_TLS_V1_3 &&
+	           c->ntls_certs == 1,
+	   "optional, TLS 1.3 only");
+	is_str(pol_tls_name(POL_TLS_REQUIRED), "required", "pol_tls_name");
+	pol_snapshot_free(s);
+}
+
 /* test_source_hash - the hash covers list files too */
 static void
 test_source_hash(void)
@@ -407,6 +478,7 @@ main(void)
 	test_json();
 	test_defaults_and_values();
 	test_client_limits();
+	test_tls();
 	test_source_hash();
 	test_hs_cache();
 	test_example();

@@ -442,6 +442,33 @@ test_proxy_v2(void)
 	ok(n == 16 && memcmp(b, want4, 12) == 0 && b[12] == 0x20 && b[13] == 0 && b[14] == 0 &&
 	           b[15] == 0,
 	   "no source: LOCAL, AF_UNSPEC, length 0");
+
+	/* the client used TLS: PP2_TYPE_SSL with the protocol and the cipher */
+	static const uint8_t tlv[] = {0x20, 0x00, 0x1d, 0x01, 0,   0,   0,   1,    0x21, 0x00, 0x07,
+	                              'T',  'L',  'S',  'v',  '1', '.', '3', 0x23, 0x00, 0x0b, 'A',
+	                              'E',  'S',  '-',  '1',  '2', '8', '-', 'G',  'C',  'M'};
+	uint8_t big[RELAY_PROXY_V2_TLS_MAX];
+
+	n = relay_proxy_v2(big, sizeof(big), &s4, &d4);
+	n = relay_proxy_v2_tls(big, sizeof(big), (size_t)n, "TLSv1.3", "AES-128-GCM");
+	ok(n == 28 + (int)sizeof(tlv) && memcmp(big, want4, 14) == 0 && big[14] == 0 &&
+	           big[15] == 12 + sizeof(tlv) && memcmp(big + 16, want4 + 16, 12) == 0 &&
+	           memcmp(big + 28, tlv, sizeof(tlv)) == 0,
+	   "v2 TCP4 with the SSL TLV: the length covers it, byte for byte");
+	n = relay_proxy_v2(big, sizeof(big), &s6, &d6);
+	ok(relay_proxy_v2_tls(big, (size_t)n + sizeof(tlv) - 1, (size_t)n, "TLSv1.3",
+	                      "AES-128-GCM") == -1,
+	   "one byte short: -1");
+	n = relay_proxy_v2(big, sizeof(big), NULL, NULL);
+	ok(relay_proxy_v2_tls(big, sizeof(big), (size_t)n, "TLSv1.3", "X") == -1,
+	   "not on a LOCAL header");
+	memset(b, 'x', sizeof(b));
+	b[sizeof(b) - 1] = '\0';
+	n = relay_proxy_v2(big, sizeof(big), &s6, &d6);
+	ok(relay_proxy_v2_tls(big, sizeof(big), (size_t)n, "TLSv1.3", (char *)b) ==
+	                   52 + 8 + 10 + 66 &&
+	           big[15] == 36 + 8 + 10 + 66,
+	   "the longest names fit RELAY_PROXY_V2_TLS_MAX");
 }
 
 int

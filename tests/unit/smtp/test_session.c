@@ -72,8 +72,10 @@ static const struct scase cases[] = {
          G "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n"
            "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n",
          C, ""},
-        {"unknown commands", 25, RMT, IN("FOO\r\nNOOPX\r\nNOO\r\nSTARTTLS\r\nAUTH PLAIN\r\n"),
+        {"unknown commands", 25, RMT, IN("FOO\r\nNOOPX\r\nNOO\r\nSTARTTLSX\r\nAUTH PLAIN\r\n"),
          G UNK UNK UNK UNK UNK, C, ""},
+        {"STARTTLS where TLS is off", 25, RMT, IN("STARTTLS\r\n"),
+         G "454 4.7.0 TLS not available due to local problem\r\n", C, ""},
         {"empty lines", 25, RMT, IN("\r\n   \r\n"), G SYNB SYNB, C, ""},
         /* ---- sequence ---- */
         {"MAIL before HELO", 25, RMT, IN(M), G "503 5.5.1 Error: send HELO/EHLO first\r\n", C, ""},
