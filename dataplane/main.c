@@ -20,6 +20,7 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 
+#include "auth.h"
 #include "control.h"
 #include "gconf.h"
 #include "lcore.h"
@@ -250,6 +251,7 @@ drain_logs(void)
 {
 	for (unsigned i = 0; i < gconf.nlcores; i++)
 		logq_drain(&lcore_conf[gconf.lcores[i]].log);
+	authd_drain_logs();
 }
 
 /* stack_init - each worker lcore's TCP stack and SMTP sessions, listening on the services' ports */
@@ -325,6 +327,12 @@ print_stats(void)
 		       gconf.lcores[i], rs->connects, rs->connect_failed, rs->handoffs, rs->rcpt_ok,
 		       rs->rcpt_refused, rs->messages_ok, rs->messages_refused, rs->failures,
 		       rs->smuggling, rs->body_bytes, rs->no_memory);
+		const struct auth_stats *as = &lc->auth.stats;
+
+		printf("smtpgate: lcore %u: auth ok %lu asked %lu busy %lu answered %lu "
+		       "cancelled %lu stale %lu expired %lu\n",
+		       gconf.lcores[i], ss->auth_ok, as->asked, as->busy, as->answered,
+		       as->cancelled, as->stale, as->expired);
 	}
 }
 
@@ -396,6 +404,10 @@ main(int argc, char **argv)
 			return 1;
 	if (stack_init(snap) < 0)
 		return 1;
+	if (auth_init(&gconf) < 0 || authd_start(&gconf) < 0) {
+		fprintf(stderr, "smtpgate: auth: cannot start the auth thread and its rings\n");
+		return 1;
+	}
 	RTE_LCORE_FOREACH_WORKER(id)
 	{
 		for (unsigned i = 0; i < gconf.nlcores; i++)
@@ -415,6 +427,7 @@ main(int argc, char **argv)
 		usleep(10 * 1000);
 	}
 	control_stop();
+	authd_stop();
 	metrics_close();
 	rte_eal_mp_wait_lcore();
 	drain_logs();

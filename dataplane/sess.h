@@ -41,5 +41,8 @@ int sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t m
 int sess_listen(struct lcore_conf *lc, const struct pol_snapshot *snap);
 /* sess_answer - the relay's answer to what the session of client waits for */
 void sess_answer(struct lcore_conf *lc, struct tcp_flow *client, const char *reply, bool end);
+/* sess_auth_answer - the checker's answer to the AUTH the session of client waits on */
+void sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *client, enum smtp_auth_result r,
+                      const char *user);
 
 #endif

@@ -137,7 +137,8 @@ cmd_check(int argc, char **argv)
 			printf("  service       %-12s port", sv->name);
 			for (unsigned p = 0; p < sv->nports; p++)
 				printf("%s%u", p ? "," : " ", sv->ports[p]);
-			printf("%s%s%s%s\n", sv->require_auth ? ", require_auth" : "",
+			printf("%s%s%s%s%s\n", sv->require_auth ? ", require_auth" : "",
+			       sv->auth_in_clear ? ", auth_in_clear" : "",
 			       sv->delay_reject ? ", delay_reject" : "",
 			       sv->reject_remote_local_helo ? ", reject_remote_local_helo" : "",
 			       sv->reject_nonlocal_senders_claiming_local

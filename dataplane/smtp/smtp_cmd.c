@@ -171,6 +171,8 @@ proceed_ehlo(struct smtp_call *c, struct args *a)
 		smtp_reply_more(c, "250-SIZE ", dec(num, c->svc->message_size_limit));
 	else
 		smtp_reply_more(c, "250-SIZE", NULL);
+	if (smtp_auth_offered(c))
+		smtp_reply_more(c, "250-AUTH PLAIN LOGIN", NULL);
 	smtp_reply_more(c, "250-8BITMIME", NULL);
 	smtp_reply(c, "250 ENHANCEDSTATUSCODES");
 }
@@ -249,7 +251,8 @@ unsupported(struct smtp_call *c, const char *opt, size_t len)
 	return -1;
 }
 
-/* mail_param - SIZE= (RFC 1870) and BODY= (RFC 6152) */
+/* mail_param - SIZE= (RFC 1870), BODY= (RFC 6152) and AUTH= (RFC 4954 5:
+ * accepted and not passed on, as Postfix does without a trusted client) */
 static int
 mail_param(struct smtp_call *c, struct args *a, const char *s, size_t len)
 {
@@ -279,6 +282,11 @@ mail_param(struct smtp_call *c, struct args *a, const char *s, size_t len)
 			a->body8 = true;
 		else
 			return syntax(c, "501 5.5.4 Bad BODY keyword value");
+		return 0;
+	}
+	if (len >= 5 && strncasecmp(s, "AUTH=", 5) == 0) {
+		if (len == 5)
+			return syntax(c, "501 5.5.4 Bad AUTH parameter syntax");
 		return 0;
 	}
 	return unsupported(c, s, strcspn(s, "= "));
@@ -455,6 +463,12 @@ proceed_help(struct smtp_call *c, struct args *a)
 	smtp_reply(c, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 }
 
+static void
+proceed_auth(struct smtp_call *c, struct args *a)
+{
+	smtp_auth_command(c, a->arg, a->len);
+}
+
 static const struct verb verbs[] = {
         {"helo", SMTP_C_HELO, check_helo_cmd, proceed_helo},
         {"ehlo", SMTP_C_EHLO, check_ehlo_cmd, proceed_ehlo},
@@ -466,6 +480,7 @@ static const struct verb verbs[] = {
         {"quit", SMTP_C_QUIT, NULL, proceed_quit},
         {"vrfy", SMTP_C_VRFY, check_vrfy, proceed_vrfy},
         {"help", SMTP_C_HELP, NULL, proceed_help},
+        {"auth", SMTP_C_AUTH, NULL, proceed_auth},
 };
 
 /* lookup - the verb of the first len bytes, caseless; NULL when unknown.
