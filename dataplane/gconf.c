@@ -11,6 +11,8 @@
  *       # default socket: /var/run/dpdk/FILE_PREFIX/smtpgate.sock
  *   metrics { listen = "127.0.0.1:9125"; }   # Prometheus, over HTTP; "off": none
  *   log = stdout;    # stdout, syslog or file:PATH
+ *   auth { socket = "/var/spool/postfix/private/auth"; timeout = 10s; }
+ *       # or "inet:127.0.0.1:12345": Dovecot's auth service, for AUTH
  */
 #include <grp.h>
 #include <pwd.h>
@@ -23,7 +25,7 @@
 #include "gconf.h"
 
 static const char *const top_keys[] = {"port", "route",   "lcores", "limits", "control",
-                                       "log",  "metrics", "user",   NULL};
+                                       "log",  "metrics", "user",   "auth",   NULL};
 static const char *const repeatable[] = {"port", NULL};
 static const char *const port_keys[] = {"device",  "address", "mtu", "rx_desc",
                                         "tx_desc", "offload", NULL};
@@ -32,6 +34,8 @@ static const char *const limit_keys[] = {"max_flows",   "syn_backlog", "mbufs",
                                          "arp_timeout", "clients",     NULL};
 static const char *const control_keys[] = {"socket", "mode", "group", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
+static const char *const auth_keys[] = {"socket",       "timeout",        "max_inflight",
+                                        "max_failures", "failure_window", NULL};
 
 /* each - iterate a value that may be one scalar or an array */
 #define EACH(c, n, one)                                                                            \
@@ -48,6 +52,72 @@ get_u32(const struct conf_node *obj, const char *key, uint64_t min, uint64_t max
 
 	if (c != NULL && conf_uint(c, min, max, &v, errs) == 0)
 		*out = (uint32_t)v;
+}
+
+/* auth_socket - "/path" (UNIX) or "inet:ADDR:PORT" / "inet:[ADDR6]:PORT" (TCP) */
+static void
+auth_socket(struct gconf_auth *a, const struct conf_node *s, const char *t, struct pol_errs *errs)
+{
+	const char *colon;
+	char host[64];
+	long port;
+
+	if (t[0] == '/') {
+		if (strlen(t) >= sizeof(a->socket))
+			pol_errs_add(errs, s->file, s->line, "socket: path longer than %zu",
+			             sizeof(a->socket) - 1);
+		else
+			snprintf(a->socket, sizeof(a->socket), "%s", t);
+		return;
+	}
+	colon = strncmp(t, "inet:", 5) == 0 ? strrchr(t, ':') : NULL;
+	if (colon != NULL && colon > t + 5 && (size_t)(colon - t - 5) < sizeof(host)) {
+		char *end;
+
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - t - 5), t + 5);
+		port = strtol(colon + 1, &end, 10);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			host[strlen(host) - 1] = '\0';
+			memmove(host, host + 1, strlen(host));
+		}
+		if (*end == '\0' && port > 0 && port <= 65535 &&
+		    cidr_addr_parse(host, &a->addr) == 0) {
+			a->port = (uint16_t)port;
+			snprintf(a->socket, sizeof(a->socket), "%s", t);
+			return;
+		}
+	}
+	pol_errs_add(errs, s->file, s->line,
+	             "socket: expected a UNIX socket path (/...) or inet:ADDRESS:PORT");
+}
+
+/* load_auth - auth { socket; timeout; max_inflight; max_failures; failure_window } */
+static void
+load_auth(struct gconf_auth *a, const struct conf_node *n, struct pol_errs *errs)
+{
+	const struct conf_node *s;
+	const char *t;
+	uint64_t ms;
+
+	conf_check_keys(n, "auth", auth_keys, NULL, errs);
+	if ((s = conf_get(n, "socket")) == NULL)
+		pol_errs_add(errs, n->file, n->line, "auth: socket is required");
+	else if (conf_str(s, &t, errs) == 0)
+		auth_socket(a, s, t, errs);
+	if ((s = conf_get(n, "timeout")) != NULL && conf_msec(s, &ms, errs) == 0) {
+		if (ms < 100 || ms > 300000)
+			pol_errs_add(errs, s->file, s->line, "timeout: between 100ms and 5min");
+		else
+			a->timeout_ms = (uint32_t)ms;
+	}
+	if ((s = conf_get(n, "failure_window")) != NULL && conf_msec(s, &ms, errs) == 0) {
+		if (ms < 1000 || ms > 86400000)
+			pol_errs_add(errs, s->file, s->line, "failure_window: between 1s and 1d");
+		else
+			a->failure_window_ms = (uint32_t)ms;
+	}
+	get_u32(n, "max_inflight", 1, 4096, &a->max_inflight, errs);
+	get_u32(n, "max_failures", 1, 1000, &a->max_failures, errs);
 }
 
 static void
@@ -237,6 +307,10 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 	g->control_gid = -1;
 	snprintf(g->metrics_listen, sizeof(g->metrics_listen), "127.0.0.1:9125");
 	snprintf(g->user, sizeof(g->user), "nobody");
+	g->auth.timeout_ms = 10000; /* Postfix's AUTH_TIMEOUT of its Dovecot client */
+	g->auth.max_inflight = 64;
+	g->auth.max_failures = 10;
+	g->auth.failure_window_ms = 300000;
 	if (doc == NULL)
 		return -1;
 	root = doc->root;
@@ -342,6 +416,13 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 				snprintf(g->metrics_listen, sizeof(g->metrics_listen), "%s", t);
 			}
 		}
+	}
+	if ((n = conf_get(root, "auth")) != NULL) {
+		if (n->type != CONF_OBJECT)
+			pol_errs_add(errs, n->file, n->line,
+			             "auth: expected auth { socket = ...; }");
+		else
+			load_auth(&g->auth, n, errs);
 	}
 	if ((n = conf_get(root, "log")) != NULL) {
 		const char *t;

@@ -41,6 +41,18 @@ enum gconf_log {
 	GCONF_LOG_FILE,
 };
 
+/* Where AUTH credentials are checked: a Dovecot auth server (its SASL
+ * protocol, as Postfix's smtpd_sasl_type = dovecot speaks it). */
+struct gconf_auth {
+	char socket[108];           /* a UNIX socket path; "": no checker, AUTH is not offered */
+	struct cidr addr;           /* ... or a TCP address (family 0: not TCP) */
+	uint16_t port;              /* ... and its port */
+	uint32_t timeout_ms;        /* a check not answered by then: 454 4.7.0 */
+	uint32_t max_inflight;      /* checks sent to the server and not answered yet */
+	uint32_t max_failures;      /* failed checks of one client address ... */
+	uint32_t failure_window_ms; /* ... within this: further AUTH gets 454 until it passes */
+};
+
 struct gconf {
 	struct gconf_port ports[GCONF_MAX_PORTS];
 	unsigned nports;
@@ -62,6 +74,7 @@ struct gconf {
 	char user[64];   /* who the gate runs as once started (privdrop.h) */
 	int64_t run_uid; /* its uid and gid; -1: stay as started */
 	int64_t run_gid;
+	struct gconf_auth auth;
 };
 
 /* gconf_load - read and check a gate config; -1 with every error in errs */

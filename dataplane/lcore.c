@@ -183,8 +183,10 @@ lc_main(void *arg)
 		}
 		if (gate_workers.n > 1)
 			drain_rings(lc, now);
+		auth_poll(lc);
 		if (now >= next_policy_check) {
 			follow_policy(lc);
+			auth_expire(lc, now);
 			next_policy_check = now + LC_POLICY_CHECK_MS;
 		}
 		pol_quiescent(lc->pol);

@@ -10,6 +10,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "auth.h"
 #include "gconf.h"
 #include "logq.h"
 #include "net/arp.h"
@@ -78,6 +79,7 @@ struct lcore_conf {
 	struct tcp_lcore *tcp;
 	struct sess_lcore sess;
 	struct relay_lcore relay;
+	struct auth_lcore auth;
 	struct logq log;
 	struct lc_stats stats;
 } __rte_cache_aligned;

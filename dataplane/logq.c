@@ -28,15 +28,20 @@ static enum gconf_log target;
 static char host[64];
 
 int
+logq_create_named(struct logq *q, const char *name, int socket)
+{
+	q->ring = rte_ring_create_elem(name, sizeof(struct logq_rec), LOGQ_RING, socket,
+	                               RING_F_SP_ENQ | RING_F_SC_DEQ);
+	return q->ring == NULL ? -1 : 0;
+}
+
+int
 logq_create(struct logq *q, unsigned lcore_id)
 {
 	char name[RTE_RING_NAMESIZE];
 
 	snprintf(name, sizeof(name), "logq_%u", lcore_id);
-	q->ring = rte_ring_create_elem(name, sizeof(struct logq_rec), LOGQ_RING,
-	                               (int)rte_lcore_to_socket_id(lcore_id),
-	                               RING_F_SP_ENQ | RING_F_SC_DEQ);
-	return q->ring == NULL ? -1 : 0;
+	return logq_create_named(q, name, (int)rte_lcore_to_socket_id(lcore_id));
 }
 
 void

@@ -25,6 +25,8 @@ struct logq {
 
 /* logq_create - the ring of one lcore; 0 or -1 */
 int logq_create(struct logq *q, unsigned lcore_id);
+/* logq_create_named - the ring of another single producer (a thread of the control side) */
+int logq_create_named(struct logq *q, const char *name, int socket);
 /* logq_push - from the lcore: copy one line (cut at LOGQ_LINE_MAX) */
 void logq_push(struct logq *q, const char *line, size_t len);
 /* logq_open - the control thread's output, from the gate config; 0 or -1 */

@@ -22,6 +22,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 
+#include "auth.h"
 #include "control.h"
 #include "gconf.h"
 #include "lcore.h"
@@ -260,6 +261,7 @@ drain_logs(void)
 {
 	for (unsigned i = 0; i < gconf.nlcores; i++)
 		logq_drain(&lcore_conf[gconf.lcores[i]].log);
+	authd_drain_logs();
 }
 
 /* climit_setup - the per-client limits table all lcores share, in DPDK memory */
@@ -368,6 +370,12 @@ print_stats(void)
 		printf("smtpgate: lcore %u: tls started %lu handshakes %lu tls_failed %lu "
 		       "tls_no_slot %lu tls_live %lu\n",
 		       gconf.lcores[i], ts->started, ts->done, ts->failed, ts->no_slot, ts->live);
+		const struct auth_stats *as = &lc->auth.stats;
+
+		printf("smtpgate: lcore %u: auth ok %lu asked %lu busy %lu answered %lu "
+		       "cancelled %lu stale %lu expired %lu\n",
+		       gconf.lcores[i], ss->auth_ok, as->asked, as->busy, as->answered,
+		       as->cancelled, as->stale, as->expired);
 	}
 }
 
@@ -440,6 +448,10 @@ main(int argc, char **argv)
 			return 1;
 	if (climit_setup() < 0 || stack_init(snap) < 0)
 		return 1;
+	if (auth_init(&gconf) < 0 || authd_start(&gconf) < 0) {
+		fprintf(stderr, "smtpgate: auth: cannot start the auth thread and its rings\n");
+		return 1;
+	}
 	/* every socket is open: root is given up before the first packet is read */
 	if (metrics_open(&gconf) < 0 || control_start(&gconf, policy_path, policy_version) < 0)
 		gate_quit = true;
@@ -466,6 +478,7 @@ main(int argc, char **argv)
 		usleep(10 * 1000);
 	}
 	control_stop();
+	authd_stop();
 	metrics_close();
 	rte_eal_mp_wait_lcore();
 	drain_logs();

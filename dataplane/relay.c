@@ -516,6 +516,8 @@ handoff_xclient(struct relay *r)
 	        .local = addr_of(r->client, false),
 	        .helo = r->ss->helo,
 	        .esmtp = (r->ss->flags & SMTP_F_ESMTP) != 0,
+	        /* the backend's own relay and sender checks see the login (Postfix: LOGIN=) */
+	        .login = (r->ss->flags & SMTP_F_AUTH) ? r->ss->login : NULL,
 	};
 	int n = relay_xclient(cmd, sizeof(cmd), &id, r->xc_attrs, &r->xc_step);
 

@@ -463,6 +463,28 @@ sess_answer(struct lcore_conf *lc, struct tcp_flow *f, const char *reply, bool e
 		tcp_rx_kick(f); /* pipelined commands, or the message after a 354 */
 }
 
+void
+sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *f, enum smtp_auth_result r,
+                 const char *user)
+{
+	struct smtp_session *ss = tcp_flow_app(f);
+	struct smtp_out out = out_for(lc, f);
+	enum smtp_action a;
+
+	if (ss == NULL || ss->state != SMTP_S_AUTH_WAIT)
+		return; /* ended meanwhile (a timeout's 421 is on its way) */
+	if (out.cap < SMTP_OUT_ROOM) {
+		/* a client that reads nothing while it waits: its reply would not fit */
+		tcp_abort(f);
+		return;
+	}
+	lc->sess.cur = f;
+	a = smtp_auth_reply(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), r, user, &out);
+	after(lc, f, ss, a, &out);
+	if (a == SMTP_CONTINUE)
+		tcp_rx_resume(f); /* commands pipelined after the AUTH */
+}
+
 static void
 on_peer_fin(void *ctx, struct tcp_flow *f)
 {
@@ -550,7 +572,8 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 	const struct pol_model *m = pol_snapshot_model(snap);
 	size_t objsz = (sizeof(struct sess) + 63) & ~(size_t)63;
 
-	/* a session holds at most three chunks; most hold none or one */
+	/* a session holds at most four chunks (an authenticated one in a
+	 * transaction with a partial line); most hold none or one */
 	if (chunk_pool_init(&s->sessions, max_sessions, (uint32_t)objsz, socket) < 0 ||
 	    chunk_pool_init(&s->chunks, max_sessions + max_sessions / 2, SMTP_CHUNK_SIZE, socket) <
 	            0)

@@ -74,5 +74,8 @@ int sess_tls_attach(struct pol_snapshot *s, struct pol_errs *errs);
 
 /* sess_answer - the relay's answer to what the session of client waits for */
 void sess_answer(struct lcore_conf *lc, struct tcp_flow *client, const char *reply, bool end);
+/* sess_auth_answer - the checker's answer to the AUTH the session of client waits on */
+void sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *client, enum smtp_auth_result r,
+                      const char *user);
 
 #endif

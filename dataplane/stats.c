@@ -191,6 +191,14 @@ static struct stats_metric table[] = {
         C("tls_unavailable_total", sess.tls.no_slot,
           "STARTTLS answered 454: the lcore's TLS sessions are all in use."),
         G("tls_sessions_active", sess.tls.live, "TLS sessions now (bounded per lcore)."),
+        C("smtp_auth_success_total", smtp.auth_ok, "AUTH exchanges answered 235."),
+        C("auth_checks_total", auth.asked, "Credentials queued for the auth service."),
+        C("auth_busy_total", auth.busy,
+          "AUTH answered 454 at once: no check slot or no room in the request ring."),
+        C("auth_cancelled_total", auth.cancelled,
+          "Sessions that ended while their credentials were being checked."),
+        C("auth_expired_total", auth.expired,
+          "Checks the auth thread never answered, given 454 by the lcore (must stay 0)."),
         C("relay_connects_total", relay.connects, "Connections opened to backends."),
         C("relay_connect_failures_total", relay.connect_failed,
           "Backend connections refused, timed out or unroutable."),
@@ -341,6 +349,7 @@ lcore_read(const struct lcore_conf *lc, struct stats_lcore *o, uint32_t *down)
 	o->sess.limit_full = read_u64(&lc->sess.limit_full);
 	read_u64s(&o->sess.tls, &lc->sess.tls, sizeof(o->sess.tls));
 	read_u64s(&o->relay, &lc->relay.stats, sizeof(o->relay));
+	read_u64s(&o->auth, &lc->auth.stats, sizeof(o->auth));
 	o->relay_live = read_u64(&lc->relay.live);
 	o->log_dropped = read_u64(&lc->log.dropped);
 	*down = 0;
@@ -358,6 +367,7 @@ lcore_add(struct stats_lcore *t, const struct stats_lcore *o)
 	add_u64s(&t->smtp, &o->smtp, sizeof(t->smtp));
 	add_u64s(&t->sess, &o->sess, sizeof(t->sess));
 	add_u64s(&t->relay, &o->relay, sizeof(t->relay));
+	add_u64s(&t->auth, &o->auth, sizeof(t->auth));
 	t->relay_live += o->relay_live;
 	t->log_dropped += o->log_dropped;
 }

@@ -54,6 +54,7 @@ struct stats_lcore {
 	struct smtp_stats smtp;
 	struct stats_sess sess;
 	struct relay_stats relay;
+	struct auth_stats auth;
 	uint64_t relay_live;  /* relays in use now (gauge) */
 	uint64_t log_dropped; /* log lines lost: the lcore's log ring was full */
 };

@@ -126,6 +126,7 @@ struct pol_service {
 	uint16_t ports[POL_MAX_PORTS];
 	unsigned nports;
 	bool require_auth;
+	bool auth_in_clear; /* offer AUTH without TLS (a password in clear: a private network) */
 	bool reject_remote_local_helo;
 	bool reject_nonlocal_senders_claiming_local;
 	bool delay_reject;

@@ -288,6 +288,7 @@ expand_banner(struct loader *ld, const struct conf_node *c, const char *text, ch
 static const char *const service_keys[] = {
         "ports",
         "require_auth",
+        "auth_in_clear",
         "reject_remote_local_helo",
         "reject_nonlocal_senders_claiming_local",
         "delay_reject",
@@ -523,6 +524,7 @@ load_service(struct loader *ld, const struct conf_node *c)
 		}
 	}
 	get_bool(ld, c, "require_auth", &s->require_auth);
+	get_bool(ld, c, "auth_in_clear", &s->auth_in_clear);
 	get_bool(ld, c, "reject_remote_local_helo", &s->reject_remote_local_helo);
 	get_bool(ld, c, "reject_nonlocal_senders_claiming_local",
 	         &s->reject_nonlocal_senders_claiming_local);

@@ -152,7 +152,8 @@ cmd_check(int argc, char **argv)
 			if (sv->tls != POL_TLS_OFF)
 				printf(", tls %s (%u certificate%s)", pol_tls_name(sv->tls),
 				       sv->ntls_certs, sv->ntls_certs == 1 ? "" : "s");
-			printf("%s%s%s%s", sv->require_auth ? ", require_auth" : "",
+			printf("%s%s%s%s%s", sv->require_auth ? ", require_auth" : "",
+			       sv->auth_in_clear ? ", auth_in_clear" : "",
 			       sv->delay_reject ? ", delay_reject" : "",
 			       sv->reject_remote_local_helo ? ", reject_remote_local_helo" : "",
 			       sv->reject_nonlocal_senders_claiming_local

@@ -14,6 +14,7 @@
  *   smtp_open()      at connect: writes the greeting (220, or the policy's 554)
  *   smtp_input()     bytes from the client
  *   smtp_timeout()   when the clock has passed smtp_deadline()
+ *   smtp_relay_reply(), smtp_auth_reply()   the answers the session waited for
  *   smtp_close()     exactly once, however the connection ended
  *
  * Every call but smtp_close() returns SMTP_CONTINUE, or SMTP_CLOSE: send
@@ -48,6 +49,11 @@
 	1024             /* one step's output: a policy refusal (POL_REPLY_MAX + CRLF)             \
 	                  * followed by a 421 naming the hostname (< 300) */
 #define SMTP_ECHO_MAX 64 /* client text echoed in our own replies (an option name) */
+#define SMTP_AUTH_USER_MAX                                                                         \
+	255 /* a login name, as Postfix's and Dovecot's: longer ones are refused, and it fits a    \
+	     * chunk and an XCLIENT LOGIN= value */
+#define SMTP_AUTH_CRED_MAX                                                                         \
+	(SMTP_LINE_TEXT / 4 * 3) /* decoded credentials: base64 of a whole line at most */
 
 /* The caller's allocator of SMTP_CHUNK_SIZE-byte chunks, e.g. a per-lcore
  * mempool. A session holds a chunk only while it needs one: a partial line
@@ -80,6 +86,8 @@ enum smtp_err {
 	SMTP_E_PREGREET,     /* 521 5.5.1: the client talked before the banner; the session ends */
 	SMTP_E_TLS_REQUIRED, /* 530 5.7.0: MAIL before STARTTLS where TLS is required */
 	SMTP_E_TLS_UNAVAILABLE, /* 454 4.7.0: STARTTLS where TLS is off or cannot start now */
+	SMTP_E_AUTH, /* AUTH refused: 535 bad credentials, 501 aborted or undecodable, 500 5.5.6 */
+	SMTP_E_AUTH_TEMP, /* 454 4.7.0: the checker failed, or too many failures from the client */
 	SMTP_E_COUNT
 };
 
@@ -92,6 +100,7 @@ struct smtp_stats {
 	uint64_t replies[6];            /* by class: [2] 2xx ... [5] 5xx */
 	uint64_t verdicts[POL_R_COUNT]; /* pol_eval results by reason */
 	uint64_t errors[SMTP_E_COUNT];  /* by kind */
+	uint64_t auth_ok;               /* 235: sessions that authenticated */
 };
 
 struct smtp_session;
@@ -127,6 +136,39 @@ struct smtp_tls {
 	void *arg;
 };
 
+/* SASL mechanisms (RFC 4954): both carry a password in clear, so they are
+ * offered only under TLS or where the service allows AUTH in clear. */
+enum smtp_mech {
+	SMTP_M_NONE,
+	SMTP_M_PLAIN, /* RFC 4616: authzid NUL authcid NUL passwd, one response */
+	SMTP_M_LOGIN, /* draft-murchison-sasl-login: user name, then password */
+};
+
+/* The result of a credentials check. */
+enum smtp_auth_result {
+	SMTP_AUTH_OK,    /* 235; the name the checker gives is the login */
+	SMTP_AUTH_FAIL,  /* 535 5.7.8: bad credentials */
+	SMTP_AUTH_TEMP,  /* 454 4.7.0: the checker is down, slow or failed */
+	SMTP_AUTH_LIMIT, /* 454 4.7.0: too many recent failures from this client */
+	SMTP_AUTH_RESULTS
+};
+
+/* The credentials checker, seen from the engine (the dataplane's auth.c,
+ * and the Dovecot client behind it): the engine asks, the answer comes
+ * later through smtp_auth_reply(), and meanwhile the engine reads no input
+ * (SMTP_S_AUTH_WAIT), as with the relay. */
+struct smtp_auth {
+	/* check - credentials to verify, as PLAIN's response (RFC 4616:
+	 * authzid NUL authcid NUL passwd, len bytes; LOGIN's too, with an empty
+	 * authzid); the engine wipes them after the call. 0: asked, the answer
+	 * will come; -1: cannot now (454 4.7.0) */
+	int (*check)(void *arg, struct smtp_session *ss, enum smtp_mech mech, const char *cred,
+	             size_t len);
+	/* cancel - the session ends while its check is in flight: forget it */
+	void (*cancel)(void *arg, struct smtp_session *ss);
+	void *arg;
+};
+
 /* What a session needs from its lcore. */
 struct smtp_env {
 	struct smtp_chunks chunks;
@@ -138,6 +180,7 @@ struct smtp_env {
 	struct pol_reader *reader;      /* the lcore's policy registration; NULL offline */
 	const struct smtp_relay *relay; /* NULL: no relay, DATA gets 451 */
 	const struct smtp_tls *tls;     /* NULL: no TLS, STARTTLS gets 454 */
+	const struct smtp_auth *auth;   /* NULL: no checker, AUTH is not offered (503) */
 };
 
 /* The caller's output buffer; the engine appends. */
@@ -153,16 +196,18 @@ enum smtp_action {
 };
 
 enum smtp_state {
-	SMTP_S_FREE,     /* not opened, or smtp_close()d */
-	SMTP_S_DENIED,   /* greeted with the policy's refusal: 503 to all but QUIT */
-	SMTP_S_PREGREET, /* the service's greet_wait: the banner is held back, input is refused */
-	SMTP_S_GREETED,  /* greeted with 220, no HELO/EHLO accepted */
-	SMTP_S_HELO,     /* HELO/EHLO accepted, no transaction */
-	SMTP_S_MAIL,     /* MAIL accepted: a transaction is open */
-	SMTP_S_WAIT,     /* the relay was asked (RCPT or DATA, in where): input waits */
-	SMTP_S_DATA,     /* the message flows through the relay; its end's reply is awaited */
-	SMTP_S_TLS,      /* 220 to STARTTLS: the input is the TLS handshake, not commands */
-	SMTP_S_CLOSING,  /* SMTP_CLOSE returned; only smtp_close() is left */
+	SMTP_S_FREE,      /* not opened, or smtp_close()d */
+	SMTP_S_DENIED,    /* greeted with the policy's refusal: 503 to all but QUIT */
+	SMTP_S_PREGREET,  /* the service's greet_wait: the banner is held back, input is refused */
+	SMTP_S_GREETED,   /* greeted with 220, no HELO/EHLO accepted */
+	SMTP_S_HELO,      /* HELO/EHLO accepted, no transaction */
+	SMTP_S_MAIL,      /* MAIL accepted: a transaction is open */
+	SMTP_S_WAIT,      /* the relay was asked (RCPT or DATA, in where): input waits */
+	SMTP_S_DATA,      /* the message flows through the relay; its end's reply is awaited */
+	SMTP_S_TLS,       /* 220 to STARTTLS: the input is the TLS handshake, not commands */
+	SMTP_S_AUTH,      /* AUTH sent a 334 challenge: the next line is the client's response */
+	SMTP_S_AUTH_WAIT, /* the checker was asked: input waits for smtp_auth_reply() */
+	SMTP_S_CLOSING,   /* SMTP_CLOSE returned; only smtp_close() is left */
 };
 
 /* Where the line reader is between two bytes. */
@@ -177,6 +222,8 @@ enum smtp_flag {
 	SMTP_F_ESMTP = 1 << 0,     /* greeted with EHLO: proto=ESMTP in log lines */
 	SMTP_F_BODY_8BIT = 1 << 1, /* the transaction said BODY=8BITMIME */
 	SMTP_F_TLS = 1 << 2,       /* TLS is active on this session (after STARTTLS) */
+	SMTP_F_AUTH = 1 << 3,      /* the client authenticated: login holds its name */
+	SMTP_F_ASKED = 1 << 4,     /* the checker has the credentials: smtp_close() cancels */
 };
 
 /* Commands, as they are named in log lines ("timeout after RCPT from ..."). */
@@ -193,13 +240,14 @@ enum smtp_cmd {
 	SMTP_C_VRFY,
 	SMTP_C_HELP,
 	SMTP_C_STARTTLS,
+	SMTP_C_AUTH,
 	SMTP_C_UNKNOWN,
 	SMTP_C_COUNT
 };
 
-/* One session, 152 bytes on x86-64. Owned by the caller (inside its flow
+/* One session, 168 bytes on x86-64. Owned by the caller (inside its flow
  * state); smtp_open() initialises it. Between calls it holds a chunk only
- * for each of line, helo and sender that is set. */
+ * for each of line, helo, sender and login that is set. */
 struct smtp_session {
 	struct pol_state pol; /* facts of the client's inputs, cached by pol_eval */
 	uint64_t start_ms;    /* smtp_open()'s now: the session timeout runs from here */
@@ -208,17 +256,20 @@ struct smtp_session {
 	char *line;           /* chunk: a partial line kept between calls, or NULL */
 	char *helo;           /* chunk: the accepted HELO/EHLO name, NUL-terminated, or NULL */
 	char *sender;         /* chunk: the open transaction's sender ("" for <>), or NULL */
-	struct cidr client;   /* the client's address */
-	uint16_t port;        /* our local port: finds the service in each snapshot */
-	uint16_t line_len;    /* bytes in line */
-	uint16_t nerrors;     /* 4xx and 5xx replies so far; the service's max_errors ends it */
-	uint8_t state;        /* enum smtp_state */
-	uint8_t lstate;       /* enum smtp_lstate */
-	uint8_t flags;        /* enum smtp_flag bits */
-	uint8_t where;        /* enum smtp_cmd: the last command, for log lines */
-	uint32_t nrcpt;       /* accepted recipients of the open transaction */
-	void *relay;          /* the relay's state for this session, or NULL: the relay's own */
-	void *tls; /* the caller's TLS state for this session, or NULL: the caller's own */
+	char *login; /* chunk: the authenticated name (SMTP_F_AUTH), LOGIN's name meanwhile, or NULL
+	              */
+	struct cidr client; /* the client's address */
+	uint16_t port;      /* our local port: finds the service in each snapshot */
+	uint16_t line_len;  /* bytes in line */
+	uint16_t nerrors;   /* 4xx and 5xx replies so far; the service's max_errors ends it */
+	uint8_t state;      /* enum smtp_state */
+	uint8_t lstate;     /* enum smtp_lstate */
+	uint8_t flags;      /* enum smtp_flag bits */
+	uint8_t where;      /* enum smtp_cmd: the last command, for log lines */
+	uint8_t mech;       /* enum smtp_mech: of the AUTH exchange, then of the login */
+	uint32_t nrcpt;     /* accepted recipients of the open transaction */
+	void *relay;        /* the relay's state for this session, or NULL: the relay's own */
+	void *tls;          /* the caller's TLS state for this session, or NULL */
 };
 
 /* smtp_open - start a session for a client connected to our local port; ss
@@ -257,6 +308,13 @@ enum smtp_action smtp_relay_reply(struct smtp_session *ss, const struct smtp_env
  * before are forgotten) with SMTP_F_TLS set; the client speaks first (no
  * greeting). Writes nothing. */
 void smtp_tls_ready(struct smtp_session *ss, const struct pol_snapshot *snap, uint64_t now);
+/* smtp_auth_reply - the checker's answer to the session's AUTH (in
+ * SMTP_S_AUTH_WAIT); user: the login name it gives (OK only; NULL or
+ * empty: the name the client gave). Needs SMTP_OUT_ROOM of output. */
+enum smtp_action smtp_auth_reply(struct smtp_session *ss, const struct smtp_env *env,
+                                 const struct pol_snapshot *snap, uint64_t now,
+                                 enum smtp_auth_result result, const char *user,
+                                 struct smtp_out *out);
 
 /* smtp_touch - message bytes went through: the command timeout starts again */
 void smtp_touch(struct smtp_session *ss, uint64_t now);
@@ -264,7 +322,8 @@ void smtp_touch(struct smtp_session *ss, uint64_t now);
 /* smtp_close - end the session: give its chunks back, count it */
 void smtp_close(struct smtp_session *ss, const struct smtp_env *env);
 
-const char *smtp_err_name(enum smtp_err e); /* "long_line" */
-const char *smtp_cmd_name(enum smtp_cmd c); /* "RCPT" */
+const char *smtp_err_name(enum smtp_err e);   /* "long_line" */
+const char *smtp_cmd_name(enum smtp_cmd c);   /* "RCPT" */
+const char *smtp_mech_name(enum smtp_mech m); /* "PLAIN" */
 
 #endif

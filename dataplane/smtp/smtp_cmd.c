@@ -171,6 +171,8 @@ proceed_ehlo(struct smtp_call *c, struct args *a)
 		smtp_reply_more(c, "250-SIZE ", dec(num, c->svc->message_size_limit));
 	else
 		smtp_reply_more(c, "250-SIZE", NULL);
+	if (smtp_auth_offered(c))
+		smtp_reply_more(c, "250-AUTH PLAIN LOGIN", NULL);
 	smtp_reply_more(c, "250-8BITMIME", NULL);
 	/* offered once: never again inside TLS (RFC 3207 4.2) */
 	if (c->svc->tls != POL_TLS_OFF && !(c->ss->flags & SMTP_F_TLS))
@@ -252,7 +254,8 @@ unsupported(struct smtp_call *c, const char *opt, size_t len)
 	return -1;
 }
 
-/* mail_param - SIZE= (RFC 1870) and BODY= (RFC 6152) */
+/* mail_param - SIZE= (RFC 1870), BODY= (RFC 6152) and AUTH= (RFC 4954 5:
+ * accepted and not passed on, as Postfix does without a trusted client) */
 static int
 mail_param(struct smtp_call *c, struct args *a, const char *s, size_t len)
 {
@@ -282,6 +285,11 @@ mail_param(struct smtp_call *c, struct args *a, const char *s, size_t len)
 			a->body8 = true;
 		else
 			return syntax(c, "501 5.5.4 Bad BODY keyword value");
+		return 0;
+	}
+	if (len >= 5 && strncasecmp(s, "AUTH=", 5) == 0) {
+		if (len == 5)
+			return syntax(c, "501 5.5.4 Bad AUTH parameter syntax");
 		return 0;
 	}
 	return unsupported(c, s, strcspn(s, "= "));
@@ -494,10 +502,20 @@ proceed_starttls(struct smtp_call *c, struct args *a)
 		return;
 	}
 	smtp_reply(c, "220 2.0.0 Ready to start TLS");
-	/* RFC 3207 4.2: what the client said before TLS is forgotten */
+	/* RFC 3207 4.2: what the client said before TLS is forgotten, an
+	 * authentication in clear too */
 	smtp_txn_reset(c);
 	smtp_chunk_put(c->env, &c->ss->helo);
+	smtp_chunk_put(c->env, &c->ss->login);
+	c->ss->flags &= (uint8_t)~SMTP_F_AUTH;
+	c->ss->mech = 0;
 	c->ss->state = SMTP_S_TLS;
+}
+
+static void
+proceed_auth(struct smtp_call *c, struct args *a)
+{
+	smtp_auth_command(c, a->arg, a->len);
 }
 
 static const struct verb verbs[] = {
@@ -512,6 +530,7 @@ static const struct verb verbs[] = {
         {"vrfy", SMTP_C_VRFY, check_vrfy, proceed_vrfy},
         {"help", SMTP_C_HELP, NULL, proceed_help},
         {"starttls", SMTP_C_STARTTLS, check_starttls, proceed_starttls},
+        {"auth", SMTP_C_AUTH, NULL, proceed_auth},
 };
 
 /* lookup - the verb of the first len bytes, caseless; NULL when unknown.

@@ -54,6 +54,8 @@ __attribute__((format(printf, 4, 5))) void smtp_hangup(struct smtp_call *c, enum
  * it. Returns whether the stage was accepted. */
 bool smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const char *sender,
                  const char *rcpt);
+/* smtp_log - a log line of n bytes (snprintf's result: cut to the buffer of size) */
+void smtp_log(const struct smtp_env *env, const char *line, int n, size_t size);
 /* smtp_client_name - "unknown[ADDR]", as pol_client_name() */
 char *smtp_client_name(const struct cidr *client, char *buf, size_t size);
 /* smtp_echo - client text as it may appear in our replies: printable ASCII, cut */
@@ -65,6 +67,19 @@ char *smtp_echo(char *dst, size_t size, const char *src, size_t len);
 void smtp_command(struct smtp_call *c, char *line, size_t len);
 /* smtp_txn_reset - forget the open transaction, give its chunk back */
 void smtp_txn_reset(struct smtp_call *c);
+
+/* ---- smtp_auth.c ---- */
+
+/* smtp_auth_offered - whether EHLO lists AUTH on this session now */
+bool smtp_auth_offered(const struct smtp_call *c);
+/* smtp_auth_command - AUTH mechanism [initial-response] (arg NUL-terminated at len) */
+void smtp_auth_command(struct smtp_call *c, char *arg, size_t len);
+/* smtp_auth_line - a line of the exchange (SMTP_S_AUTH) */
+void smtp_auth_line(struct smtp_call *c, enum smtp_line_ev ev, const char *line, size_t len);
+/* smtp_auth_answer - the checker's answer, in SMTP_S_AUTH_WAIT */
+void smtp_auth_answer(struct smtp_call *c, enum smtp_auth_result r, const char *user);
+/* smtp_b64_decode - strict base64 into out; the length, or -1 */
+long smtp_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
 
 /* ---- smtp_session.c ---- */
 

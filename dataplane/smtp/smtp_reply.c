@@ -95,6 +95,14 @@ log_line(const struct smtp_env *env, const char *line, size_t len)
 		env->log(env->log_arg, line, len);
 }
 
+/* smtp_log - a log line of n bytes, as snprintf counted them into size */
+void
+smtp_log(const struct smtp_env *env, const char *line, int n, size_t size)
+{
+	if (n > 0)
+		log_line(env, line, (size_t)n < size ? (size_t)n : size - 1);
+}
+
 /* smtp_hangup - a last reply and a log line; the session ends */
 void
 smtp_hangup(struct smtp_call *c, enum smtp_err e, const char *why, const char *fmt, ...)
@@ -149,6 +157,8 @@ smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const c
 	        .helo = helo,
 	        .sender = sender,
 	        .rcpt = rcpt,
+	        .auth = (c->ss->flags & SMTP_F_AUTH) != 0,
+	        .auth_user = c->ss->login,
 	};
 	struct pol_verdict v;
 	char line[POL_REPLY_MAX + 3 * POL_MAX_INPUT + 256];
@@ -232,6 +242,8 @@ smtp_err_name(enum smtp_err e)
 	        [SMTP_E_NO_MEMORY] = "no_memory",
 	        [SMTP_E_TLS_REQUIRED] = "tls_required",
 	        [SMTP_E_TLS_UNAVAILABLE] = "tls_unavailable",
+	        [SMTP_E_AUTH] = "auth",
+	        [SMTP_E_AUTH_TEMP] = "auth_temp",
 	};
 
 	return e < SMTP_E_COUNT ? names[e] : "?";
@@ -242,8 +254,8 @@ const char *
 smtp_cmd_name(enum smtp_cmd c)
 {
 	static const char *const names[SMTP_C_COUNT] = {
-	        "CONNECT", "HELO", "EHLO", "MAIL", "RCPT",     "DATA",    "RSET",
-	        "NOOP",    "QUIT", "VRFY", "HELP", "STARTTLS", "UNKNOWN",
+	        "CONNECT", "HELO", "EHLO", "MAIL", "RCPT",     "DATA", "RSET",
+	        "NOOP",    "QUIT", "VRFY", "HELP", "STARTTLS", "AUTH", "UNKNOWN",
 	};
 
 	return c < SMTP_C_COUNT ? names[c] : "?";

@@ -158,6 +158,12 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 		c->ss->last_ms = c->now;
 		c->env->stats->commands++;
 	}
+	if (c->ss->state == SMTP_S_AUTH && ev != SMTP_LINE_BARE_LF) {
+		line[len] = '\0';
+		smtp_auth_line(c, ev, line, len); /* a response of the exchange, not a command */
+		error_limit(c);
+		return;
+	}
 	switch (ev) {
 	case SMTP_LINE_DONE:
 		line[len] = '\0';
@@ -177,12 +183,13 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 	error_limit(c);
 }
 
-/* reading - whether the session reads commands now (not while the relay has the word) */
+/* reading - whether the session reads commands now (not while the relay or
+ * the checker has the word) */
 static bool
 reading(const struct smtp_session *ss)
 {
 	return ss->state != SMTP_S_CLOSING && ss->state != SMTP_S_WAIT &&
-	       ss->state != SMTP_S_DATA && ss->state != SMTP_S_TLS;
+	       ss->state != SMTP_S_DATA && ss->state != SMTP_S_TLS && ss->state != SMTP_S_AUTH_WAIT;
 }
 
 /* smtp_input - read command lines and answer them, within the output room */
@@ -347,6 +354,28 @@ smtp_tls_ready(struct smtp_session *ss, const struct pol_snapshot *snap, uint64_
 		set_deadline(&c);
 }
 
+/* smtp_auth_reply - the checker answered the session's AUTH */
+enum smtp_action
+smtp_auth_reply(struct smtp_session *ss, const struct smtp_env *env,
+                const struct pol_snapshot *snap, uint64_t now, enum smtp_auth_result result,
+                const char *user, struct smtp_out *out)
+{
+	struct smtp_call c;
+
+	if (ss->state != SMTP_S_AUTH_WAIT)
+		smtp_panic("auth reply in state %u", ss->state);
+	if (room(out) < SMTP_OUT_ROOM)
+		smtp_panic("auth reply with %zu bytes of output free", room(out));
+	ss->flags &= (uint8_t)~SMTP_F_ASKED; /* answered: nothing left to cancel */
+	if (!begin(&c, ss, env, snap, now, out))
+		return SMTP_CLOSE;
+	ss->last_ms = now; /* the client waited for us, not we for it */
+	smtp_auth_answer(&c, result, user);
+	error_limit(&c);
+	set_deadline(&c);
+	return action(ss);
+}
+
 /* smtp_touch - the client is sending a message: it is not idle */
 void
 smtp_touch(struct smtp_session *ss, uint64_t now)
@@ -362,7 +391,10 @@ smtp_close(struct smtp_session *ss, const struct smtp_env *env)
 		smtp_panic("session closed twice");
 	if (env->relay != NULL && ss->relay != NULL)
 		env->relay->close(env->relay->arg, ss);
+	if (ss->flags & SMTP_F_ASKED) /* a timeout or a lost service ended it meanwhile */
+		env->auth->cancel(env->auth->arg, ss);
 	smtp_chunk_put(env, &ss->line);
+	smtp_chunk_put(env, &ss->login);
 	smtp_chunk_put(env, &ss->helo);
 	smtp_chunk_put(env, &ss->sender);
 	ss->line_len = 0;

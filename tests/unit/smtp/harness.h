@@ -117,7 +117,14 @@ struct h {
 	size_t stop;  /* input bytes consumed when the session closed */
 	bool closing; /* SMTP_CLOSE was returned */
 	long calls;   /* smtp_input calls */
+	/* waiting - the session waits for the checker (SMTP_S_AUTH_WAIT): make
+	 * progress (an smtp_auth_reply() or a timeout); NULL: a test error */
+	void (*waiting)(struct h *h, const struct pol_snapshot *snap, uint64_t now);
+	uint8_t open_flags; /* enum smtp_flag bits set right after smtp_open (SMTP_F_TLS) */
 };
+
+/* h_setup - called on every bench h_run() makes, after h_init (a test's checker) */
+static void (*h_setup)(struct h *h);
 
 static inline void
 h_init(struct h *h, size_t outcap)
@@ -175,18 +182,28 @@ h_open(struct h *h, const struct pol_snapshot *snap, const char *client, uint16_
 	struct cidr c = h_addr(client);
 
 	h->act = smtp_open(&h->ss, &h->env, snap, now, &c, port, &h->o);
+	h->ss.flags |= h->open_flags;
 	h->closing = h->act == SMTP_CLOSE;
 	h->stop = 0;
 	h_drain(h);
 }
 
-/* h_feed - one segment; offered again until taken, draining output between */
+/* h_feed - one segment; offered again until taken, draining output between;
+ * a session that waits for the checker gets its answer first (h->waiting) */
 static inline void
 h_feed(struct h *h, const struct pol_snapshot *snap, uint64_t now, const char *p, size_t len)
 {
 	size_t used;
 
-	while (!h->closing && len > 0) {
+	while (!h->closing) {
+		if (h->ss.state == SMTP_S_AUTH_WAIT && h->waiting != NULL) {
+			h->waiting(h, snap, now);
+			h->closing = h->act == SMTP_CLOSE;
+			h_drain(h);
+			continue;
+		}
+		if (len == 0)
+			break;
 		h->act = smtp_input(&h->ss, &h->env, snap, now, p, len, &used, &h->o);
 		h->calls++;
 		if (used > len)
@@ -291,6 +308,8 @@ h_run(const struct pol_snapshot *snap, const struct scase *k, const size_t *cuts
 	bool good;
 
 	h_init(&h, 4096);
+	if (h_setup != NULL)
+		h_setup(&h);
 	h_play(&h, snap, k->client, k->port, k->in, k->inlen, cuts, ncuts);
 	good = h.out.len == strlen(k->out) && memcmp(h.out.s, k->out, h.out.len) == 0 &&
 	       strcmp(h.log.s != NULL ? h.log.s : "", k->log) == 0 && h.act == k->act &&
@@ -366,6 +385,8 @@ static const char *const h_policy =
         "service small { ports = [26]; max_recipients = 3; message_size_limit = 1000;\n"
         "  max_errors = 5; command_timeout = 10s; session_timeout = 60s; }\n"
         "service nolimit { ports = [27]; message_size_limit = 0; }\n"
-        "service pg { ports = [28]; greet_wait = 2s; }\n";
+        "service pg { ports = [28]; greet_wait = 2s; }\n"
+        "service clear { ports = [29]; require_auth = true; auth_in_clear = true; }\n"
+        "service clearopen { ports = [30]; auth_in_clear = true; }\n";
 
 #endif

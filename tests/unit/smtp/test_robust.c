@@ -29,6 +29,9 @@ static const char *const corpus[] = {
         "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<p@local.example>\r\nRCPT TO:<q@local.example>\r\n"
         "RCPT TO:<r@local.example>\r\nRCPT TO:<s@local.example>\r\nRCPT TO:<t@local.example>\r\n"
         "DATA\r\n",
+        "EHLO x\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b> AUTH=<>\r\n"
+        "RCPT TO:<x@remote.example>\r\nAUTH LOGIN\r\nRSET\r\nAUTH LOGIN\r\nYWxpY2U=\r\n"
+        "c2VjcmV0\r\nAUTH PLAIN\r\n=\r\nAUTH PLAIN\r\n*\r\nAUTH CRAM-MD5\r\nQUIT\r\n",
 };
 
 static const char specials[] = {'\r', '\n', '\0', ' ',    '<',    '>',  ':', '@',
@@ -123,7 +126,7 @@ mutate(char *b, size_t cap)
 	return n;
 }
 
-static const uint16_t ports[] = {25, 2525, 587, 26, 27, 9999};
+static const uint16_t ports[] = {25, 2525, 587, 26, 27, 9999, 29, 30};
 static const char *const clients[] = {"203.0.113.5",  "10.1.2.3",        "198.51.100.9",
                                       "198.51.100.7", "2001:db8:bad::5", "172.16.1.1"};
 
@@ -134,6 +137,54 @@ static const char *const policy_b = "hostname = \"mx-b.test.example\";\n"
                                     "  max_errors = 3; command_timeout = 1s; }\n";
 static const char *const policy_c = "hostname = \"mx-c.test.example\";\n"
                                     "service other { ports = [2600]; }\n";
+
+/* A checker that answers at random, or lets the session time out; it
+ * counts what is in flight, so that a check neither answered nor
+ * cancelled shows. */
+static long asked, answered, cancelled, bad_cancel;
+static bool in_flight;
+
+static int
+r_check(void *arg, struct smtp_session *ss, enum smtp_mech mech, const char *cred, size_t len)
+{
+	(void)arg, (void)ss, (void)mech, (void)cred, (void)len;
+	if (in_flight)
+		bad_cancel++; /* asked again while one is in flight */
+	if (tap_below(8) == 0)
+		return -1;
+	asked++;
+	in_flight = true;
+	return 0;
+}
+
+static void
+r_cancel(void *arg, struct smtp_session *ss)
+{
+	(void)arg, (void)ss;
+	if (!in_flight)
+		bad_cancel++;
+	in_flight = false;
+	cancelled++;
+}
+
+static const struct smtp_auth checker = {r_check, r_cancel, NULL};
+static const char *const users[] = {NULL, "", "alice@example.net", "bad\x01name"};
+
+static void
+r_waiting(struct h *h, const struct pol_snapshot *snap, uint64_t now)
+{
+	if (tap_below(6) == 0) {
+		h->act = smtp_timeout(&h->ss, &h->env, snap, now + tap_below(4000000), &h->o);
+		if (h->act == SMTP_CONTINUE && h->ss.state == SMTP_S_AUTH_WAIT)
+			h->act = smtp_timeout(&h->ss, &h->env, snap, UINT64_MAX / 2, &h->o);
+		return;
+	}
+	in_flight = false;
+	answered++;
+	h->act = smtp_auth_reply(&h->ss, &h->env, snap, now,
+	                         (enum smtp_auth_result)tap_below(SMTP_AUTH_RESULTS),
+	                         users[tap_below(4)], &h->o);
+}
 
 /* count_replies - reply lines that end a reply ("DDD ...") */
 static uint64_t
@@ -169,9 +220,14 @@ main(void)
 		struct h h;
 
 		h_init(&h, SMTP_OUT_ROOM + tap_below(4096));
+		if (tap_below(4) != 0) {
+			h.env.auth = &checker;
+			h.waiting = r_waiting;
+			h.open_flags = tap_below(2) ? SMTP_F_TLS : 0;
+		}
 		if (tap_below(10) == 0)
 			h.ck.fail_at = 1 + (long)tap_below(6);
-		h_open(&h, snap, clients[tap_below(6)], ports[tap_below(6)], now);
+		h_open(&h, snap, clients[tap_below(6)], ports[tap_below(8)], now);
 		while (at < n && !h.closing) {
 			size_t len = 1 + tap_below(tap_below(2) ? 8 : n - at);
 
@@ -199,6 +255,9 @@ main(void)
 			(void)smtp_timeout(&h.ss, &h.env, snap, now + tap_below(4000000), &h.o);
 		h_drain(&h);
 		h_close(&h);
+		if (in_flight)
+			bad_cancel++; /* closed with a check neither answered nor cancelled */
+		in_flight = false;
 		if (h.out.len > 0 && (why = h_wellformed(h.out.s, h.out.len)) != NULL) {
 			if (bad_form++ == 0)
 				printf("# iteration %d: %s\n", it, why);
@@ -236,7 +295,10 @@ main(void)
 			   smtp_err_name((enum smtp_err)e));
 	is_int(bad_form, 0, "output is always whole reply lines");
 	is_int(leaks, 0, "no chunk left after close");
-	ok(max_live <= 3, "a session never holds more than 3 chunks (%ld)", max_live);
+	ok(max_live <= 4, "a session never holds more than 4 chunks (%ld)", max_live);
+	ok(asked > 1000 && answered > 1000 && cancelled > 10,
+	   "checks asked %ld, answered %ld, cancelled %ld", asked, answered, cancelled);
+	is_int(bad_cancel, 0, "every check is answered or cancelled once, and only then");
 	is_int(bad_count, 0, "reply counters agree with the output");
 	is_int(data_2xx, 0, "DATA is never accepted");
 	for (int i = 0; i < 3; i++)

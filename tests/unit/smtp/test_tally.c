@@ -16,6 +16,7 @@
 #define H   "EHLO h.remote.example\r\n"
 
 static struct smtp_tally tally;
+static unsigned nsvc; /* services of the harness policy: slots the first test fills */
 
 /* play - one session: open, the commands, close */
 static void
@@ -88,7 +89,8 @@ first_policy(struct h *h, const struct pol_snapshot *snap)
 	play(h, snap, RMT, 587, H "MAIL FROM:<a@remote.example>\r\n");
 	play(h, snap, RMT, 587, "QUIT\r\n");
 
-	is_int(tally.nsvc, 6, "the services of the policy have slots, in its order");
+	nsvc = pol_snapshot_model(snap)->nservices;
+	is_int(tally.nsvc, nsvc, "the services of the policy have slots, in its order");
 	is_int(sessions("mx"), 7, "mx: 7 sessions");
 	is_int(sessions("sub"), 2, "sub: 2 sessions");
 	is_int(sessions("small"), 0, "small: none");
@@ -143,7 +145,7 @@ after_push(struct h *h, const struct pol_snapshot *snap)
 	is_int(verdicts("mx", POL_R_BL_SENDER), 5 + 2, "mx: 7 blacklist_sender");
 	is_int(sessions("sub"), 2, "sub keeps its count");
 	is_int(sessions("submission"), 1, "the new name submission: 1 session");
-	is_int(tally.nsvc, 7, "one slot more, for the new name");
+	is_int(tally.nsvc, nsvc + 1, "one slot more, for the new name");
 }
 
 /* many_rules - more rules hit than there are slots */
