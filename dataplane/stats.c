@@ -107,6 +107,8 @@ static struct stats_metric table[] = {
           "TCP segments sent again (RTO, fast retransmit, SYN, SYN-ACK)."),
         C("tcp_rto_expirations_total", tcp.rto_fired, "TCP retransmission timeouts."),
         C("tcp_fast_retransmits_total", tcp.fast_retransmits, "TCP fast retransmits."),
+        C("tcp_sack_retransmits_total", tcp.sack_retransmits,
+          "TCP segments resent into holes reported by the peer's SACK blocks."),
         C("tcp_zero_window_probes_total", tcp.probes, "TCP zero-window probes sent."),
         C("tcp_resets_received_total", tcp.rst_in, "TCP RST segments received."),
         C("tcp_resets_sent_total", tcp.rst_out, "TCP RST segments sent."),

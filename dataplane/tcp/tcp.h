@@ -20,8 +20,9 @@
  * Conformance: RFC 9293 (and 793), RFC 6298 (RTO), RFC 5961 (challenge
  * ACKs), RFC 4987 (SYN cookies), RFC 7323 (window scale; timestamps for RTT measurement, no PAWS),
  * RFC 6528 (ISN), RFC 5681/6582 (slow start, fast retransmit, NewReno).
- * Receiver-side SACK (RFC 2018: our ACKs report the ranges held out of
- * order); the peer's SACK blocks are not used. Not implemented: PAWS, urgent data, ECN, keepalive
+ * SACK both ways (RFC 2018): our ACKs report the ranges held out of order,
+ * and the peer's drive loss recovery as in RFC 6675 (tcp_sack.c); NewReno
+ * for peers without SACK. Not implemented: PAWS, urgent data, ECN, keepalive
  * (the application's deadline bounds idle flows), delayed ACKs and Nagle (a request/response
  * application: replies carry the ACK).
  */
@@ -39,6 +40,7 @@
 #define TCP_MAX_APPS     8    /* applications per lcore (SMTP engine, relay, tests) */
 #define TCP_MAX_LISTEN   64   /* listening ports per lcore: the policy's services */
 #define TCP_OOO_MAX      4    /* out-of-order segments held per flow */
+#define TCP_SACK_SB      4    /* SACKed ranges a sender remembers: one ACK brings 3 or 4 */
 #define TCP_WHEEL_SLOTS  4096 /* timer wheel: 4096 x 10 ms = 41 s per turn */
 #define TCP_WHEEL_TICK   10   /* ms per wheel slot */
 #define TCP_COOKIE_MSS_N 8    /* MSS values a SYN cookie can encode (3 bits) */
@@ -148,8 +150,9 @@ struct tcp_stats {
 	uint64_t bytes_in, bytes_out; /* payload delivered to apps / first transmissions */
 	uint64_t retransmits;         /* segments sent again (RTO, fast retransmit, SYN/SYN-ACK) */
 	uint64_t rto_fired;
-	uint64_t fast_retransmits;
-	uint64_t probes; /* zero-window probes */
+	uint64_t fast_retransmits; /* loss recoveries entered (3 duplicate ACKs, or SACK loss) */
+	uint64_t sack_retransmits; /* segments resent into holes the peer's SACK blocks showed */
+	uint64_t probes;           /* zero-window probes */
 	uint64_t rst_in, rst_out;
 	uint64_t challenge_acks, challenge_acks_limited;
 	uint64_t cookies_sent, cookies_ok, cookies_bad;

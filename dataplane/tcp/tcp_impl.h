@@ -58,11 +58,13 @@ enum tcp_fflag {
 	TCP_F_TIMER = 1 << 16,      /* a deadline is due: fire from the pending list */
 	TCP_F_WS = 1 << 17,         /* both SYNs carry WS: windows are scaled */
 	TCP_F_TS = 1 << 18,         /* both SYNs carry timestamps (RFC 7323): every segment does */
-	TCP_F_SACK = 1 << 19,       /* the peer's SYN permits SACK: our ACKs report held ranges */
+	TCP_F_SACK = 1 << 19,       /* both SYNs permit SACK: our ACKs report held ranges, the
+	                               peer's drive our loss recovery (tcp_sack.c) */
 	TCP_F_KICK = 1 << 20,       /* tcp_rx_kick() asked: data() even with nothing held */
 };
 
-/* One flow. 256 bytes at most (checked): the per-session budget. */
+/* One flow. 320 bytes at most (checked): with the SMTP session's 256, an
+ * idle session stays well under its 1 KiB. */
 struct tcp_flow {
 	struct tcp_key key;     /* the table key: addresses and ports */
 	uint8_t family;         /* enum tcp_family, part of the key */
@@ -73,6 +75,7 @@ struct tcp_flow {
 	uint8_t dupacks;        /* duplicate ACKs in a row */
 	uint8_t ooo_n;          /* chunks in the out-of-order queue */
 	uint16_t why;           /* enum tcp_end, once dead */
+	uint8_t sb_n;           /* ranges in sb[] */
 	uint32_t flags;         /* enum tcp_fflag */
 	uint16_t mss;           /* send MSS: min(peer's, ours, TCP_CHUNK_DATA) */
 	uint32_t idx;           /* own index in lc->flows */
@@ -102,8 +105,11 @@ struct tcp_flow {
 	uint32_t srtt_x8;   /* smoothed RTT x 8; 0: no sample yet */
 	uint32_t rttvar_x4; /* RTT variation x 4 */
 	uint32_t rto;       /* current RTO, backed off */
-	struct tcp_cq sq;   /* send queue: bytes from snd_una */
-	struct tcp_cq rq;   /* received bytes the app has not taken */
+	/* SACK scoreboard (RFC 2018, RFC 6675; tcp_sack.c) */
+	uint32_t sb[TCP_SACK_SB][2]; /* ranges the peer holds above snd_una: sorted, apart */
+	uint32_t high_rxt;           /* RFC 6675 HighRxt: the end of what recovery resent */
+	struct tcp_cq sq;            /* send queue: bytes from snd_una */
+	struct tcp_cq rq;            /* received bytes the app has not taken */
 };
 
 struct tcp_listener {
@@ -200,8 +206,22 @@ void tcp_send_reply(struct tcp_lcore *lc, const struct tcp_seg *seg, uint8_t fla
 void tcp_challenge_ack(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt);
 void tcp_retransmit_one(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_sack_resend(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len);
+void tcp_limited_transmit(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at);
 uint32_t tcp_rcv_window(struct tcp_flow *f);
+
+/* tcp_sack.c */
+void tcp_sack_clear(struct tcp_flow *f);
+void tcp_sack_advance(struct tcp_flow *f);
+bool tcp_sack_update(struct tcp_flow *f, const struct tcp_opts *o);
+uint32_t tcp_sack_lost_end(const struct tcp_flow *f);
+uint32_t tcp_sack_pipe(const struct tcp_flow *f);
+bool tcp_sack_first_hole(const struct tcp_flow *f, uint32_t *seq, uint32_t *len);
+bool tcp_sack_next_lost(const struct tcp_flow *f, uint32_t *seq, uint32_t *len);
+bool tcp_sack_next_any(const struct tcp_flow *f, uint32_t *seq, uint32_t *len);
+void tcp_sack_dupack(struct tcp_lcore *lc, struct tcp_flow *f, bool dup);
+void tcp_sack_recovery_try(struct tcp_lcore *lc, struct tcp_flow *f);
 
 /* tcp_lcore.c */
 void tcp_enter(struct tcp_lcore *lc, uint64_t now);

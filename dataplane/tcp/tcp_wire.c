@@ -72,6 +72,16 @@ parse_opts(const uint8_t *p, const uint8_t *end, struct tcp_opts *o)
 			if (len == 2)
 				o->has |= TCP_O_SACKOK;
 			break;
+		case 5: /* RFC 2018 3: 1 to 4 blocks; another length is malformed and ignored */
+			if (len >= 10 && (len - 2) % 8 == 0 && (len - 2) / 8 <= TCP_SACK_MAX) {
+				o->has |= TCP_O_SACK;
+				o->nsack = (uint8_t)((len - 2) / 8);
+				for (unsigned i = 0; i < o->nsack; i++) {
+					o->sack[i][0] = rd32(p + 2 + 8 * i);
+					o->sack[i][1] = rd32(p + 6 + 8 * i);
+				}
+			}
+			break;
 		case 8:
 			if (len == 10) {
 				o->has |= TCP_O_TS;

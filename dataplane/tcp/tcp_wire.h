@@ -42,12 +42,11 @@ enum tcp_flag {
 
 /* Options we read or write: bits of tcp_opts.has. */
 enum tcp_opt_bit {
-	TCP_O_MSS = 1 << 0, /* kind 2 */
-	TCP_O_WS = 1 << 1,  /* kind 3, RFC 7323 */
-	TCP_O_SACKOK =
-	        1 << 2,      /* kind 4, RFC 2018: offered; we send SACK blocks, ignore the peer's */
-	TCP_O_TS = 1 << 3,   /* kind 8, RFC 7323: offered in our SYNs, echoed when both sent it */
-	TCP_O_SACK = 1 << 4, /* kind 5, RFC 2018: written only: the ranges we hold out of order */
+	TCP_O_MSS = 1 << 0,    /* kind 2 */
+	TCP_O_WS = 1 << 1,     /* kind 3, RFC 7323 */
+	TCP_O_SACKOK = 1 << 2, /* kind 4, RFC 2018: offered and answered */
+	TCP_O_TS = 1 << 3,     /* kind 8, RFC 7323: offered in our SYNs, echoed when both sent it */
+	TCP_O_SACK = 1 << 4,   /* kind 5, RFC 2018: ranges held out of order (ours or the peer's) */
 };
 
 #define TCP_SACK_MAX 4 /* blocks in 40 bytes of options; 3 next to timestamps */

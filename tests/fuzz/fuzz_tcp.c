@@ -5,7 +5,8 @@
  * peers (four clients of the listening ports 25 and 587, and the server
  * of our active opens) with any flags, sequence and acknowledgment numbers
  * relative to what the stack last sent to that peer (exact, a little off,
- * far off, or anything), any window, options built or raw, and a payload;
+ * far off, or anything), any window, options built or raw (SACK blocks
+ * built below what the stack sent, to reach its scoreboard), and a payload;
  * time passing; the application sending, closing, aborting, resuming,
  * setting deadlines; active opens; a port stopping and starting to listen.
  * Each segment is built as header bytes and goes through tcp_wire_parse()
@@ -20,7 +21,8 @@
  * Checked after every operation, through tcp_impl.h: the flow table and
  * the per-state gauges agree, every chunk is in exactly one queue or the
  * free list (the pool balances), queues within their limits, sequence
- * variables ordered, no work left pending, the application's flows are
+ * variables ordered, the SACK scoreboard sorted and within what was sent,
+ * no work left pending, the application's flows are
  * exactly those the stack owes a closed() to. At the end every flow is
  * aborted and time runs on: all flows and chunks must come back.
  */
@@ -396,6 +398,15 @@ check_lcore(void)
 		fz_check(f->rq.len <= z.conf.rcv_buf, "receive queue %u", f->rq.len);
 		fz_check(SEQ_LEQ(f->snd_una, f->snd_nxt) && SEQ_LEQ(f->snd_nxt, f->snd_max),
 		         "una %u nxt %u max %u", f->snd_una, f->snd_nxt, f->snd_max);
+		/* the SACK scoreboard: sorted ranges apart from each other, above
+		 * snd_una as of the last ACK, never past what was sent */
+		fz_check(f->sb_n <= TCP_SACK_SB, "sb_n %u", f->sb_n);
+		for (unsigned k = 0; k < f->sb_n && k < TCP_SACK_SB; k++)
+			fz_check(SEQ_LT(f->sb[k][0], f->sb[k][1]) &&
+			                 SEQ_LEQ(f->sb[k][1], f->snd_max) &&
+			                 (k == 0 || SEQ_LT(f->sb[k - 1][1], f->sb[k][0])),
+			         "sack range %u [%u, %u) una %u max %u", k, f->sb[k][0],
+			         f->sb[k][1], f->snd_una, f->snd_max);
 		if (f->flags & TCP_F_APP) {
 			fz_check(af_of(f) != NULL,
 			         "the stack owes closed() for a flow the app forgot");
@@ -463,6 +474,28 @@ segment(uint8_t d)
 	seq = relative(c != NULL && c->has_ack ? c->ack : 1000);
 	ack = relative(c != NULL ? c->seq_max : 0);
 	switch (o & 3) {
+	case 0: /* none, or SACK blocks stepping down from what we sent: our scoreboard's input */
+		if (c != NULL && (o & 4)) {
+			unsigned nb = 1 + ((o >> 3) & 3);
+			uint32_t at = c->seq_max;
+
+			pkt[20] = 1;
+			pkt[21] = 1;
+			pkt[22] = 5;
+			pkt[23] = (uint8_t)(2 + 8 * nb);
+			for (unsigned i = 0; i < nb; i++) {
+				uint32_t r = at - (uint32_t)fz_u8(&z.in) * 16u;
+				uint32_t lft = r - (uint32_t)fz_u8(&z.in) * 16u;
+
+				for (unsigned b = 0; b < 4; b++) {
+					pkt[24 + 8 * i + b] = (uint8_t)(lft >> (24 - 8 * b));
+					pkt[28 + 8 * i + b] = (uint8_t)(r >> (24 - 8 * b));
+				}
+				at = lft;
+			}
+			optlen = 4 + 8 * nb;
+		}
+		break;
 	case 1: { /* what Linux sends on a SYN */
 		static const uint8_t syn[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
 		                                0, 1, 0,    0,    0, 0, 1, 3,  3, 7};

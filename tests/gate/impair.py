@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""impair - a userspace lossy link between two interfaces, for test_load.sh
+"""impair - a userspace lossy link between two interfaces, for the gate tests
 
 This kernel has no netem qdisc, so the test puts this bridge between the
 gate's TAP interface and a veth end that leads to the clients:
@@ -12,7 +12,10 @@ queued for a random delay in [--delay MIN:MAX] ms and then sent out of the
 other interface only. Frames are released in time order from a heap, so a
 frame that drew a shorter delay overtakes earlier ones: that is the
 reordering, counted per flow (a frame sent after a later one of the same
-TCP connection, or of the same EtherType for others). All sockets are non-blocking; one poll loop waits until the next
+TCP connection, or of the same EtherType for others). --reorder P:MS holds
+a fraction P of the frames MS ms longer than --delay gives, so that with a
+fixed delay (--delay 5:5) only those few are overtaken, as with netem's
+reorder. All sockets are non-blocking; one poll loop waits until the next
 frame is due or a frame arrives.
 
 A frame whose checksum the sending kernel left to the hardware
@@ -123,10 +126,14 @@ def main():
     p.add_argument("--b", required=True, help="second interface (towards the clients)")
     p.add_argument("--loss", type=float, default=0.05, help="drop probability per frame")
     p.add_argument("--delay", default="5:30", help="MIN:MAX delay per frame, ms")
+    p.add_argument("--reorder", default="0:0",
+                   help="P:MS: hold this fraction of the frames MS ms longer than --delay")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--max-seconds", type=float, default=900.0, help="stop by itself after")
     args = p.parse_args()
     dmin, dmax = (float(x) / 1000.0 for x in args.delay.split(":"))
+    rfrac, rextra = (float(x) for x in args.reorder.split(":"))
+    rextra /= 1000.0
     rng = random.Random(args.seed)
 
     socks = [open_if(args.a), open_if(args.b)]
@@ -188,6 +195,8 @@ def main():
                     st["queue_full"] += 1
                     continue
                 due = time.monotonic() + rng.uniform(dmin, dmax)
+                if rfrac > 0 and rng.random() < rfrac:
+                    due += rextra
                 heapq.heappush(heap, (due, seq, d, frame))
                 seq += 1
                 st["queue_peak"] = max(st["queue_peak"], len(heap))

@@ -17,6 +17,8 @@ import socket
 import sys
 
 
+# seconds one socket operation may block: RELAY_TIMEOUT for slow links
+TIMEOUT = float(os.environ.get("RELAY_TIMEOUT", "60"))
 ALPHABET = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789 .,;:-" * 7)[:256]
 TABLE = bytes(ALPHABET[i % len(ALPHABET)] for i in range(256))
 
@@ -44,7 +46,7 @@ def send(host, count, sizes):
         for k in range(count):
             ident = "m%d-%d" % (i, k)
             msg = body(ident, int(size), rnd)
-            s = smtplib.SMTP(host, 25, timeout=60)
+            s = smtplib.SMTP(host, 25, timeout=TIMEOUT)
             s.ehlo("client.remote.example")
             s.mail("sender@remote.example")
             code, _ = s.rcpt("user@local.example")

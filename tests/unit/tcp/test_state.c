@@ -14,7 +14,9 @@ test_size(void)
 {
 	printf("# sizeof(struct tcp_flow) = %zu, sizeof(struct tcp_lcore) = %zu\n",
 	       sizeof(struct tcp_flow), sizeof(struct tcp_lcore));
-	ok(sizeof(struct tcp_flow) <= 256, "struct tcp_flow is %zu bytes (<= 256)",
+	/* 320: the SACK scoreboard's inline ranges; with the SMTP session's 256
+	 * bytes an idle session stays well under 1 KiB */
+	ok(sizeof(struct tcp_flow) <= 320, "struct tcp_flow is %zu bytes (<= 320)",
 	   sizeof(struct tcp_flow));
 }
 

@@ -197,10 +197,65 @@ test_csum(void)
 	}
 }
 
+/* SACK option cases (RFC 2018 3): after NOP NOP, kind 5 with its length,
+ * then the blocks; the header is padded to 60 bytes with EOL */
+struct sack_case {
+	const char *name;
+	uint8_t len;    /* the option's length byte */
+	uint8_t nbytes; /* bytes of block data present */
+	bool taken;
+	uint8_t nsack;
+};
+
+static const struct sack_case sack_cases[] = {
+        {"one block", 10, 8, true, 1},
+        {"three blocks (beside timestamps, as Linux sends)", 26, 24, true, 3},
+        {"four blocks, the most that fit", 34, 32, true, 4},
+        {"length 2: no block, ignored", 2, 0, false, 0},
+        {"length not 2 + 8n: ignored", 13, 11, false, 0},
+        {"length past the header: ignored", 34, 20, false, 0},
+};
+
+static void
+test_sack_parse(void)
+{
+	for (size_t k = 0; k < sizeof(sack_cases) / sizeof(sack_cases[0]); k++) {
+		const struct sack_case *c = &sack_cases[k];
+		uint8_t seg[60] = {0, 25, 0x9c, 0x40, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x10, 1, 0};
+		size_t hlen = 20 + 4 + c->nbytes;
+		struct tcp_seg s;
+		bool good;
+
+		hlen = (hlen + 3) & ~(size_t)3;
+		seg[12] = (uint8_t)((hlen / 4) << 4);
+		seg[20] = 1;
+		seg[21] = 1;
+		seg[22] = 5;
+		seg[23] = c->len;
+		for (unsigned i = 0; i < c->nbytes; i++)
+			seg[24 + i] = (uint8_t)(0x10 + i);
+		good = tcp_wire_parse(seg, hlen, &s) == 0 &&
+		       !!(s.opt.has & TCP_O_SACK) == c->taken &&
+		       (!c->taken || s.opt.nsack == c->nsack);
+		/* the blocks are read in network order: left 0x10111213, right 0x14151617,
+		 * and the last right edge from the last 4 bytes */
+		if (good && c->taken) {
+			uint8_t r = (uint8_t)(0x14 + 8 * (c->nsack - 1));
+			uint32_t last = (uint32_t)r << 24 | (uint32_t)(r + 1) << 16 |
+			                (uint32_t)(r + 2) << 8 | (uint32_t)(r + 3);
+
+			good = s.opt.sack[0][0] == 0x10111213 && s.opt.sack[0][1] == 0x14151617 &&
+			       s.opt.sack[c->nsack - 1][1] == last;
+		}
+		ok(good, "SACK option: %s", c->name);
+	}
+}
+
 int
 main(void)
 {
 	test_parse();
+	test_sack_parse();
 	test_build();
 	test_csum();
 	return done_testing();
