@@ -45,6 +45,7 @@ enum sgb_kind {
 	SGB_K_MAIL,    /* sender in the black list: 550 */
 	SGB_K_RCPT,    /* recipient outside the local domains: 554 relay access denied */
 	SGB_K_ACCEPT,  /* local recipient, DATA, a body of --body bytes */
+	SGB_K_IDLE,    /* EHLO, then silence: holds a session open (bench/mem-bench.sh) */
 	SGB_K_COUNT
 };
 

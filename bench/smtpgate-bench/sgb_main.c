@@ -48,7 +48,7 @@ usage(void)
 	        "  --addr IP            ours on the link: the clients' router (198.18.0.2)\n"
 	        "  --dport N            the gate's SMTP port (25)\n"
 	        "  --mix K=W,...        session kinds and weights: connect, helo, mail, rcpt,\n"
-	        "                       accept (rcpt=1)\n"
+	        "                       accept, idle (EHLO, then silence) (rcpt=1)\n"
 	        "  --clients CIDR       client addresses (10.1.0.0/16)\n"
 	        "  --bad-clients CIDR   addresses the gate refuses at connect (10.66.0.0/16)\n"
 	        "  --helo T, --bad-helo T, --from T, --bad-from T, --rcpt T, --bad-rcpt T\n"

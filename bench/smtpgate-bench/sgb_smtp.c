@@ -41,7 +41,8 @@ struct sgb_sess {
 	uint8_t body_pending; /* the body (or its end) did not all fit yet */
 };
 
-const char *const sgb_kind_name[SGB_K_COUNT] = {"connect", "helo", "mail", "rcpt", "accept"};
+const char *const sgb_kind_name[SGB_K_COUNT] = {"connect", "helo",   "mail",
+                                                "rcpt",    "accept", "idle"};
 const char *const sgb_stage_name[SGB_S_COUNT] = {"banner", "helo", "mail", "rcpt",
                                                  "data",   "dot",  "quit"};
 const char *const sgb_end_name[SGB_E_COUNT] = {"done",    "timeout",     "reset",
@@ -188,6 +189,12 @@ reply(struct sgb *g, struct sgb_sess *s, unsigned code)
 		command(g, s, SGB_S_HELO);
 		break;
 	case SGB_S_HELO:
+		if (s->kind == SGB_K_IDLE) {
+			/* an idle session: nothing more until the gate's timeout (a
+			 * reply then is handled as MAIL's) or the end of the run */
+			s->stage = SGB_S_MAIL;
+			break;
+		}
 		command(g, s, SGB_S_MAIL);
 		break;
 	case SGB_S_MAIL:
