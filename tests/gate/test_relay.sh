@@ -28,7 +28,9 @@ CONF
 cat >"$T/policy.conf" <<'POL'
 hostname = "mx.gate.example";
 local_domains = [ "local.example" ];
-service mx { ports = [ 25 ]; command_timeout = 5s; message_size_limit = 60000000; }
+# command_timeout leaves room for a loaded machine: the client quotes 50 MiB
+# between the 354 and its first byte (2.5 s at load 9)
+service mx { ports = [ 25 ]; command_timeout = 30s; message_size_limit = 60000000; }
 service late { ports = [ 26 ]; command_timeout = 5s; backend_connect = data; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = "none"; connect_timeout = 2s; }
 POL
