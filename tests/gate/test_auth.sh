@@ -96,16 +96,19 @@ port edge0 {
 limits { mbufs = 4095; max_flows = 1024; }
 auth { socket = "$DV/auth"; timeout = 8s; max_failures = 5; failure_window = 1min; }
 CONF
+# mx offers STARTTLS, and AUTH only inside it
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj /CN=mx.gate.example -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1
 cat >"$T/policy.conf" <<'POL'
 hostname = "mx.gate.example";
 local_domains = [ "local.example" ];
-service mx { ports = [ 25 ]; }
+service mx { ports = [ 25 ]; tls = optional; tls_cert = "cert.pem"; tls_key = "key.pem"; }
 service submission { ports = [ 587 ]; require_auth = true; auth_in_clear = true; }
 service open { ports = [ 2587 ]; auth_in_clear = true; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = xclient; connect_timeout = 3s; }
 POL
 
-echo "1..32"
+echo "1..33"
 # the configuration: every bad auth key or value named with its file:line (checked before EAL)
 cat >"$T/bad.conf" <<'CONF'
 port edge0 { device = "net_tap0,iface=sgauth9"; address = [ "192.0.2.25/24" ]; }
@@ -181,6 +184,12 @@ ok $? "swaks --auth LOGIN, unknown user: 535 5.7.8"
 dialog 25 "EHLO h.remote.example" "AUTH PLAIN $B64_GOOD" "QUIT"
 line 3 | grep -q "^538 5.7.11 Encryption required for requested authentication mechanism"
 ok $? "AUTH in clear where the service requires TLS: 538 5.7.11 ($(line 3))"
+sw 25 --tls --auth PLAIN --auth-user alice@example.net --auth-password secret \
+	--from alice@example.net --to friend@elsewhere.example --quit-after RCPT
+! grep -q "^<-  250-AUTH" "$T/out" && grep -q "^<~  250-AUTH PLAIN LOGIN" "$T/out" &&
+	grep -q "^<~  235 2.7.0" "$T/out" && grep -q "^ ~> RCPT TO:<friend@elsewhere.example>" "$T/out" &&
+	[ "$(grep -A1 '^ ~> RCPT TO' "$T/out" | tail -1 | cut -c1-8)" = "<~  250 " ]
+ok $? "swaks --tls --auth: AUTH offered only after STARTTLS, 235 inside TLS, then it relays"
 dialog 2587 "EHLO h.remote.example" "AUTH CRAM-MD5" "AUTH PLAIN $B64_GOOD" "AUTH LOGIN" "QUIT"
 line 3 | grep -q "^504 5.5.4 " && line 4 | grep -q "^235 " &&
 	line 5 | grep -q "^503 5.5.1 Error: already authenticated"
