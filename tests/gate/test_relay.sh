@@ -30,7 +30,7 @@ hostname = "mx.gate.example";
 local_domains = [ "local.example" ];
 # command_timeout leaves room for a loaded machine: the client quotes 50 MiB
 # between the 354 and its first byte (2.5 s at load 9)
-service mx { ports = [ 25 ]; command_timeout = 30s; message_size_limit = 60000000; }
+service mx { ports = [ 25 ]; command_timeout = 12s; message_size_limit = 60000000; }
 service late { ports = [ 26 ]; command_timeout = 5s; backend_connect = data; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = "none"; connect_timeout = 2s; }
 POL
@@ -110,7 +110,7 @@ in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.exa
 sed -n 6p "$T/out" | grep -q "^451 4.4.1 " && sed -n 7p "$T/out" | grep -q "^221 "
 ok $? "the backend disconnects after the message without a reply: 451, never 2xx"
 
-sink_start -w 8
+sink_start -w 20 # longer than the command timeout, which also bounds the wait for the backend
 in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \
 	"RCPT TO:<u@local.example>" "DATA" "QUIT" >"$T/out" 2>&1
 sed -n 5p "$T/out" | grep -q "^4[0-9][0-9] 4\.4\.[12] "
