@@ -871,18 +871,19 @@ relay_body(struct lcore_conf *lc, struct smtp_session *ss, const void *buf, size
 			break;
 		case RELAY_DS_BARE_LF:
 		case RELAY_DS_BARE_CR: {
-			char name[80];
+			const char *what = ev == RELAY_DS_BARE_LF ? "LF" : "CR";
+			char name[80], reply[POL_REPLY_MAX];
 
 			lc->relay.stats.smuggling++;
-			rlog(lc, "warning: bare <%s> received in a message from %s: refused",
-			     ev == RELAY_DS_BARE_LF ? "LF" : "CR",
+			rlog(lc, "warning: bare <%s> received in a message from %s: refused", what,
 			     pol_client_name(&ss->client, name, sizeof(name)));
 			drop(r); /* the backend never sees the end of this message */
 			r->discard = false;
-			answer(r,
-			       ev == RELAY_DS_BARE_LF ? "550 5.5.2 Error: bare <LF> received"
-			                              : "550 5.5.2 Error: bare <CR> received",
-			       true);
+			/* as in commands (smtp_session.c): Postfix's reply, with the code that
+			 * hangs up */
+			snprintf(reply, sizeof(reply), "521 5.5.2 %s Error: bare <%s> received",
+			         pol_snapshot_model(snap_of(r))->hostname, what);
+			answer(r, reply, true);
 			return len;
 		}
 		}

@@ -121,6 +121,13 @@ out_for(struct lcore_conf *lc, const struct tcp_flow *f)
 	                                                             : sizeof(lc->sess.out)};
 }
 
+/* How long a closed session's last reply and FIN may wait for the client
+ * to take them. A client that keeps its window shut would otherwise hold
+ * its flow and up to a send buffer of chunks for ever (TCP sets no limit
+ * on a zero window; Linux bounds it with tcp_orphan_retries): it gets a
+ * reset instead. Every client that reads has taken them long before. */
+#define SESS_LINGER_MS 10000
+
 /* after - act on what the engine said */
 static void
 after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum smtp_action a,
@@ -134,7 +141,7 @@ after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum s
 			tls_conn_close(t); /* close_notify after the last reply */
 			tls_push(f, t);
 		}
-		tcp_set_deadline(f, 0);
+		tcp_set_deadline(f, lc->now + SESS_LINGER_MS);
 		tcp_close(f);
 		return;
 	}
@@ -253,25 +260,43 @@ on_accept(void *ctx, struct tcp_flow *f)
 }
 
 /* plain_data - the client's bytes in the clear (or decrypted): to the
- * engine, or to the relay during a message; how many were taken */
+ * engine, or to the relay during a message; how many were taken.
+ * Pipelined commands: the engine answers as many as one output buffer
+ * holds per call; call it again while the flow can take more, and when it
+ * cannot (a client that does not read its replies), leave the rest in TCP,
+ * whose window then holds the client back, and have on_sent offer it again
+ * once the client has read. Without that wait, bytes held in TCP would
+ * never be offered again: the client has sent them all and waits. */
 static size_t
 plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, const void *buf,
            size_t len)
 {
-	struct smtp_out out = out_for(lc, f);
-	size_t consumed = 0;
-	enum smtp_action a;
+	const char *p = buf;
+	size_t taken = 0, consumed;
 
 	if (ss->state == SMTP_S_CLOSING)
 		return len; /* after QUIT or a 421: what follows is not read */
 	if (ss->state == SMTP_S_DATA)
 		return relay_body(lc, ss, buf, len);
-	if (out.cap < SMTP_OUT_ROOM)
-		return 0; /* on_sent will offer it again */
 	lc->sess.cur = f;
-	a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), buf, len, &consumed, &out);
-	after(lc, f, ss, a, &out);
-	return a == SMTP_CLOSE ? len : consumed;
+	do {
+		struct smtp_out out = out_for(lc, f);
+		enum smtp_action a;
+
+		if (out.cap < SMTP_OUT_ROOM) {
+			tcp_send_wait(f); /* on_sent offers the rest again */
+			break;
+		}
+		a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), p + taken,
+		               len - taken, &consumed, &out);
+		after(lc, f, ss, a, &out);
+		if (a == SMTP_CLOSE)
+			return len;
+		taken += consumed;
+		/* nothing taken with room to answer: the session waits for the
+		 * relay, whose answer offers the rest again (sess_answer) */
+	} while (taken < len && consumed > 0);
+	return taken;
 }
 
 /* tls_count - a completed handshake, by protocol */
@@ -516,8 +541,10 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 	enum smtp_action a;
 
 	lc->sess.deadlines++;
-	if (ss->state == SMTP_S_CLOSING)
+	if (ss->state == SMTP_S_CLOSING) {
+		tcp_abort(f); /* our last words were not taken in SESS_LINGER_MS */
 		return;
+	}
 	if (ss->state == SMTP_S_TLS) {
 		/* no 421 in the middle of a handshake: it would not be TLS */
 		tls_log(lc, ss, "timeout after STARTTLS from", "");

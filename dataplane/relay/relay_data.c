@@ -7,7 +7,7 @@
  * "\r.\r"), so the gate forwards none of it: like Postfix's
  * smtpd_forbid_bare_newline, any LF not preceded by CR and any CR not
  * followed by LF is a violation; the relay refuses the message
- * ("550 5.5.2 Error: bare <LF> received") and disconnects. The backend
+ * ("521 5.5.2 HOST Error: bare <LF> received") and disconnects. The backend
  * then only ever sees CR and LF in CRLF pairs, where every MTA agrees.
  *
  * The violation must be caught before its first byte is forwarded. A bare

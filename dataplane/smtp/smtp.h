@@ -68,9 +68,9 @@ struct smtp_chunks {
 /* Error kinds, counted in smtp_stats.errors. */
 enum smtp_err {
 	SMTP_E_LONG_LINE,       /* 500 5.5.6: a line over SMTP_LINE_MAX */
-	SMTP_E_BARE_LF,         /* 550 5.5.2: LF without CR; the session ends */
-	SMTP_E_BAD_CHAR,        /* 500 5.5.2: NUL, bare CR or another control in a command */
-	SMTP_E_SYNTAX,          /* 500 5.5.2 empty line, 501 arguments, 555 options */
+	SMTP_E_BARE_LF,         /* 521 5.5.2: LF without CR; the session ends */
+	SMTP_E_BAD_CHAR,        /* 500 5.5.2: NUL, bare CR, another control or 8-bit in a command */
+	SMTP_E_SYNTAX,          /* 500 5.5.2 empty line, 501 arguments or addresses, 555 options */
 	SMTP_E_UNKNOWN_CMD,     /* 502 5.5.2 */
 	SMTP_E_SEQUENCE,        /* 503 5.5.1: out of order */
 	SMTP_E_DENIED,          /* 503 5.5.1 after a connect refusal */

@@ -8,10 +8,12 @@
  *
  * Replies are Postfix's where Postfix has one, so that operators' tools
  * read our logs and clients see what they are used to. A command line with
- * a control character (NUL, a bare CR kept by smtp_line.c, ...) matches no
- * SMTP syntax and gets 500 5.5.2 before its verb is even looked at (also
- * after a connect refusal, where every command but QUIT gets 503: such a
- * line is not a command).
+ * a control character (NUL, a bare CR kept by smtp_line.c, ...) or an
+ * 8-bit byte matches no SMTP syntax (commands are US-ASCII, RFC 5321 2.4,
+ * and we offer no SMTPUTF8) and gets 500 5.5.2 before its verb is even
+ * looked at (also after a connect refusal, where every command but QUIT
+ * gets 503: such a line is not a command). Envelope addresses must have
+ * RFC 5321's shape and sizes (smtp_addr.c) before the policy sees them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -254,6 +256,30 @@ unsupported(struct smtp_call *c, const char *opt, size_t len)
 	return -1;
 }
 
+/* address - the path's address has RFC 5321's shape and sizes (smtp_addr.c);
+ * Postfix's reply for a bad one, with the limit that was passed */
+static int
+address(struct smtp_call *c, const struct args *a, bool sender)
+{
+	static const char *const why[] = {
+	        [SMTP_ADDR_PATH_LONG] = ": path over 256 octets",
+	        [SMTP_ADDR_LOCAL_LONG] = ": local part over 64 octets",
+	        [SMTP_ADDR_DOMAIN_LONG] = ": domain over 255 octets",
+	        [SMTP_ADDR_BAD_ROUTE] = "",
+	        [SMTP_ADDR_SYNTAX] = "",
+	};
+	enum smtp_addr_err e = smtp_addr_check(a->addr, a->alen);
+
+	if (e == SMTP_ADDR_OK)
+		return 0;
+	smtp_reply2(c,
+	            sender ? "501 5.1.7 Bad sender address syntax"
+	                   : "501 5.1.3 Bad recipient address syntax",
+	            why[e]);
+	smtp_error(c, SMTP_E_SYNTAX);
+	return -1;
+}
+
 /* mail_param - SIZE= (RFC 1870), BODY= (RFC 6152) and AUTH= (RFC 4954 5:
  * accepted and not passed on, as Postfix does without a trusted client) */
 static int
@@ -313,6 +339,8 @@ check_mail(struct smtp_call *c, struct args *a)
 	}
 	if (envelope(a, "FROM:", &p) < 0)
 		return syntax(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
+	if (address(c, a, true) < 0)
+		return -1;
 	while ((s = next_param(&p, &len)) != NULL)
 		if (mail_param(c, a, s, len) < 0)
 			return -1;
@@ -346,6 +374,8 @@ check_rcpt(struct smtp_call *c, struct args *a)
 		return sequence(c, "503 5.5.1 Error: need MAIL command");
 	if (envelope(a, "TO:", &p) < 0 || a->alen == 0)
 		return syntax(c, "501 5.5.4 Syntax: RCPT TO:<address>");
+	if (address(c, a, false) < 0)
+		return -1;
 	if ((s = next_param(&p, &len)) != NULL)
 		return unsupported(c, s, strcspn(s, "= "));
 	if (c->ss->nrcpt >= c->svc->max_recipients) {
@@ -562,7 +592,7 @@ smtp_command(struct smtp_call *c, char *line, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)line[i];
 
-		if (ch < ' ' || ch == 0x7f) {
+		if (ch < ' ' || ch >= 0x7f) {
 			smtp_reply(c, "500 5.5.2 Error: bad syntax");
 			smtp_error(c, SMTP_E_BAD_CHAR);
 			return;

@@ -37,6 +37,22 @@ enum smtp_line_ev {
 size_t smtp_line_scan(uint8_t *lstate, char *buf, uint16_t *len, const unsigned char *p, size_t n,
                       enum smtp_line_ev *ev);
 
+/* ---- smtp_addr.c ---- */
+
+/* What is wrong with an envelope address. */
+enum smtp_addr_err {
+	SMTP_ADDR_OK,
+	SMTP_ADDR_PATH_LONG,   /* over 256 octets with "<" and ">" (RFC 5321 4.5.3.1.3) */
+	SMTP_ADDR_LOCAL_LONG,  /* a local part over 64 octets (4.5.3.1.1) */
+	SMTP_ADDR_DOMAIN_LONG, /* a domain over 255 octets (4.5.3.1.2) */
+	SMTP_ADDR_BAD_ROUTE,   /* a source route not of the form "@a,@b:" (4.1.2) */
+	SMTP_ADDR_SYNTAX,      /* "@domain", "user@", or a route to no mailbox */
+};
+
+/* smtp_addr_check - the shape and sizes of the address inside a path
+ * ("" is the null path: SMTP_ADDR_OK) */
+enum smtp_addr_err smtp_addr_check(const char *addr, size_t len);
+
 /* ---- smtp_reply.c ---- */
 
 /* smtp_reply - append one reply line and count it (class, 4xx/5xx errors) */

@@ -174,8 +174,10 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 		smtp_error(c, SMTP_E_LONG_LINE);
 		break;
 	case SMTP_LINE_BARE_LF:
+		/* Postfix's smtpd_forbid_bare_newline = reject, with the code
+		 * that says we hang up (smtpd_forbid_bare_newline_reject_code = 521) */
 		smtp_hangup(c, SMTP_E_BARE_LF, "bare <LF> received",
-		            "550 5.5.2 Error: bare <LF> received");
+		            "521 5.5.2 %s Error: bare <LF> received", c->hostname);
 		break;
 	default:
 		smtp_panic("line event %d", ev);

@@ -83,9 +83,9 @@ ok $? "backend_connect = data: recipients kept until DATA, then replayed; the me
 in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \
 	"RCPT TO:<u@local.example>" "DATA" "Subject: bare\r\n\r\nline\nwith a bare LF\r\n." \
 	"NOOP" >"$T/out" 2>&1
-sed -n 6p "$T/out" | grep -q "^550 5.5.2 " && sed -n 7p "$T/out" | grep -q "^EOF" &&
-	[ "$(dumps)" -eq 11 ]
-ok $? "a bare LF in a message: 550 5.5.2, disconnected, nothing delivered"
+sed -n 6p "$T/out" | grep -q "^521 5.5.2 mx.gate.example Error: bare <LF> received" &&
+	sed -n 7p "$T/out" | grep -q "^EOF" && [ "$(dumps)" -eq 11 ]
+ok $? "a bare LF in a message: 521 5.5.2, disconnected, nothing delivered"
 
 sink_start -f RCPT
 in_ns $CLIENT dialog 192.0.2.25 "EHLO c.remote.example" "MAIL FROM:<a@remote.example>" \

@@ -256,6 +256,8 @@ static const struct dcase cases[] = {
         {"CR CRLF . CRLF", "Hi\r\r\n.\r\nMAIL FROM:<evil>\r\n", 0, 0, RELAY_DS_BARE_CR, 2, 0,
          NOBIG},
         {"CRLF.CR text", "Hi\r\n.\rMAIL FROM:<evil>\r\n", 0, 0, RELAY_DS_BARE_CR, 5, 0, NOBIG},
+        {"CR.CRLF", "a\r.\r\nMAIL FROM:<evil>\r\n", 0, 0, RELAY_DS_BARE_CR, 1, 0, NOBIG},
+        {"LF CRLF . CRLF", "a\n\r\n.\r\nMAIL FROM:<evil>\r\n", 0, 0, RELAY_DS_BARE_LF, 1, 0, NOBIG},
         {"LF at the start", "\n.\r\n", 0, 0, RELAY_DS_BARE_LF, 0, 0, NOBIG},
         {"CR at the start", "\rx\r\n.\r\n", 0, 0, RELAY_DS_BARE_CR, 0, 0, NOBIG},
         {"CR CR LF at the start", "\r\r\n", 0, 0, RELAY_DS_BARE_CR, 0, 0, NOBIG},

@@ -65,18 +65,39 @@ test_long_lines(void)
 	snprintf(gbuf, sizeof(gbuf), "%s", noop_of(1000));
 	strcpy(gbuf + 900, "\nNOOP\r\n");
 	check_gen("a bare LF inside a long line", 25, RMT, gbuf,
-	          G "550 5.5.2 Error: bare <LF> received\r\n", SMTP_CLOSE,
+	          G "521 5.5.2 " HOST " Error: bare <LF> received\r\n", SMTP_CLOSE,
 	          "bare <LF> received after CONNECT from unknown[" RMT "]\n");
-	/* the longest HELO name and sender that fit a line fit a chunk */
+	/* the longest HELO name that fits a line, and the longest sender RFC 5321
+	 * allows (a path of 256 octets: 64 in the local part), fit a chunk */
 	n = (size_t)snprintf(gbuf, sizeof(gbuf), "HELO ");
 	memset(gbuf + n, 'h', SMTP_LINE_MAX - 2 - n);
 	n = SMTP_LINE_MAX - 2;
 	n += (size_t)snprintf(gbuf + n, sizeof(gbuf) - n, "\r\nMAIL FROM:<");
+	memset(gbuf + n, 's', 64);
+	n += 64;
+	gbuf[n++] = '@';
+	memset(gbuf + n, 'd', 256 - 2 - 65);
+	n += 256 - 2 - 65;
+	snprintf(gbuf + n, sizeof(gbuf) - n, ">\r\nRCPT TO:<u@local.example>\r\n");
+	check_gen("longest HELO and sender", 25, RMT, gbuf,
+	          G "250 " HOST "\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n", SMTP_CONTINUE, "");
+	/* a sender that fills the line is refused by RFC 5321's sizes, not kept */
+	n = (size_t)snprintf(gbuf, sizeof(gbuf), "HELO h\r\nMAIL FROM:<");
 	memset(gbuf + n, 's', SMTP_LINE_MAX - 2 - 14);
 	n += SMTP_LINE_MAX - 2 - 14;
 	snprintf(gbuf + n, sizeof(gbuf) - n, "@x>\r\nRCPT TO:<u@local.example>\r\n");
-	check_gen("longest HELO and sender", 25, RMT, gbuf,
-	          G "250 " HOST "\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n", SMTP_CONTINUE, "");
+	check_gen("a sender that fills the line", 25, RMT, gbuf,
+	          G "250 " HOST "\r\n501 5.1.7 Bad sender address syntax: local part over 64 "
+	            "octets\r\n503 5.5.1 Error: need MAIL command\r\n",
+	          SMTP_CONTINUE, "");
+	n = (size_t)snprintf(gbuf, sizeof(gbuf), "HELO h\r\nMAIL FROM:<s@");
+	memset(gbuf + n, 'd', SMTP_LINE_MAX - 2 - 14);
+	n += SMTP_LINE_MAX - 2 - 14;
+	snprintf(gbuf + n, sizeof(gbuf) - n, ">\r\n");
+	check_gen("a domain that fills the line", 25, RMT, gbuf,
+	          G "250 " HOST "\r\n501 5.1.7 Bad sender address syntax: domain over 255 "
+	            "octets\r\n",
+	          SMTP_CONTINUE, "");
 }
 
 static void

@@ -33,6 +33,12 @@
 #define R    "RCPT TO:<u@local.example>\r\n"
 #define NOQ  "NOQUEUE: reject: "
 #define TAIL "; from=<a@remote.example> to=<u@other.example> proto=ESMTP helo=<h.remote.example>\n"
+#define BADS "501 5.1.7 Bad sender address syntax"
+#define BADR "501 5.1.3 Bad recipient address syntax"
+#define L4   "aaaa"
+#define L16  L4 L4 L4 L4
+#define L64  L16 L16 L16 L16
+#define D252 L64 L64 L64 L16 L16 L16 L4 L4 L4 /* a domain of 252 octets */
 #define C    SMTP_CONTINUE
 #define X    SMTP_CLOSE
 
@@ -290,23 +296,59 @@ static const struct scase cases[] = {
         {"the recipient limit is per transaction", 26, RMT, IN(H M R R R "RSET\r\n" M R R R),
          G EHLO_REPLY("SIZE 1000") MOK ROK ROK ROK OK MOK ROK ROK ROK, C, ""},
         /* ---- line ends, bytes ---- */
-        {"bare LF", 25, RMT, IN("NOOP\n"), G "550 5.5.2 Error: bare <LF> received\r\n", X,
+        {"bare LF", 25, RMT, IN("NOOP\n"), G "521 5.5.2 " HOST " Error: bare <LF> received\r\n", X,
          "bare <LF> received after CONNECT from unknown[" RMT "]\n"},
         {"bare LF after pipelined commands stops reading", 25, RMT, IN(H "NOOP\r\nNOOP\nNOOP\r\n"),
-         G E OK "550 5.5.2 Error: bare <LF> received\r\n", X,
+         G E OK "521 5.5.2 " HOST " Error: bare <LF> received\r\n", X,
          "bare <LF> received after NOOP from unknown[" RMT "]\n"},
-        {"LF CR is a bare LF", 25, RMT, IN("NOOP\n\r"), G "550 5.5.2 Error: bare <LF> received\r\n",
-         X, "bare <LF> received after CONNECT from unknown[" RMT "]\n"},
+        {"LF CR is a bare LF", 25, RMT, IN("NOOP\n\r"),
+         G "521 5.5.2 " HOST " Error: bare <LF> received\r\n", X,
+         "bare <LF> received after CONNECT from unknown[" RMT "]\n"},
         {"bare CR inside a command", 25, RMT, IN("NO\rOP\r\nNOOP\r\r\nNOOP\r\n"), G SYNB SYNB OK, C,
          ""},
         {"bare CR then LF later is a bare LF", 25, RMT, IN("NOOP\rx\n"),
-         G "550 5.5.2 Error: bare <LF> received\r\n", X,
+         G "521 5.5.2 " HOST " Error: bare <LF> received\r\n", X,
          "bare <LF> received after CONNECT from unknown[" RMT "]\n"},
         {"NUL in a command", 25, RMT, IN("NO\0OP\r\nHELO a\0b\r\n\0\r\nNOOP\r\n"),
          G SYNB SYNB SYNB OK, C, ""},
         {"other controls and DEL", 25, RMT, IN("NOOP\t\r\nNOOP\x7f\r\nNOOP\x1b\r\n"),
          G SYNB SYNB SYNB, C, ""},
-        {"8-bit bytes are bytes", 25, RMT, IN("NOOP \xc3\xa9t\xc3\xa9\r\n"), G OK, C, ""},
+        {"8-bit bytes: commands are US-ASCII", 25, RMT,
+         IN("NOOP \xc3\xa9t\xc3\xa9\r\n" H "MAIL FROM:<\xe9@remote.example>\r\nNOOP\r\n"),
+         G SYNB E SYNB OK, C, ""},
+        /* ---- envelope addresses: RFC 5321 4.5.3.1 sizes, 4.1.2 source routes ---- */
+        {"a local part of 64 octets, and of 65", 25, RMT,
+         IN(H "MAIL FROM:<" L64 "@remote.example>\r\n"
+              "RCPT TO:<" L64 "@local.example>\r\n"
+              "RCPT TO:<" L64 "x@local.example>\r\nRSET\r\n"
+              "MAIL FROM:<" L64 "x@remote.example>\r\n"),
+         G E MOK ROK BADR ": local part over 64 octets\r\n" OK BADS
+                          ": local part over 64 octets\r\n",
+         C, ""},
+        {"a path of 256 octets, and of 257", 25, RMT,
+         IN(H "MAIL FROM:<a@" D252 ">\r\nRSET\r\nMAIL FROM:<a@" D252 "a>\r\n"),
+         G E MOK OK BADS ": path over 256 octets\r\n", C, ""},
+        {"a domain of 256 octets", 25, RMT,
+         IN(H "MAIL FROM:<a@" D252 "aaaa>\r\n" M "RCPT TO:<u@" D252 "aaaa>\r\n"),
+         G E BADS ": domain over 255 octets\r\n" MOK BADR ": domain over 255 octets\r\n", C, ""},
+        {"a recipient without a local part, without a domain; a quoted @ is routing", 25, RMT,
+         IN(H M "RCPT TO:<@local.example>\r\nRCPT TO:<u@>\r\nRCPT TO:<\"u@\">\r\n" R),
+         G E MOK BADR "\r\n" BADR "\r\n554 5.7.1 <\"u@\">: Relay access denied\r\n" ROK, C,
+         NOQ "RCPT from unknown[" RMT "]: 554 5.7.1 <\"u@\">: Relay access denied; "
+             "from=<a@remote.example> to=<\"u@\"> proto=ESMTP helo=<h.remote.example>\n"},
+        {"malformed source routes", 25, RMT,
+         IN(H M "RCPT TO:<@a.example@b.example:u@local.example>\r\n"
+                "RCPT TO:<@:u@local.example>\r\nRCPT TO:<@a.example,:u@local.example>\r\n"
+                "RCPT TO:<@a.example,@b.example>\r\nRCPT TO:<@a.example:>\r\n"
+                "RCPT TO:<@a.example,b.example:u@local.example>\r\n"
+                "RCPT TO:<@[192.0.2.1:u@local.example>\r\n"),
+         G E MOK BADR "\r\n" BADR "\r\n" BADR "\r\n" BADR "\r\n" BADR "\r\n" BADR "\r\n" BADR
+                      "\r\n",
+         C, ""},
+        {"a well-formed source route goes to the policy", 25, RMT,
+         IN(H "MAIL FROM:<@[192.0.2.1],@b.example:a@remote.example>\r\n"), G E MOK, C, ""},
+        {"a null sender, a null recipient", 25, RMT, IN(H "MAIL FROM:<>\r\nRCPT TO:<>\r\n"),
+         G E MOK "501 5.5.4 Syntax: RCPT TO:<address>\r\n", C, ""},
         /* ---- errors ---- */
         {"too many errors", 26, RMT, IN("A\r\nB\r\nC\r\nD\r\nE\r\nNOOP\r\n"),
          G UNK UNK UNK UNK UNK "421 4.7.0 " HOST " Error: too many errors\r\n", X,
