@@ -118,21 +118,6 @@ now_ms(void)
 	return rte_rdtsc() / ad.ms_div;
 }
 
-/* alog - a log line through the thread's own ring */
-__attribute__((format(printf, 1, 2))) static void
-alog(const char *fmt, ...)
-{
-	char line[LOGQ_LINE_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		logq_push(&ad.log, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 /* wipe - forget a secret; the compiler may not drop this store */
 static void
 wipe(void *p, size_t len)
@@ -235,7 +220,8 @@ static void
 drop(const char *why)
 {
 	if (ad.fd >= 0) {
-		alog("warning: SASL: connection to %s lost: %s", ad.cf->socket, why);
+		logq_printf(&ad.log, "warning: SASL: connection to %s lost: %s", ad.cf->socket,
+		            why);
 		close(ad.fd);
 	}
 	ad.fd = -1;
@@ -312,8 +298,8 @@ try_connect(uint64_t now)
 	ad.retry_ms = now + AUTHD_RETRY_MS;
 	if ((ad.fd = open_socket()) < 0) {
 		if (!ad.warned_down)
-			alog("warning: SASL: connect to %s failed: %s", ad.cf->socket,
-			     strerror(errno));
+			logq_printf(&ad.log, "warning: SASL: connect to %s failed: %s",
+			            ad.cf->socket, strerror(errno));
 		ad.warned_down = true;
 		return;
 	}
@@ -393,7 +379,7 @@ handshake_line(char **f, unsigned n)
 			return;
 		}
 		if (ad.warned_down)
-			alog("SASL: connected to %s", ad.cf->socket);
+			logq_printf(&ad.log, "SASL: connected to %s", ad.cf->socket);
 		ad.warned_down = false;
 		ad.state = C_READY;
 	}
@@ -603,8 +589,8 @@ expire(uint64_t now)
 	}
 	for (uint32_t i = 0; i < ad.cf->max_inflight; i++)
 		if (ad.pend[i].id != 0 && now >= ad.pend[i].deadline_ms) {
-			alog("warning: SASL: no answer from %s within %u ms", ad.cf->socket,
-			     ad.cf->timeout_ms);
+			logq_printf(&ad.log, "warning: SASL: no answer from %s within %u ms",
+			            ad.cf->socket, ad.cf->timeout_ms);
 			finish(&ad.pend[i], SMTP_AUTH_TEMP, NULL);
 		}
 }
@@ -618,8 +604,8 @@ connected(void)
 
 	if (getsockopt(ad.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
 		if (!ad.warned_down)
-			alog("warning: SASL: connect to %s failed: %s", ad.cf->socket,
-			     strerror(err != 0 ? err : errno));
+			logq_printf(&ad.log, "warning: SASL: connect to %s failed: %s",
+			            ad.cf->socket, strerror(err != 0 ? err : errno));
 		ad.warned_down = true;
 		close(ad.fd);
 		ad.fd = -1;

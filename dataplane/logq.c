@@ -5,6 +5,7 @@
  *   Nov 29 03:20:00 mx1 smtpgate/smtpd[1234]: NOQUEUE: reject: RCPT from ...
  * to syslog with the ident smtpgate/smtpd and facility mail.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -56,6 +57,20 @@ logq_push(struct logq *q, const char *line, size_t len)
 	/* the ring copies the whole record: keep the copy to what is used */
 	if (rte_ring_sp_enqueue_elem(q->ring, &r, sizeof(r)) != 0)
 		q->dropped++;
+}
+
+void
+logq_printf(struct logq *q, const char *fmt, ...)
+{
+	char line[LOGQ_LINE_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		logq_push(q, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 int

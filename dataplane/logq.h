@@ -29,6 +29,8 @@ int logq_create(struct logq *q, unsigned lcore_id);
 int logq_create_named(struct logq *q, const char *name, int socket);
 /* logq_push - from the lcore: copy one line (cut at LOGQ_LINE_MAX) */
 void logq_push(struct logq *q, const char *line, size_t len);
+/* logq_printf - logq_push of a formatted line (for lines off the per-packet path) */
+__attribute__((format(printf, 2, 3))) void logq_printf(struct logq *q, const char *fmt, ...);
 /* logq_open - the control thread's output, from the gate config; 0 or -1 */
 int logq_open(const struct gconf *gc);
 /* logq_drain - write every queued line of q; the number written */

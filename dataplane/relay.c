@@ -101,21 +101,6 @@ rl_of(const struct relay *r)
 	return &r->lc->relay;
 }
 
-/* logf - a log line through the lcore's ring */
-__attribute__((format(printf, 2, 3))) static void
-rlog(struct lcore_conf *lc, const char *fmt, ...)
-{
-	char line[LOGQ_LINE_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		logq_push(&lc->log, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 /* client_name - "unknown[ADDR]" of the relay's session */
 static const char *
 client_name(const struct relay *r, char *buf, size_t size)
@@ -225,8 +210,8 @@ fail(struct relay *r, const char *why)
 
 	if (r->state <= R_GREETING)
 		rl->down_until[r->bk] = r->lc->now + RELAY_DOWN_MS;
-	rlog(r->lc, "warning: relay to backend %s for %s: %s",
-	     backend_name(r, bname, sizeof(bname)), client_name(r, name, sizeof(name)), why);
+	logq_printf(&r->lc->log, "warning: relay to backend %s for %s: %s",
+	            backend_name(r, bname, sizeof(bname)), client_name(r, name, sizeof(name)), why);
 	drop(r);
 	if (r->ss == NULL)
 		return;
@@ -487,10 +472,11 @@ log_reply(struct relay *r, const char *what, const char *stage, const char *repl
 {
 	char name[80];
 
-	rlog(r->lc, "NOQUEUE: %s: %s from %s: %s; from=<%s> to=<%.*s> proto=%s helo=<%s>", what,
-	     stage, client_name(r, name, sizeof(name)), reply,
-	     r->ss != NULL && r->ss->sender != NULL ? r->ss->sender : "", (int)rcpt_len, rcpt,
-	     r->ss != NULL && (r->ss->flags & SMTP_F_ESMTP) ? "ESMTP" : "SMTP", helo_name(r));
+	logq_printf(
+	        &r->lc->log, "NOQUEUE: %s: %s from %s: %s; from=<%s> to=<%.*s> proto=%s helo=<%s>",
+	        what, stage, client_name(r, name, sizeof(name)), reply,
+	        r->ss != NULL && r->ss->sender != NULL ? r->ss->sender : "", (int)rcpt_len, rcpt,
+	        r->ss != NULL && (r->ss->flags & SMTP_F_ESMTP) ? "ESMTP" : "SMTP", helo_name(r));
 }
 
 /* addr_of - one end of the client's connection, for the hand-off */
@@ -875,8 +861,9 @@ relay_body(struct lcore_conf *lc, struct smtp_session *ss, const void *buf, size
 			char name[80], reply[POL_REPLY_MAX];
 
 			lc->relay.stats.smuggling++;
-			rlog(lc, "warning: bare <%s> received in a message from %s: refused", what,
-			     pol_client_name(&ss->client, name, sizeof(name)));
+			logq_printf(&lc->log,
+			            "warning: bare <%s> received in a message from %s: refused",
+			            what, pol_client_name(&ss->client, name, sizeof(name)));
 			drop(r); /* the backend never sees the end of this message */
 			r->discard = false;
 			/* as in commands (smtp_session.c): Postfix's reply, with the code that
