@@ -299,15 +299,23 @@ plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, c
 	return taken;
 }
 
-/* tls_count - a completed handshake, by protocol */
+#define CIPHER_NAME(i, name) [i] = name,
+static const char *const cipher_names[SESS_TLS_CIPHERS] = {SESS_TLS_CIPHER_NAMES(CIPHER_NAME)};
+
+/* tls_count - a completed handshake, by protocol and by cipher */
 static void
-tls_count(struct sess_tls_stats *st, const char *version)
+tls_count(struct sess_tls_stats *st, const char *version, const char *cipher)
 {
+	unsigned c = 0;
+
 	st->done++;
 	if (strcmp(version, "TLSv1.3") == 0)
 		st->v1_3++;
 	else if (strcmp(version, "TLSv1.2") == 0)
 		st->v1_2++;
+	while (c < SESS_TLS_CIPHERS - 1 && strcmp(cipher, cipher_names[c]) != 0)
+		c++;
+	st->cipher[c]++;
 }
 
 /* tls_log - one log line about the session's client: "<head> unknown[ADDR]<tail>" */
@@ -331,7 +339,7 @@ tls_established(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *
 	int alg = 0, bits = tls_conn_bits(t, &alg);
 	char tail[200];
 
-	tls_count(&lc->sess.tls, version);
+	tls_count(&lc->sess.tls, version, cipher);
 	/* Postfix's line: no client certificate was asked for */
 	snprintf(tail, sizeof(tail), ": %s with cipher %s (%d/%d bits)", version, cipher, bits,
 	         alg);

@@ -17,6 +17,22 @@ struct tcp_flow;
 
 /* TLS counters of one lcore (plain increments, one writer). The cipher of
  * each session is in its log line; the metrics count by protocol. */
+/* The ciphers counted by name (OpenSSL's names: TLS 1.3's suites, TLS 1.2's
+ * ECDHE AES-GCM and ChaCha20 ones), as X(index, name); any other cipher
+ * counts as the last, "other". A fixed list keeps the metric's labels few. */
+#define SESS_TLS_CIPHER_NAMES(X)                                                                   \
+	X(0, "TLS_AES_256_GCM_SHA384")                                                             \
+	X(1, "TLS_AES_128_GCM_SHA256")                                                             \
+	X(2, "TLS_CHACHA20_POLY1305_SHA256")                                                       \
+	X(3, "ECDHE-ECDSA-AES256-GCM-SHA384")                                                      \
+	X(4, "ECDHE-RSA-AES256-GCM-SHA384")                                                        \
+	X(5, "ECDHE-ECDSA-AES128-GCM-SHA256")                                                      \
+	X(6, "ECDHE-RSA-AES128-GCM-SHA256")                                                        \
+	X(7, "ECDHE-ECDSA-CHACHA20-POLY1305")                                                      \
+	X(8, "ECDHE-RSA-CHACHA20-POLY1305")                                                        \
+	X(9, "other")
+#define SESS_TLS_CIPHERS 10
+
 struct sess_tls_stats {
 	uint64_t started; /* 220 to STARTTLS */
 	uint64_t done;    /* handshakes completed */
@@ -25,6 +41,7 @@ struct sess_tls_stats {
 	uint64_t failed;  /* handshakes that failed (garbage, alerts, timeouts) */
 	uint64_t no_slot; /* STARTTLS refused (454): TLS_CONNS_MAX reached or no memory */
 	uint64_t live;    /* connections now (the gauge bounded by TLS_CONNS_MAX) */
+	uint64_t cipher[SESS_TLS_CIPHERS]; /* handshakes completed, by cipher */
 };
 
 /* What one lcore keeps for its SMTP sessions (the lcore only). */

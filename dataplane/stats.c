@@ -57,7 +57,8 @@ stats_reply_class_name(unsigned cls)
 
 /* ---- the table of what is exported ---- */
 
-#define L(field) offsetof(struct stats_lcore, field)
+#define L(field)              offsetof(struct stats_lcore, field)
+#define CIPHER_VALUE(i, name) {name, L(sess.tls.cipher[i])},
 #define C(nm, field, txt)                                                                          \
 	{                                                                                          \
 		.name = nm, .help = txt, .v = { {NULL, L(field)} }                                 \
@@ -188,6 +189,11 @@ static struct stats_metric table[] = {
          .help = "TLS handshakes completed after STARTTLS, by protocol.",
          .label = "protocol",
          .v = {{"tls1_2", L(sess.tls.v1_2)}, {"tls1_3", L(sess.tls.v1_3)}}},
+        {.name = "tls_ciphers_total",
+         .help = "TLS handshakes completed after STARTTLS, by the cipher agreed (OpenSSL's "
+                 "names; other: any cipher not listed).",
+         .label = "cipher",
+         .v = {SESS_TLS_CIPHER_NAMES(CIPHER_VALUE)}},
         C("tls_handshake_failures_total", sess.tls.failed,
           "TLS handshakes that failed or timed out; the session ended."),
         C("tls_unavailable_total", sess.tls.no_slot,

@@ -190,9 +190,15 @@ v12=$(m smtpgate_tls_handshakes_total 'protocol="tls1_2"')
 v13=$(m smtpgate_tls_handshakes_total 'protocol="tls1_3"')
 bad=$(m smtpgate_tls_handshake_failures_total lcore)
 live=$(m smtpgate_tls_sessions_active lcore)
-echo "# metrics: handshakes tls1_2 $v12, tls1_3 $v13, failures $bad, active $live"
-[ "$v12" -ge 4 ] && [ "$v13" -ge 6 ] && [ "$bad" -ge 2 ] && [ "$live" -eq 0 ]
-ok $? "metrics count handshakes by protocol and failures; no TLS session left active"
+ciphers=$(m smtpgate_tls_ciphers_total lcore)
+c13=$(m smtpgate_tls_ciphers_total 'cipher="TLS_AES_256_GCM_SHA384"')
+crsa=$(m smtpgate_tls_ciphers_total 'cipher="ECDHE-RSA-AES128-GCM-SHA256"')
+cec=$(m smtpgate_tls_ciphers_total 'cipher="ECDHE-ECDSA-AES128-GCM-SHA256"')
+echo "# metrics: handshakes tls1_2 $v12, tls1_3 $v13, failures $bad, active $live;" \
+	"by cipher: all $ciphers, TLS_AES_256_GCM_SHA384 $c13, ECDHE-RSA-AES128 $crsa, ECDHE-ECDSA-AES128 $cec"
+[ "$v12" -ge 4 ] && [ "$v13" -ge 6 ] && [ "$bad" -ge 2 ] && [ "$live" -eq 0 ] &&
+	[ "$ciphers" -eq $((v12 + v13)) ] && [ "$c13" -ge 1 ] && [ "$crsa" -ge 1 ] && [ "$cec" -ge 1 ]
+ok $? "metrics count handshakes by protocol, by cipher (the ciphers the clients chose) and failures; no TLS session left active"
 
 gate_stop
 ok $gate_rc "the gate stops cleanly"
