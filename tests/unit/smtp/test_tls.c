@@ -21,7 +21,7 @@
 #define MAIL    "MAIL FROM:<a@remote.example>\r\n"
 
 /* ports of the services of the policy below */
-enum { P_OFF = 25, P_OPT = 465, P_REQ = 587 };
+enum { P_OFF = 25, P_OPT = 465, P_REQ = 587, P_CLR = 2587 };
 
 static struct pol_snapshot *snap;
 
@@ -233,6 +233,62 @@ test_after(void)
 	done(&h);
 }
 
+/* A checker that says nothing itself: the test answers with smtp_auth_reply. */
+static int asks;
+
+static int
+a_check(void *arg, struct smtp_session *ss, enum smtp_mech mech, const char *cred, size_t len)
+{
+	(void)arg;
+	(void)ss;
+	(void)mech;
+	(void)cred;
+	(void)len;
+	asks++;
+	return 0;
+}
+
+static void
+a_cancel(void *arg, struct smtp_session *ss)
+{
+	(void)arg;
+	(void)ss;
+}
+
+static const struct smtp_auth auth = {a_check, a_cancel, NULL};
+
+/* test_auth_forgotten - an AUTH done in clear (a service that allows it)
+ * is knowledge from before TLS: after STARTTLS the client is a stranger
+ * again (RFC 3207 4.2), and an off-site recipient is relay access denied */
+static void
+test_auth_forgotten(void)
+{
+	struct h h;
+
+	start(&h, P_CLR, 0);
+	h.env.auth = &auth;
+	asks = 0;
+	feeds(&h, 1000, EHLO "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	h.out.len = 0;
+	is_int(asks, 1, "AUTH in clear where allowed: the checker is asked");
+	h.act = smtp_auth_reply(&h.ss, &h.env, snap, 1001, SMTP_AUTH_OK, "alice", &h.o);
+	h_drain(&h);
+	ok(out_is(&h, "235 2.7.0 Authentication successful\r\n") && (h.ss.flags & SMTP_F_AUTH) &&
+	           h.ss.login != NULL,
+	   "235: the session is authenticated as alice");
+	feeds(&h, 1002, "STARTTLS\r\n");
+	ok(out_is(&h, READY), "STARTTLS: 220");
+	ok(!(h.ss.flags & SMTP_F_AUTH) && h.ss.login == NULL,
+	   "at the 220 the login is forgotten and its chunk given back");
+	smtp_tls_ready(&h.ss, snap, 2000);
+	feeds(&h, 2001, EHLO "MAIL FROM:<a@remote.example>\r\nRCPT TO:<x@elsewhere.example>\r\n");
+	ok(h.out.s != NULL &&
+	           strstr(h.out.s, "554 5.7.1 <x@elsewhere.example>: Relay access denied") != NULL,
+	   "inside TLS, without a new AUTH, relaying is refused");
+	h.out.len = 0;
+	done(&h);
+}
+
 int
 main(void)
 {
@@ -243,19 +299,23 @@ main(void)
 	/* the engine never reads these: the dataplane builds its contexts from them */
 	write_file("c.pem", pem);
 	write_file("k.pem", pem);
-	snprintf(policy, sizeof(policy), "%s",
-	         "hostname = \"mx.test.example\";\n"
-	         "local_domains = [ \"local.example\" ];\n"
-	         "service off { ports = [25]; }\n"
-	         "service opt { ports = [465]; tls = optional; tls_cert = c.pem; tls_key = k.pem; "
-	         "}\n"
-	         "service req { ports = [587]; tls = required; tls_cert = [ c.pem ];\n"
-	         "  tls_key = [ k.pem ]; }\n");
+	snprintf(
+	        policy, sizeof(policy), "%s",
+	        "hostname = \"mx.test.example\";\n"
+	        "local_domains = [ \"local.example\" ];\n"
+	        "service off { ports = [25]; }\n"
+	        "service opt { ports = [465]; tls = optional; tls_cert = c.pem; tls_key = k.pem; "
+	        "}\n"
+	        "service req { ports = [587]; tls = required; tls_cert = [ c.pem ];\n"
+	        "  tls_key = [ k.pem ]; }\n"
+	        "service clr { ports = [2587]; tls = optional; tls_cert = c.pem; tls_key = k.pem;\n"
+	        "  auth_in_clear = true; }\n");
 	snap = must_load("tls.conf", policy);
 	test_advertise();
 	test_replies();
 	test_discard();
 	test_after();
+	test_auth_forgotten();
 	pol_snapshot_free(snap);
 	return done_testing();
 }
