@@ -12,9 +12,13 @@
  * With --sink PORT it is also the gate's backend (a minimal smtp-sink), so
  * that accepted sessions are relayed back over the same link.
  *
+ * With --syn-flood RATE it also floods the gate with SYNs from spoofed
+ * sources (--flood-sources) in the same loop, while the sessions run.
+ *
  * Files: sgb_main.c (options, EAL, the loop), sgb_net.c (Ethernet, ARP,
  * IPv4 to and from the TCP stack), sgb_smtp.c (the sessions), sgb_sink.c
- * (the backend), sgb_report.c (progress line, percentiles, the report).
+ * (the backend), sgb_flood.c (the SYN flood), sgb_report.c (progress line,
+ * percentiles, the report).
  */
 #ifndef SGB_H
 #define SGB_H
@@ -37,6 +41,9 @@
 #define SGB_HIST_SUB    16   /* latency histogram: 16 buckets per power of two (6%) */
 #define SGB_HIST_N      (48 * SGB_HIST_SUB) /* up to 2^48 us */
 #define SGB_MAX_CONC    1000000             /* concurrent sessions: the flow table's size */
+#define SGB_FLOOD_BURST 64   /* SYNs per loop at most: the sessions' packets get every loop too */
+#define SGB_FLOOD_MBUFS 4095 /* the flood's own pool: a dry one never starves the sessions */
+#define SGB_FLOOD_FRAME 128  /* bytes of a flood frame's template, at least */
 
 /* What a session is meant to do, and where it expects to be refused. */
 enum sgb_kind {
@@ -108,6 +115,13 @@ struct sgb_conf {
 	uint32_t ntable;
 	uint16_t sink_port; /* listen as the gate's backend; 0: no sink */
 	bool json, quiet, check_csum;
+	/* the SYN flood (sgb_flood.c) */
+	bool flood;                 /* --syn-flood given */
+	uint64_t flood_rate;        /* SYNs per second; 0: as fast as the port takes them */
+	struct sgb_range flood_src; /* spoofed source addresses */
+	bool flood_rst;             /* answer the gate's SYN-ACKs with RST */
+	double flood_after;         /* seconds into the load when the flood starts */
+	bool linger;                /* after the report, hold the port until a signal */
 };
 
 /* Counters: plain increments, one thread. */
@@ -128,8 +142,32 @@ struct sgb_stats {
 	uint64_t drop_l2, drop_ip, drop_csum, drop_proto, drop_nomem, drop_nomac;
 	/* the sink */
 	uint64_t sink_sessions, sink_commands, sink_messages, sink_bytes;
+	/* the flood: SYNs the port took, bursts it did not take all of (ring
+	 * full), SYNs not made (no mbuf); what the gate sent to spoofed
+	 * sources; RSTs we answered SYN-ACKs with */
+	uint64_t flood_syn, flood_tx_full, flood_nomem;
+	uint64_t flood_synack, flood_rst_in, flood_other_in, flood_rst_out;
 	/* the loop */
 	uint64_t busy_cycles, loop_cycles;
+};
+
+/* A frame the flood sends again and again: built once, copied per packet. */
+struct sgb_frame {
+	uint8_t b[SGB_FLOOD_FRAME];
+	uint16_t len;
+};
+
+/* The flood's state. */
+struct sgb_flood {
+	struct rte_mempool *pool;
+	struct sgb_frame syn, rst;              /* templates: source address, port and seq zero */
+	uint64_t rng;                           /* xorshift64* state */
+	uint64_t t0;                            /* TSC when the flood started: the rate's origin */
+	uint64_t t_start;                       /* the same, kept for the report */
+	double seconds;                         /* of flood, up to the load's end */
+	bool on;                                /* started */
+	struct rte_mbuf *held[SGB_FLOOD_BURST]; /* SYNs the port did not take yet */
+	unsigned nheld;
 };
 
 /* Everything the one lcore holds. */
@@ -157,6 +195,9 @@ struct sgb {
 	struct sgb_sink *sink;
 	uint32_t *sink_free;
 	uint32_t nsink_free;
+	struct sgb_flood flood;
+	struct sgb_stats *pre; /* the counters when the flood started (--flood-after) */
+	uint64_t load_t0;      /* TSC when the load started */
 };
 
 /* sgb_net.c */
@@ -182,6 +223,19 @@ uint16_t sgb_pick_port(void *arg, const struct tcp_key *k, unsigned attempt);
 /* sgb_sink.c */
 /* sgb_sink_init - listen on port as an SMTP sink: 0 or -1 */
 int sgb_sink_init(struct sgb *g, uint16_t port);
+
+/* sgb_flood.c */
+/* sgb_flood_init - the flood's pool and templates (after the gate's MAC is known): 0 or -1 */
+int sgb_flood_init(struct sgb *g, uint64_t tsc);
+/* sgb_flood_fini - free the SYNs the port has not taken */
+void sgb_flood_fini(struct sgb *g);
+/* sgb_flood_tick - send the SYNs due at tsc, in one burst; how many the port took */
+unsigned sgb_flood_tick(struct sgb *g, uint64_t tsc);
+/* sgb_flood_mine - whether a host-order address is one of the spoofed sources */
+bool sgb_flood_mine(const struct sgb *g, uint32_t ip);
+/* sgb_flood_input - the gate's answer to a spoofed source (TCP header, len bytes) */
+void sgb_flood_input(struct sgb *g, const uint8_t *tcp, unsigned len, uint32_t src_be,
+                     uint32_t dst_be);
 
 /* sgb_report.c */
 /* sgb_hist_add - one session time in microseconds */

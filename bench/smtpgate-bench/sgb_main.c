@@ -9,6 +9,8 @@
  * within the concurrency and rate limits, tx flush; a progress line every
  * second on stderr; after --duration (or --sessions) it waits --grace for
  * the sessions in flight and prints the report (text, or --json).
+ * With --syn-flood, SYNs from spoofed sources go out in the same loop,
+ * after the sessions' packets, for as long as the load runs.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -64,6 +66,17 @@ usage(void)
 	        "  --link-wait S        for the link and the gate's ARP reply (10)\n"
 	        "  --check-csum         verify the gate's IPv4 and TCP checksums\n"
 	        "  --sink PORT          also be the gate's backend: an SMTP sink on PORT\n"
+	        "  --syn-flood RATE     also flood the gate with SYNs from spoofed sources\n"
+	        "                       during the load, RATE per second (0: as fast as the\n"
+	        "                       port takes them); SYN-ACKs are never answered\n"
+	        "  --flood-sources CIDR their addresses, random ports (10.200.0.0/13); apart\n"
+	        "                       from --clients and --bad-clients\n"
+	        "  --flood-rst          answer the gate's SYN-ACKs to them with RST\n"
+	        "  --flood-after S      start the flood S seconds into the load: the report\n"
+	        "                       gives the sessions before and during it apart (0)\n"
+	        "  --linger             after the report, hold the port (without polling it)\n"
+	        "                       until SIGINT or SIGTERM: stop the gate first, and the\n"
+	        "                       link never goes down under its polling lcore\n"
 	        "  --json               the report as JSON\n"
 	        "  -q, --quiet          no progress line\n");
 }
@@ -113,6 +126,13 @@ range_parse(struct sgb_range *r, const char *s)
 	r->base = ntohl(a.s_addr) & ~(r->size - 1);
 	r->next = 0;
 	return 0;
+}
+
+/* ranges_meet - whether two ranges share an address */
+static bool
+ranges_meet(const struct sgb_range *a, const struct sgb_range *b)
+{
+	return a->base < (uint64_t)b->base + b->size && b->base < (uint64_t)a->base + a->size;
 }
 
 /* ip_parse - a dotted quad in host order: 0 or -1 */
@@ -180,6 +200,7 @@ conf_default(struct sgb_conf *c)
 	c->dport = 25;
 	range_parse(&c->clients, "10.1.0.0/16");
 	range_parse(&c->bad_clients, "10.66.0.0/16");
+	range_parse(&c->flood_src, "10.200.0.0/13");
 	tmpl_parse(&c->helo, "client{n}.bench.example");
 	tmpl_parse(&c->bad_helo, "host{n}.dyn.example");
 	tmpl_parse(&c->from, "sender{n}@bench.example");
@@ -221,6 +242,11 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 		O_CSUM,
 		O_JSON,
 		O_SINK,
+		O_FLOOD,
+		O_FLOOD_SRC,
+		O_FLOOD_RST,
+		O_FLOOD_AFTER,
+		O_LINGER,
 	};
 	static const struct option opts[] = {
 	        {"gate", 1, NULL, O_GATE},
@@ -247,6 +273,11 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 	        {"check-csum", 0, NULL, O_CSUM},
 	        {"json", 0, NULL, O_JSON},
 	        {"sink", 1, NULL, O_SINK},
+	        {"syn-flood", 1, NULL, O_FLOOD},
+	        {"flood-sources", 1, NULL, O_FLOOD_SRC},
+	        {"flood-rst", 0, NULL, O_FLOOD_RST},
+	        {"flood-after", 1, NULL, O_FLOOD_AFTER},
+	        {"linger", 0, NULL, O_LINGER},
 	        {"quiet", 0, NULL, 'q'},
 	        {"help", 0, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -331,6 +362,23 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 			c->sink_port = (uint16_t)strtoul(optarg, NULL, 10);
 			bad |= c->sink_port == 0 ? -1 : 0;
 			break;
+		case O_FLOOD:
+			c->flood = true;
+			c->flood_rate = strtoull(optarg, NULL, 10);
+			break;
+		case O_FLOOD_SRC:
+			bad |= range_parse(&c->flood_src, optarg);
+			break;
+		case O_FLOOD_RST:
+			c->flood_rst = true;
+			break;
+		case O_FLOOD_AFTER:
+			c->flood_after = strtod(optarg, NULL);
+			bad |= c->flood_after < 0 ? -1 : 0;
+			break;
+		case O_LINGER:
+			c->linger = true;
+			break;
 		case 'q':
 			c->quiet = true;
 			break;
@@ -345,6 +393,12 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 	}
 	if (optind != argc || (c->duration <= 0 && c->sessions == 0) || c->timeout_ms == 0) {
 		usage();
+		return -1;
+	}
+	if (c->flood && (ranges_meet(&c->flood_src, &c->clients) ||
+	                 ranges_meet(&c->flood_src, &c->bad_clients))) {
+		fprintf(stderr, "smtpgate-bench: --flood-sources must be apart from the clients: "
+		                "the gate's answers to them would reach the sessions\n");
 		return -1;
 	}
 	return 0;
@@ -504,6 +558,18 @@ start_due(struct sgb *g, uint64_t tsc, double t)
 	return started;
 }
 
+/* flood_start - the flood begins now: the counters so far are the sessions
+ * before it (g->pre), and the rate counts from now */
+static void
+flood_start(struct sgb *g, uint64_t tsc)
+{
+	g->flood.on = true;
+	g->flood.t0 = tsc;
+	g->flood.t_start = tsc;
+	if (g->pre != NULL)
+		*g->pre = g->st;
+}
+
 /* run - the load, then the drain; fills *w (the counters at the load's end) */
 static void
 run(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
@@ -516,7 +582,7 @@ run(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
 
 	for (;;) {
 		uint64_t tsc = rte_rdtsc();
-		unsigned n = poll_once(g), started = 0;
+		unsigned n = poll_once(g), started = 0, flooded = 0;
 		double t = (double)(tsc - t0) / (double)hz;
 
 		if (load_end == 0) {
@@ -534,10 +600,15 @@ run(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
 		if (load_end != 0 && (g->active == 0 || tsc >= drain_until || signals > 1))
 			break;
 		sgb_net_flush(g);
+		if (load_end == 0 && g->c.flood && t >= g->c.flood_after) {
+			if (!g->flood.on)
+				flood_start(g, tsc);
+			flooded = sgb_flood_tick(g, tsc); /* after the sessions' packets */
+		}
 		uint64_t end = rte_rdtsc();
 
 		g->st.loop_cycles += end - tsc;
-		if (n > 0 || started > 0)
+		if (n > 0 || started > 0 || flooded > 0)
 			g->st.busy_cycles += end - tsc;
 		if (end >= next_progress) {
 			if (!g->c.quiet && prev != NULL) {
@@ -550,6 +621,10 @@ run(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
 		}
 	}
 	*load_s = (double)(load_end - t0) / (double)hz;
+	if (g->flood.on)
+		g->flood.seconds = (double)(load_end - g->flood.t_start) / (double)hz;
+	g->load_t0 = t0;
+	sgb_flood_fini(g);
 	/* what is still open is aborted (RST) and counted unfinished */
 	sgb_smtp_abort_all(g);
 	for (int i = 0; i < 100; i++) {
@@ -583,7 +658,8 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	g->tsc_hz = rte_get_tsc_hz();
-	if (port_init(g) < 0 || stack_init(g) < 0 || link_up(g) < 0) {
+	if (port_init(g) < 0 || stack_init(g) < 0 || link_up(g) < 0 ||
+	    (g->c.flood && sgb_flood_init(g, rte_rdtsc()) < 0)) {
 		if (g->pool != NULL) {
 			rte_eth_dev_stop(g->port_id);
 			rte_eth_dev_close(g->port_id);
@@ -591,8 +667,12 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (g->c.flood && g->c.flood_after > 0 && (g->pre = calloc(1, sizeof(*g->pre))) == NULL)
+		return 1;
 	run(g, w, &load_s, &total_s);
 	sgb_report(g, w, load_s, total_s);
+	while (g->c.linger && signals == 0) /* stop the gate first (see --linger) */
+		pause();
 	rte_eth_dev_stop(g->port_id);
 	rte_eth_dev_close(g->port_id);
 	tcp_lcore_destroy(g->tcp);
@@ -601,6 +681,7 @@ main(int argc, char **argv)
 	free(g->sink);
 	free(g->sink_free);
 	rte_eal_cleanup();
+	free(g->pre);
 	free(w);
 	free(g);
 	return 0;

@@ -2,7 +2,8 @@
  *
  * The generator is a router on the gate's link: it answers ARP for its own
  * address (--addr), learns the gate's MAC, and takes every IPv4 TCP packet
- * the gate sends to its MAC as meant for one of the clients behind it.
+ * the gate sends to its MAC as meant for one of the clients behind it, or,
+ * when addressed to one of the flood's spoofed sources, for sgb_flood.c.
  * IPv4 only, no options, no fragments: the gate sends neither.
  *
  * Checksums: ours are computed in software (memif offloads nothing); the
@@ -121,6 +122,11 @@ ip4_input(struct sgb *g, struct rte_mbuf *m)
 	}
 	if (ih->next_proto_id != IPPROTO_TCP) {
 		g->st.drop_proto++;
+		return;
+	}
+	if (sgb_flood_mine(g, rte_be_to_cpu_32(ih->dst_addr))) { /* to a spoofed source */
+		sgb_flood_input(g, (const uint8_t *)(ih + 1), len - (unsigned)sizeof(*ih),
+		                ih->src_addr, ih->dst_addr);
 		return;
 	}
 	seg.src = tcp_ip_v4(ih->src_addr);

@@ -6,6 +6,7 @@
  * or JSON (--json) for scripts, with the same figures.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "sgb.h"
 
@@ -81,12 +82,18 @@ sgb_progress(const struct sgb *g, double t, const struct sgb_stats *prev, double
 
 	for (unsigned e = SGB_E_TIMEOUT; e < SGB_E_COUNT; e++)
 		bad += s->ends[e];
+	char flood[96] = "";
+
+	if (g->c.flood)
+		snprintf(flood, sizeof(flood), "  flood %8.0f SYN/s %8.0f SYN-ACK/s",
+		         (double)(s->flood_syn - prev->flood_syn) / dt,
+		         (double)(s->flood_synack - prev->flood_synack) / dt);
 	fprintf(stderr,
 	        "smtpgate-bench: %5.1f s  %9.0f sessions/s  %9.0f rejected/s  active %6u  "
-	        "done %9lu  rejected %9lu  failed %lu  busy %3.0f%%\n",
+	        "done %9lu  rejected %9lu  failed %lu  busy %3.0f%%%s\n",
 	        t, (double)(s->ends[SGB_E_DONE] - prev->ends[SGB_E_DONE]) / dt,
 	        (double)(s->rejected - prev->rejected) / dt, g->active, s->ends[SGB_E_DONE],
-	        s->rejected, bad, busy(s, prev));
+	        s->rejected, bad, busy(s, prev), flood);
 }
 
 /* kinds_text - the mix as "rcpt=7,connect=1" */
@@ -100,6 +107,13 @@ kinds_text(const struct sgb_conf *c, char *buf, size_t cap)
 		if (c->weight[k] > 0)
 			n += (size_t)snprintf(buf + n, cap - n, "%s%s=%u", n ? "," : "",
 			                      sgb_kind_name[k], c->weight[k]);
+}
+
+/* flood_seconds - how long the flood ran during the load */
+static double
+flood_seconds(const struct sgb *g, double load_s)
+{
+	return g->flood.seconds > 0 ? g->flood.seconds : load_s;
 }
 
 /* report_text - the report for people */
@@ -153,7 +167,56 @@ report_text(const struct sgb *g, const struct sgb_stats *w, double load_s, doubl
 	if (g->c.sink_port)
 		printf("  sink               sessions %lu commands %lu messages %lu bytes %lu\n",
 		       s->sink_sessions, s->sink_commands, s->sink_messages, s->sink_bytes);
+	if (g->c.flood)
+		printf("  flood              %.0f SYN/s (%lu SYNs, rate %s), %.0f SYN-ACK/s back "
+		       "(%lu), rst_in %lu other_in %lu rst_out %lu tx_full (bursts) %lu nomem "
+		       "%lu\n",
+		       (double)w->flood_syn / flood_seconds(g, load_s), s->flood_syn,
+		       g->c.flood_rate ? "limited" : "unlimited",
+		       (double)w->flood_synack / flood_seconds(g, load_s), s->flood_synack,
+		       s->flood_rst_in, s->flood_other_in, s->flood_rst_out, s->flood_tx_full,
+		       s->flood_nomem);
 	printf("  generator busy     %.0f%% of its loop\n", busy(s, NULL));
+}
+
+/* stats_minus - a - b for what a phase reports: sessions, ends, replies'
+ * outcomes and session times (b NULL: a itself) */
+static void
+stats_minus(struct sgb_stats *d, const struct sgb_stats *a, const struct sgb_stats *b)
+{
+	*d = *a;
+	if (b == NULL)
+		return;
+	d->started -= b->started;
+	d->rejected -= b->rejected;
+	d->accepted -= b->accepted;
+	d->tempfail -= b->tempfail;
+	for (unsigned e = 0; e < SGB_E_COUNT; e++)
+		d->ends[e] -= b->ends[e];
+	for (unsigned i = 0; i < SGB_HIST_N; i++)
+		d->hist[i] -= b->hist[i];
+}
+
+/* phase_json - the sessions that ended in one phase of the load: after
+ * the counters b (NULL: from the start) up to a, over secs seconds */
+static void
+phase_json(const char *name, const struct sgb_stats *a, const struct sgb_stats *b, double secs)
+{
+	struct sgb_stats *d = malloc(sizeof(*d));
+	uint64_t failed = 0;
+
+	if (d == NULL)
+		return;
+	stats_minus(d, a, b);
+	for (unsigned e = SGB_E_TIMEOUT; e < SGB_E_COUNT; e++)
+		failed += d->ends[e];
+	printf("\"%s\": {\"seconds\": %.3f, \"started\": %lu, \"done\": %lu, \"failed\": %lu, "
+	       "\"rejected\": %lu, \"accepted\": %lu, \"sessions_per_s\": %.1f, "
+	       "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}}",
+	       name, secs, d->started, d->ends[SGB_E_DONE], failed, d->rejected, d->accepted,
+	       secs > 0 ? (double)d->ends[SGB_E_DONE] / secs : 0.0, sgb_hist_pct(d, 50) / 1000,
+	       sgb_hist_pct(d, 90) / 1000, sgb_hist_pct(d, 99) / 1000);
+	free(d);
 }
 
 /* report_json - the same figures for scripts, one JSON object */
@@ -201,6 +264,26 @@ report_json(const struct sgb *g, const struct sgb_stats *w, double load_s, doubl
 	printf(" \"sink\": {\"sessions\": %lu, \"commands\": %lu, \"messages\": %lu, \"bytes\": "
 	       "%lu},\n",
 	       s->sink_sessions, s->sink_commands, s->sink_messages, s->sink_bytes);
+	printf(" \"flood\": {\"on\": %s, \"rate_limit\": %lu, \"rst\": %s, \"syn\": %lu, "
+	       "\"syn_per_s\": %.1f, \"synack\": %lu, \"synack_per_s\": %.1f, \"rst_in\": %lu, "
+	       "\"other_in\": %lu, \"rst_out\": %lu, \"tx_full\": %lu, \"nomem\": %lu},\n",
+	       g->c.flood ? "true" : "false", g->c.flood_rate, g->c.flood_rst ? "true" : "false",
+	       s->flood_syn, (double)w->flood_syn / flood_seconds(g, load_s), s->flood_synack,
+	       (double)w->flood_synack / flood_seconds(g, load_s), s->flood_rst_in,
+	       s->flood_other_in, s->flood_rst_out, s->flood_tx_full, s->flood_nomem);
+	if (g->pre != NULL) {
+		double before = (double)(g->flood.t_start - g->load_t0) / (double)g->tsc_hz;
+
+		printf(" \"phases\": {");
+		if (g->flood.on) {
+			phase_json("before", g->pre, NULL, before);
+			printf(", ");
+			phase_json("during", w, g->pre, g->flood.seconds);
+		} else {
+			phase_json("before", w, NULL, load_s);
+		}
+		printf("},\n");
+	}
 	printf(" \"generator_busy_pct\": %.1f}\n", busy(s, NULL));
 }
 

@@ -44,6 +44,11 @@
 #define TCP_WHEEL_SLOTS  4096 /* timer wheel: 4096 x 10 ms = 41 s per turn */
 #define TCP_WHEEL_TICK   10   /* ms per wheel slot */
 #define TCP_COOKIE_MSS_N 8    /* MSS values a SYN cookie can encode (3 bits) */
+/* After SYN pressure (a SYN that found the backlog over half full, or got a
+ * cookie) in the last TCP_SYN_PRESSURE_MS, a half-open flow gets this many
+ * SYN-ACK retransmissions at most: 1 + 2 + 4 s, Linux's floor under a flood. */
+#define TCP_SYNACK_RETRIES_PRESSED 2
+#define TCP_SYN_PRESSURE_MS        10000 /* > 7 s: a flood's last flows still see it */
 
 struct tcp_lcore;
 struct tcp_flow;
@@ -124,7 +129,7 @@ struct tcp_conf {
 	uint16_t mtu;                 /* IP MTU: our MSS is mtu - 40 (IPv4) or mtu - 60 (IPv6) */
 	uint8_t retries;              /* RTO retransmissions of data before giving up */
 	uint8_t syn_retries;          /* SYN retransmissions (active open) */
-	uint8_t synack_retries;       /* SYN-ACK retransmissions (passive open) */
+	uint8_t synack_retries;       /* SYN-ACK retransmissions (passive open; 2 under pressure) */
 	uint8_t cookies;              /* enum tcp_cookie_mode */
 	uint8_t key[16]; /* secret for ISNs, cookies and the flow hash; all zero: random */
 	/* emit - send a segment; 0, or negative when it could not be (no mbuf):

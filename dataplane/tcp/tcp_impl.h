@@ -156,6 +156,8 @@ struct tcp_lcore {
 	/* SYN cookies */
 	uint64_t cookie_last_ms; /* last cookie sent: ACKs are checked as cookies up to 2 periods
 	                            after */
+	uint64_t syn_pressed_ms; /* last SYN that found the backlog over half full (or got a
+	                            cookie): half-open flows get fewer retransmissions */
 	uint32_t port_hint;      /* default port chooser's walk */
 	uint64_t sipkey[2];
 } __attribute__((aligned(TCP_CACHE_LINE)));

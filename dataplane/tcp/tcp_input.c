@@ -137,6 +137,8 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	                lc->st.flows_active * 1000 >= (uint64_t)c->cookie_fill * c->max_flows));
 	struct tcp_flow *f = NULL;
 
+	if (cookie || (lc->st.half_open + 1) * 2 > c->syn_backlog)
+		lc->syn_pressed_ms = lc->now; /* see synack_limit() in tcp_output.c */
 	if (!cookie) {
 		f = tcp_flow_alloc(lc);
 		if (f == NULL && c->cookies == TCP_COOKIES_NEVER) {

@@ -466,6 +466,26 @@ on_rto(struct tcp_lcore *lc, struct tcp_flow *f)
 	rto_restart(lc, f);
 }
 
+/* synack_limit - SYN-ACK retransmissions a half-open flow gets. After SYN
+ * pressure in the last TCP_SYN_PRESSURE_MS (the backlog over half full, or
+ * full: cookies) the half-open flows are mostly spoofed: a real peer
+ * answers within an RTT, and cookies carry the new handshakes. So, as
+ * Linux does under a flood (reqsk_timer_handler), they get at most
+ * TCP_SYNACK_RETRIES_PRESSED: a flood's flows leave the backlog 7 s after
+ * it ends instead of 63 s, and each spoofed SYN given a flow draws 3
+ * SYN-ACKs instead of 6. Unlike Linux's test of the backlog at each
+ * timer, the pressure is remembered: the last flows of a flood do not
+ * regain their 5 retransmissions as the first ones leave. */
+static unsigned
+synack_limit(const struct tcp_lcore *lc)
+{
+	unsigned max = lc->conf.synack_retries;
+	bool pressed =
+	        lc->syn_pressed_ms != 0 && lc->now - lc->syn_pressed_ms < TCP_SYN_PRESSURE_MS;
+
+	return pressed && max > TCP_SYNACK_RETRIES_PRESSED ? TCP_SYNACK_RETRIES_PRESSED : max;
+}
+
 /* tcp_timer_fire - a flow's deadline came (from the pending list) */
 void
 tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f)
@@ -478,7 +498,7 @@ tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f)
 		case TCP_S_SYN_SENT:
 		case TCP_S_SYN_RCVD:
 			if (++f->retries > (f->state == TCP_S_SYN_SENT ? lc->conf.syn_retries
-			                                               : lc->conf.synack_retries)) {
+			                                               : synack_limit(lc))) {
 				lc->st.timeouts++;
 				tcp_end(lc, f, TCP_END_TIMEOUT);
 				return;

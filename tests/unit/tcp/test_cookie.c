@@ -1,5 +1,6 @@
 /* test_cookie - SYN cookies (RFC 4987): forced, under backlog and table
- * pressure, off; what a cookie encodes; forged, stale and replayed ACKs */
+ * pressure, off; what a cookie encodes; forged, stale and replayed ACKs;
+ * half-open flows under SYN pressure (fewer SYN-ACK retransmissions) */
 #include "peer.h"
 
 #define A  TCP_ACK
@@ -145,6 +146,80 @@ test_off(void)
 	p_stop(p);
 }
 
+/* age - run the clock for ms in steps of 100 ms (each timer at its time) */
+static void
+age(struct peer *p, uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += 100)
+		p_tick(p, 100);
+}
+
+/* test_pressure - a SYN flood's half-open flows: 2 SYN-ACK retransmissions
+ * (gone after 1 + 2 + 4 s) while the backlog is over half full or cookies
+ * went out in the last 10 s; the configured 5 (63 s) otherwise */
+static void
+test_pressure(void)
+{
+	struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
+	struct peer *p = start(TCP_COOKIES_AUTO, 100, 64);
+
+	syn(p, CLI_PORT, &o);
+	age(p, 7500);
+	is_int(p->st->half_open, 1, "no pressure: a half-open flow outlives 7 s");
+	is_int(p->st->retransmits, 3, "with its third SYN-ACK retransmission at 7 s");
+	age(p, 60000);
+	is_int(p->st->retransmits, 5, "no pressure: 5 retransmissions (synack_retries)");
+	is_int(p->st->half_open, 0, "then gone");
+	p_stop(p);
+
+	/* the backlog over half full: 3 of 4 */
+	p = start(TCP_COOKIES_AUTO, 4, 64);
+	for (int i = 0; i < 3; i++)
+		syn(p, (uint16_t)(CLI_PORT + i), &o);
+	age(p, 6900);
+	is_int(p->st->half_open, 3, "backlog 3 of 4: still there before 7 s");
+	age(p, 300);
+	is_int(p->st->half_open, 0, "backlog 3 of 4: all gone at 7 s");
+	is_int(p->st->retransmits, 6, "after 2 SYN-ACK retransmissions each");
+	is_int(p->st->timeouts, 3, "counted as timeouts");
+	is_int(p->st->flows_active, 0, "no flow left");
+	p_stop(p);
+
+	/* cookies went out: the backlog was full, even if it is not now */
+	p = start(TCP_COOKIES_AUTO, 4, 64);
+	for (int i = 0; i < 5; i++)
+		syn(p, (uint16_t)(CLI_PORT + i), &o);
+	is_int(p->st->cookies_sent, 1, "the fifth SYN got a cookie");
+	for (int i = 1; i < 4; i++) /* three peers say they never sent the SYN */
+		p_segx(p, (uint16_t)(CLI_PORT + i), SRV_PORT, TCP_RST, CLI_ISS + 1, 0, 0, NULL, 0,
+		       NULL);
+	is_int(p->st->half_open, 1, "one half-open flow left: backlog 1 of 4");
+	age(p, 7200);
+	is_int(p->st->half_open, 0, "a cookie 7 s ago: it goes after 2 retransmissions");
+	/* 10 s without a cookie: a new half-open flow gets its 5 again */
+	age(p, 3000);
+	syn(p, CLI_PORT + 10, &o);
+	age(p, 7500);
+	is_int(p->st->half_open, 1, "no cookie for 10 s: pressure over, a new flow stays");
+	p_stop(p);
+
+	/* a real peer's handshake under pressure still completes */
+	p = start(TCP_COOKIES_AUTO, 4, 64);
+	for (int i = 0; i < 3; i++)
+		syn(p, (uint16_t)(CLI_PORT + i), &o);
+	age(p, 1500); /* one retransmission each */
+	p_clear(p);
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	ok(p->nout == 1 && p_last(p)->o.flags == (TCP_SYN | TCP_ACK),
+	   "a SYN again gets the SYN-ACK again");
+	p_segx(p, CLI_PORT, SRV_PORT, A, CLI_ISS + 1, p_last(p)->o.seq + 1, 1024, NULL, 0, NULL);
+	is_int(p->accepts, 1, "and its ACK opens the flow");
+	age(p, 7000);
+	is_int(p->st->half_open, 0, "the other two are gone");
+	ok(p->flow && tcp_flow_state(p->flow) == TCP_S_ESTABLISHED, "the open one stays");
+	p_stop(p);
+}
+
 int
 main(void)
 {
@@ -152,5 +227,6 @@ main(void)
 	test_mss_table();
 	test_auto();
 	test_off();
+	test_pressure();
 	return done_testing();
 }
