@@ -237,14 +237,20 @@ echo "    row above is the cold workload offline, as Postfix has no such cache)"
 
 # ---- instructions per envelope (callgrind) ----
 # time_full runs one untimed and --runs timed passes over the envelopes; a
-# dump after each call holds that workload's instructions alone
+# dump after each call holds that workload's instructions alone. With
+# --instr-atstart=no the benchmark turns instrumentation on around those
+# calls only (generating and compiling the policy run at valgrind's plain
+# speed): the counts agree within 0.1%, the run is several times shorter.
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	cq=50000
 	[ "$smoke" = 1 ] && cq=2000
-	valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" --toggle-collect=time_full \
-		--dump-after=time_full "$bench" --dir "$tmp/cg-policy" --queries "$cq" --runs 1 \
+	# --smoke first: it sets sizes, --queries and --runs after it override them
+	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg" \
+		--toggle-collect=time_full --dump-after=time_full \
+		"$bench" $([ "$smoke" = 1 ] && echo --smoke) --dir "$tmp/cg-policy" \
+		--queries "$cq" --runs 1 \
 		--kind-lookups 100 --hash-keys 100 --cidr-keys 100 --pcre-keys 100 \
-		$([ "$smoke" = 1 ] && echo --smoke) >"$tmp/cg.out" 2>&1 || true
+		>"$tmp/cg.out" 2>&1 || true
 	echo
 	echo "  instructions per full envelope (callgrind, $cq envelopes, 2 passes each):"
 	for w in 1:cold 2:repeated; do

@@ -62,15 +62,19 @@ on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned f
 	return 0;
 }
 
-/* merge - fill the wanted slots still empty from a record */
+/* merge - fill the wanted slots still empty from a record; the loops here
+ * walk the three or four wanted slots, not all S_COUNT */
 static void
 merge(const struct pol_snapshot *s, uint32_t rec, uint32_t out[S_COUNT], unsigned mask)
 {
 	if (rec == HSET_NONE)
 		return;
-	for (unsigned k = 0; k < S_COUNT; k++)
-		if ((mask & SLOT(k)) && out[k] == POL_NONE)
+	for (unsigned m = mask; m != 0; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+
+		if (out[k] == POL_NONE)
 			out[k] = s->recs[rec].e[k];
+	}
 }
 
 /* scan_part - one of the input's databases, into c */
@@ -117,9 +121,13 @@ match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
 			scan_part(s, scr, in, HP_ALWAYS, a, &c);
 		if (s->hs[in][HP_LIT] != NULL && pol_grams_any(s->grams[in], a->full, a->full_len))
 			scan_part(s, scr, in, HP_LIT, a, &c);
-		for (unsigned k = 0; k < S_COUNT; k++)
+		/* on_match filled wanted slots only */
+		for (unsigned m = mask; m != 0; m &= m - 1) {
+			unsigned k = (unsigned)__builtin_ctz(m);
+
 			if (out[k] == POL_NONE)
 				out[k] = c.out[k];
+		}
 	}
 }
 

@@ -24,7 +24,7 @@
 
 /* 32,768 inputs (4 MiB) per reader: the working set of a busy lcore's
  * sessions over some seconds; a miss costs a microsecond at most. */
-#define FC_SETS 16384
+#define FC_SETS POL_FC_SETS
 #define FC_WAYS 2
 /* Key bytes an entry holds: most addresses and HELO names are shorter, and
  * the entry is then exactly two cache lines. */
@@ -35,17 +35,22 @@ struct fc_entry {
 	uint32_t tag;             /* high hash bits, checked before the key */
 	uint8_t kind;             /* enum pol_input */
 	uint8_t len;              /* key length */
+	uint8_t mru;              /* in a set's way 0 only: the way used last */
 	uint32_t f[POL_FC_FACTS]; /* the facts, by kind (see pol_eval.c) */
 	char key[FC_KEY_MAX];
 };
 
+/* Recency is one index per set (in way 0's spare byte), not the order of
+ * the ways: a hit or an insert moves no entry, where moving one copied
+ * 128 bytes or more on every miss. */
 struct pol_fcache {
-	struct fc_entry e[FC_SETS][FC_WAYS]; /* way 0 most recently used */
+	struct fc_entry e[FC_SETS][FC_WAYS];
 	uint64_t hits, misses;
 } __attribute__((aligned(64))); /* its size a multiple of 64, as aligned_alloc wants */
 
 _Static_assert(sizeof(struct fc_entry) == 128, "a cache entry is two cache lines");
 _Static_assert((FC_SETS & (FC_SETS - 1)) == 0, "FC_SETS is a power of two");
+_Static_assert(FC_WAYS == 2, "one recency index tells the victim of two ways only");
 
 /* pol_fcache_new - an empty cache, or NULL */
 struct pol_fcache *
@@ -94,13 +99,8 @@ pol_fcache_get(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k)
 		    memcmp(e->key, k->in, k->len) != 0)
 			continue;
 		c->hits++;
-		if (w > 0) {
-			struct fc_entry t = *e;
-
-			memmove(&set[1], &set[0], (size_t)w * sizeof(*set));
-			set[0] = t;
-		}
-		return set[0].f;
+		set[0].mru = (uint8_t)w;
+		return e->f;
 	}
 	c->misses++;
 	return NULL;
@@ -112,9 +112,10 @@ pol_fcache_put(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k,
                const uint32_t f[POL_FC_FACTS])
 {
 	struct fc_entry *set = c->e[k->h & (FC_SETS - 1)];
-	struct fc_entry *e = &set[0];
+	unsigned victim = 1u - set[0].mru;
+	struct fc_entry *e = &set[victim];
 
-	memmove(&set[1], &set[0], (FC_WAYS - 1) * sizeof(*set));
+	set[0].mru = (uint8_t)victim;
 	e->snap = snap;
 	e->tag = (uint32_t)(k->h >> 32);
 	e->kind = k->kind;

@@ -34,14 +34,16 @@ enum pol_input { IN_HELO, IN_SENDER, IN_RCPT, IN_COUNT };
 enum pol_hspart { HP_ALWAYS, HP_LIT, HP_COUNT };
 
 /* Grams (3 or 4 bytes) of the literals the HP_LIT patterns require: a
- * bitmap of their first three bytes, 4 KiB to stay in L1 (a few hundred
- * grams set 1% of it), in front of a table of the grams themselves. */
+ * bitmap of the 3-byte windows of each gram (both of a 4-byte one), 4 KiB
+ * to stay in L1 (a few hundred grams set 1-2% of it), in front of a table
+ * of the grams themselves. */
 #define POL_GRAM_BITS_LOG2 15
 struct pol_grams {
 	uint64_t bits[(1u << POL_GRAM_BITS_LOG2) / 64];
 	uint32_t *key; /* open addressing, 0: empty */
 	uint32_t mask; /* slots - 1 */
 	size_t n;      /* grams held */
+	size_t step;   /* input positions pol_grams_any tries: 2, or 1 with 3-byte grams */
 };
 
 /* The client prefix lists. */
@@ -125,7 +127,8 @@ void pol_grams_free(struct pol_grams *g);
 bool pol_grams_any(const struct pol_grams *g, const char *s, size_t n);
 
 /* pol_fcache.c: per-reader facts of recent inputs */
-#define POL_FC_FACTS 3 /* facts per input: whitelist, blacklist, local */
+#define POL_FC_FACTS 3     /* facts per input: whitelist, blacklist, local */
+#define POL_FC_SETS  16384 /* sets of two inputs; the low hash bits pick one */
 struct pol_fcache;
 struct pol_fkey {
 	const char *in; /* the input as the client sent it */

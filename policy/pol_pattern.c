@@ -31,6 +31,42 @@ static const unsigned char lower[256] = {
 #undef L
 };
 
+/* lower8 - eight bytes of src lowercased (ASCII) into dst at once: per
+ * byte, A-Z gain 0x20 and every other byte (>= 0x80 too) stays. Each
+ * lane's arithmetic stays inside its byte: the 7-bit values plus at most
+ * 0x3f cannot carry out of it. A quarter of the instructions of a table
+ * lookup per byte, on the lcores' per-input path. */
+static void
+lower8(char *dst, const char *src)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t x, low7, ge_a, gt_z, upper;
+
+	memcpy(&x, src, 8);
+	low7 = x & ~high;
+	ge_a = low7 + ones * (0x80 - 'A'); /* high bit: low7 >= 'A' */
+	gt_z = low7 + ones * (0x7f - 'Z'); /* high bit: low7 > 'Z' */
+	upper = ge_a & ~gt_z & ~x & high;  /* 'A'..'Z' and not >= 0x80 */
+	x |= upper >> 2;                   /* 0x80 >> 2 = 0x20 */
+	memcpy(dst, &x, 8);
+}
+
+/* lower_copy - n bytes of src lowercased into dst (not overlapping) */
+static void
+lower_copy(char *dst, const char *src, size_t n)
+{
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = (char)lower[(unsigned char)src[i]];
+		return;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8)
+		lower8(dst + i, src + i);
+	/* the last eight bytes, overlapping what is done: the same bytes of
+	 * src give the same bytes of dst, and no byte-wise tail is left */
+	lower8(dst + n - 8, src + n - 8);
+}
+
 /* pol_list_slot - the record slot a name list fills */
 enum pol_slot
 pol_list_slot(enum pol_list l)
@@ -376,12 +412,12 @@ parse_entry(enum pol_list l, const char *text, struct pol_entry *e, char *why, s
 size_t
 pol_host_norm(const char *in, char *buf, size_t size)
 {
-	size_t n = 0;
+	size_t n;
 
 	if (size == 0)
 		return 0;
-	for (; in[n] != '\0' && n + 1 < size; n++)
-		buf[n] = (char)lower[(unsigned char)in[n]];
+	n = strnlen(in, size - 1);
+	lower_copy(buf, in, n);
 	n = strip_dot(buf, n);
 	buf[n] = '\0';
 	return n;
@@ -425,8 +461,8 @@ pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
 		if (at != NULL && memchr(p, '@', (size_t)(at - p)) != NULL)
 			quoted_at = true;
 	}
-	for (const char *s = p; s < end; s++)
-		buf[n++] = (char)lower[(unsigned char)*s];
+	n = (size_t)(end - p);
+	lower_copy(buf, p, n);
 	buf[n] = '\0';
 	a->full = buf;
 	a->lp = buf;

@@ -6,6 +6,7 @@
  * of a new policy must make every cached fact a miss, so that the new
  * policy decides, and the old one again when it is back.
  */
+#include "../../../policy/pol_impl.h"
 #include "tap.h"
 #include "testlib.h"
 
@@ -127,6 +128,54 @@ compile(const char *name, const char *text)
 	return must_load(name, text);
 }
 
+/* same_set - n inputs "lruN@x.example" that fall in one set of the cache */
+static void
+same_set(char names[][32], struct pol_fkey *keys, size_t n)
+{
+	size_t found = 0;
+
+	for (unsigned i = 0; found < n && i < 10000000; i++) {
+		snprintf(names[found], 32, "lru%u@x.example", i);
+		pol_fcache_key(IN_SENDER, names[found], &keys[found]);
+		if (found == 0 ||
+		    (keys[found].h & (POL_FC_SETS - 1)) == (keys[0].h & (POL_FC_SETS - 1)))
+			found++;
+	}
+}
+
+/* test_lru - a set of two keeps the input used last: a third input evicts
+ * the one not looked up since the other was */
+static void
+test_lru(void)
+{
+	struct pol_fcache *c = pol_fcache_new();
+	char names[3][32];
+	struct pol_fkey k[3];
+	const uint32_t fa[POL_FC_FACTS] = {1, 2, 3}, fb[POL_FC_FACTS] = {4, 5, 6},
+	               fc[POL_FC_FACTS] = {7, 8, 9};
+	const uint32_t *got;
+
+	if (!ok(c != NULL, "cache made"))
+		return;
+	same_set(names, k, 3);
+	pol_fcache_put(c, 1, &k[0], fa);
+	pol_fcache_put(c, 1, &k[1], fb);
+	got = pol_fcache_get(c, 1, &k[0]);
+	ok(got != NULL && got[2] == 3, "a and b in one set: a found");
+	pol_fcache_put(c, 1, &k[2], fc); /* b is the least recently used */
+	ok(pol_fcache_get(c, 1, &k[1]) == NULL, "c evicted b, the least recently used");
+	got = pol_fcache_get(c, 1, &k[0]);
+	ok(got != NULL && got[0] == 1, "a, used after b, kept");
+	got = pol_fcache_get(c, 1, &k[2]);
+	ok(got != NULL && got[1] == 8, "c found");
+	pol_fcache_put(c, 1, &k[1], fb); /* a is now the least recently used */
+	ok(pol_fcache_get(c, 1, &k[0]) == NULL, "b back in: a evicted");
+	ok(pol_fcache_get(c, 1, &k[2]) != NULL && pol_fcache_get(c, 1, &k[1]) != NULL,
+	   "c and b found");
+	ok(pol_fcache_get(c, 2, &k[1]) == NULL, "under another snapshot: a miss");
+	pol_fcache_free(c);
+}
+
 int
 main(void)
 {
@@ -136,6 +185,7 @@ main(void)
 	uint64_t h0, m0, h1, m1;
 	unsigned differ = 0;
 
+	test_lru();
 	ok(pol_publish(compile("a.conf", pol_a), &errs) > 0, "policy a published");
 	r = pol_reader_register();
 	ok(r != NULL, "reader registered");

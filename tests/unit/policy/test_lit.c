@@ -181,6 +181,65 @@ test_grams(void)
 	pol_grams_free(g);
 }
 
+/* grams_oracle - whether any of the literals (each its own gram: 3 or 4
+ * bytes) is in s[0..n), by brute force */
+static bool
+grams_oracle(const char *const *lits, size_t nlits, const char *s, size_t n)
+{
+	for (size_t i = 0; i < nlits; i++)
+		if (memmem(s, n, lits[i], strlen(lits[i])) != NULL)
+			return true;
+	return false;
+}
+
+/* test_grams_random - pol_grams_any agrees with brute force on random
+ * inputs over the grams' own bytes, a gram planted at every offset (odd
+ * and even: the walk tries every other position when all grams are 4
+ * bytes), and lengths cut short of the NUL */
+static void
+test_grams_random(void)
+{
+	static const char *const four[] = {"q7x@", "zk.9", "-w3v", "bb.a"};
+	static const char *const mixed[] = {"q7x@", "zk.9", "-w3", "bb.a"};
+	static const struct {
+		const char *const *lits;
+		const char *what;
+	} sets[] = {{four, "4-byte grams"}, {mixed, "with a 3-byte gram"}};
+	static const char alpha[] = "q7x@zk.9-w3vba";
+	unsigned rs = 7, bad = 0, hits = 0, runs = 0;
+
+	for (size_t t = 0; t < 2; t++) {
+		struct pol_grams *g = pol_grams_build((const char **)sets[t].lits, 4);
+
+		if (!ok(g != NULL, "%s: table built", sets[t].what))
+			continue;
+		for (int r = 0; r < 20000; r++) {
+			char buf[48];
+			size_t len = (size_t)rand_r(&rs) % 40, n;
+
+			for (size_t i = 0; i < len; i++)
+				buf[i] = alpha[(size_t)rand_r(&rs) % (sizeof(alpha) - 1)];
+			buf[len] = '\0';
+			if (len >= 4 && rand_r(&rs) % 2) {
+				const char *lit = sets[t].lits[(size_t)rand_r(&rs) % 4];
+				size_t at = (size_t)rand_r(&rs) % (len - strlen(lit) + 1);
+
+				memcpy(buf + at, lit, strlen(lit));
+			}
+			n = rand_r(&rs) % 4 == 0 && len > 0 ? (size_t)rand_r(&rs) % len : len;
+			runs++;
+			if (grams_oracle(sets[t].lits, 4, buf, n))
+				hits++;
+			if (pol_grams_any(g, buf, n) != grams_oracle(sets[t].lits, 4, buf, n) &&
+			    bad++ < 5)
+				printf("# %s: \"%.*s\" disagrees\n", sets[t].what, (int)n, buf);
+		}
+		pol_grams_free(g);
+	}
+	ok(hits > runs / 4, "random inputs held a gram %u times of %u", hits, runs);
+	is_int(bad, 0, "the prefilter agrees with brute force on every input");
+}
+
 /* test_eval - verdicts through the prefilter, both databases of an input */
 static void
 test_eval(void)
@@ -235,6 +294,7 @@ main(void)
 	test_extract();
 	test_required();
 	test_grams();
+	test_grams_random();
 	test_eval();
 	pol_hs_cache_clear();
 	return done_testing();

@@ -145,6 +145,43 @@ test_addr_norm(void)
 	}
 }
 
+/* test_lower - inputs are lowercased eight bytes at a time: against the
+ * plain per-byte rule on random bytes (all of 1..255, so the edges of A-Z
+ * and bytes >= 0x80 come up) at every length and alignment */
+static void
+test_lower(void)
+{
+	unsigned rs = 11, bad_host = 0, bad_addr = 0;
+
+	for (int r = 0; r < 20000; r++) {
+		char in[48], want[48], buf[64];
+		size_t len = (size_t)rand_r(&rs) % 40, off = (size_t)rand_r(&rs) % 8, n;
+		struct pol_addr a;
+
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)(1 + rand_r(&rs) % 255);
+
+			if (c == '@' || c == '"')
+				c = 'Q'; /* no domain, no quoting: the whole input is the local part
+				          */
+			in[off + i] = (char)c;
+			want[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		in[off + len] = '\0';
+		want[len] = '\0';
+		pol_host_norm(in + off, buf, sizeof(buf));
+		n = len > 1 && want[len - 1] == '.' ? len - 1 : len;
+		if ((strlen(buf) != n || memcmp(buf, want, n) != 0) && bad_host++ < 3)
+			printf("# host_norm of %zu bytes differs\n", len);
+		if ((pol_addr_norm(in + off, buf, sizeof(buf), &a) < 0 || a.full_len != len ||
+		     memcmp(a.full, want, len) != 0) &&
+		    bad_addr++ < 3)
+			printf("# addr_norm of %zu bytes differs\n", len);
+	}
+	is_int(bad_host, 0, "pol_host_norm lowercases exactly A-Z, any length and alignment");
+	is_int(bad_addr, 0, "pol_addr_norm lowercases exactly A-Z, any length and alignment");
+}
+
 /* ---- property test: pol_eval's sender black list against an oracle ---- */
 
 static unsigned long rng = 88172645463325252ull;
@@ -365,6 +402,7 @@ main(void)
 {
 	test_classify();
 	test_addr_norm();
+	test_lower();
 	test_property();
 	pol_hs_cache_clear();
 	return done_testing();
