@@ -12,6 +12,9 @@
  *   GREETING    --220-->        EHLO (ours; the client's HELO name without XCLIENT)
  *   EHLO        --250-->        XCLIENT --220--> EHLO2 --250--> READY   (xclient)
  *                               READY                                  (proxy, none)
+ *               --250, tls-->   STARTTLS --220--> TLS (handshake) --done--> EHLO
+ *                               (then as above, every byte inside TLS;
+ *                               relay_tls.c decides, a TLS failure is a 4xx)
  *   READY       request         MAIL --2xx--> RCPT --reply--> READY    (a recipient)
  *                               DATA --354--> BODY --end of data--> DOT --reply--> READY
  *                               RSET --250--> READY
@@ -38,6 +41,8 @@ enum r_state {
 	R_CONNECTING,
 	R_GREETING,
 	R_EHLO,
+	R_STARTTLS, /* our STARTTLS's reply is awaited */
+	R_TLS,      /* the handshake with the backend is going on */
 	R_XCLIENT,
 	R_EHLO2,
 	R_READY,
@@ -84,8 +89,15 @@ struct relay {
 	char *refusal;             /* a chunk: the backend's first refusal of a stashed recipient */
 	struct relay_rp rp;
 	struct relay_ds ds;
+	struct tls_conn *tls;     /* the backend leg's TLS from our STARTTLS on, or NULL */
+	struct relay_tls ts;      /* what the backend leg's TLS does next */
+	uint32_t ehlo_ext;        /* the keywords of the backend's last EHLO reply */
 	char rcpt[SMTP_LINE_MAX]; /* the recipient asked about */
 };
+
+_Static_assert((int)POL_BTLS_VERIFY == (int)RELAY_TLS_VERIFY &&
+                       (int)POL_BTLS_MAY == (int)RELAY_TLS_MAY,
+               "pol_backend_tls in relay_tls_level's order");
 
 /* ---- small things ---- */
 
@@ -108,6 +120,53 @@ client_name(const struct relay *r, char *buf, size_t size)
 	return r->ss != NULL ? pol_client_name(&r->ss->client, buf, size) : "unknown";
 }
 
+/* tls_flush - move the backend TLS's ciphertext to TCP as far as the send
+ * space allows; the rest goes when it frees (b_sent) */
+static void
+tls_flush(struct relay *r)
+{
+	const void *p;
+	size_t n;
+
+	if (r->tls == NULL || r->backend == NULL)
+		return;
+	n = tls_conn_out_data(r->tls, &p);
+	if (n > 0)
+		tls_conn_out_drop(r->tls, tcp_send(r->backend, p, n));
+	if (tls_conn_out(r->tls) > 0)
+		tcp_send_wait(r->backend);
+}
+
+/* bsend - bytes to the backend, through TLS once it is up; false when they
+ * did not all go (plaintext: no room) */
+static bool
+bsend(struct relay *r, const void *p, size_t n)
+{
+	if (r->tls == NULL)
+		return tcp_send(r->backend, p, n) == n;
+	if (tls_conn_write(r->tls, p, n) < 0)
+		return false;
+	tls_flush(r);
+	return true;
+}
+
+/* bspace - how many message bytes may go to the backend now: TCP's send
+ * space, less TLS's record overhead and the ciphertext still waiting */
+static size_t
+bspace(struct relay *r)
+{
+	size_t space = tcp_send_space(r->backend), over;
+
+	if (r->tls == NULL)
+		return space;
+	tls_flush(r);
+	if (tls_conn_out(r->tls) > 0)
+		return 0; /* the last write is not all in TCP yet */
+	space = tcp_send_space(r->backend);
+	over = (space / 16384 + 2) * TLS_OVERHEAD;
+	return space > over ? space - over : 0;
+}
+
 /* sendf - a command line to the backend; false when it did not fit (a
  * backend that reads nothing: the caller fails it) */
 __attribute__((format(printf, 2, 3))) static bool
@@ -122,7 +181,7 @@ sendf(struct relay *r, const char *fmt, ...)
 	va_end(ap);
 	if (n <= 0 || (size_t)n >= sizeof(line))
 		return false;
-	return tcp_send(r->backend, line, (size_t)n) == (size_t)n;
+	return bsend(r, line, (size_t)n);
 }
 
 /* arm - the backend must answer within ms */
@@ -148,6 +207,8 @@ reply_ms(const struct relay *r)
 static void
 relay_free(struct relay *r)
 {
+	tls_conn_free(r->tls);
+	r->tls = NULL;
 	rl_of(r)->live--;
 	chunk_put(&rl_of(r)->pool, r);
 }
@@ -171,6 +232,8 @@ drop(struct relay *r)
 	r->backend = NULL;
 	r->state = R_DOWN;
 	r->txn = r->rset = false;
+	tls_conn_free(r->tls); /* no close_notify: the RST ends it */
+	r->tls = NULL;
 	if (b != NULL) {
 		tcp_flow_set_app(b, NULL);
 		tcp_set_deadline(b, 0);
@@ -200,9 +263,10 @@ backend_name(const struct relay *r, char *buf, size_t size)
 
 static const char *const unavailable = "451 4.4.1 Error: backend not available, try again later";
 
-/* fail - the backend failed: drop it; what the client waits for gets a 4xx */
+/* fail_with - the backend failed: drop it; what the client waits for gets
+ * reply, a 4xx */
 static void
-fail(struct relay *r, const char *why)
+fail_with(struct relay *r, const char *why, const char *reply)
 {
 	struct relay_lcore *rl = rl_of(r);
 	uint8_t was = r->state;
@@ -222,14 +286,21 @@ fail(struct relay *r, const char *why)
 	if (was == R_BODY) {
 		/* the client is still sending the message: read it to its end */
 		r->discard = true;
-		r->discard_reply = unavailable;
+		r->discard_reply = reply;
 		rl->stats.failures++;
 		return;
 	}
 	if (r->want != W_NONE || was == R_DOT) {
 		rl->stats.failures++;
-		answer(r, unavailable, false);
+		answer(r, reply, false);
 	}
+}
+
+/* fail - fail_with the general 4xx */
+static void
+fail(struct relay *r, const char *why)
+{
+	fail_with(r, why, unavailable);
 }
 
 /* ---- connecting ---- */
@@ -284,6 +355,7 @@ connect_backend(struct relay *r)
 	r->state = R_CONNECTING;
 	r->txn = r->rset = r->xclient = false;
 	relay_rp_init(&r->rp);
+	relay_tls_init(&r->ts, (enum relay_tls_level)b->tls);
 	arm(r, b->connect_timeout_ms);
 	return 0;
 }
@@ -509,7 +581,162 @@ handoff_xclient(struct relay *r)
 
 	if (n <= 0)
 		return n;
-	return tcp_send(r->backend, cmd, (size_t)n) == (size_t)n ? 1 : -1;
+	return bsend(r, cmd, (size_t)n) ? 1 : -1;
+}
+
+/* ---- TLS on the backend leg ---- */
+
+/* tls_result - count how the backend leg's TLS ended, once */
+static void
+tls_result(struct relay *r)
+{
+	if (r->ts.result != RELAY_TLS_R_PENDING)
+		rl_of(r)->stats.tls[r->ts.result]++;
+}
+
+/* tls_fail - the backend leg's TLS failed: the backend is given up with
+ * the TLS reason in the log and the reply */
+static void
+tls_fail(struct relay *r, const char *detail)
+{
+	char why[256];
+
+	tls_result(r);
+	snprintf(why, sizeof(why), "TLS (%s): %s%s%s",
+	         relay_tls_level_name((enum relay_tls_level)r->ts.level),
+	         relay_tls_result_name((enum relay_tls_result)r->ts.result),
+	         detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	fail_with(r, why, relay_tls_reply((enum relay_tls_result)r->ts.result));
+}
+
+/* peer_name - the name the backend's certificate must carry: tls_server_name,
+ * else the backend's address as the policy gives it */
+static const char *
+peer_name(const struct relay *r, char *buf, size_t size)
+{
+	const struct pol_backend *b = &pol_snapshot_model(snap_of(r))->backend;
+	struct cidr c;
+
+	if (b->tls_server_name[0] != '\0')
+		return b->tls_server_name;
+	if (r->bk >= b->naddr)
+		return "";
+	c = b->addr[r->bk];
+	c.len = c.family == 4 ? 32 : 128;
+	cidr_format(&c, buf, size);
+	buf[strcspn(buf, "/")] = '\0';
+	return buf;
+}
+
+/* tls_begin - the backend said 220 to STARTTLS: our ClientHello */
+static void
+tls_begin(struct relay *r)
+{
+	char name[64];
+
+	r->tls = tls_conn_new_client(pol_snapshot_attachment(snap_of(r)),
+	                             peer_name(r, name, sizeof(name)));
+	if (r->tls == NULL) {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_NO_CONN, 0, 0);
+		tls_fail(r, "no TLS context or no memory");
+		return;
+	}
+	r->state = R_TLS;
+	if (tls_conn_handshake(r->tls) < 0) {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKE_FAIL, 0, 0);
+		tls_fail(r, tls_conn_error(r->tls));
+		return;
+	}
+	tls_flush(r);
+	arm(r, reply_ms(r));
+}
+
+/* cipher_index - the cipher's slot in sess.h's list ("other" last) */
+static unsigned
+cipher_index(const char *cipher)
+{
+#define CIPHER_NAME(i, name) [i] = name,
+	static const char *const names[SESS_TLS_CIPHERS] = {SESS_TLS_CIPHER_NAMES(CIPHER_NAME)};
+#undef CIPHER_NAME
+	unsigned c = 0;
+
+	while (c < SESS_TLS_CIPHERS - 1 && strcmp(cipher, names[c]) != 0)
+		c++;
+	return c;
+}
+
+/* tls_up - the handshake completed: count and log it as Postfix's smtp
+ * client does, then EHLO again inside TLS (RFC 3207 4.2) */
+static void
+tls_up(struct relay *r)
+{
+	struct relay_stats *st = &rl_of(r)->stats;
+	const char *version = tls_conn_version(r->tls), *cipher = tls_conn_cipher(r->tls);
+	int alg = 0, bits = tls_conn_bits(r->tls, &alg);
+	char name[80], bname[80];
+
+	if (strcmp(version, "TLSv1.3") == 0)
+		st->tls_v1_3++;
+	else if (strcmp(version, "TLSv1.2") == 0)
+		st->tls_v1_2++;
+	st->tls_cipher[cipher_index(cipher)]++;
+	logq_printf(&r->lc->log,
+	            "%s TLS connection established to backend %s for %s: %s with cipher %s "
+	            "(%d/%d bits)",
+	            r->ts.level == RELAY_TLS_VERIFY ? "Verified" : "Untrusted",
+	            backend_name(r, bname, sizeof(bname)), client_name(r, name, sizeof(name)),
+	            version, cipher, bits, alg);
+	relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKEN, 0, 0);
+	r->state = R_EHLO;
+	if (!sendf(r, "EHLO %s\r\n",
+	           r->handoff == POL_HANDOFF_XCLIENT ? pol_snapshot_model(snap_of(r))->hostname
+	                                             : helo_name(r))) {
+		fail(r, "cannot send EHLO");
+		return;
+	}
+	arm(r, reply_ms(r));
+}
+
+/* tls_shake_failed - the handshake failed: a certificate that did not
+ * verify, or anything else */
+static void
+tls_shake_failed(struct relay *r)
+{
+	const char *cert = r->ts.level == RELAY_TLS_VERIFY ? tls_conn_verify_error(r->tls) : NULL;
+	char detail[200];
+
+	if (cert != NULL) {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_CERT_FAIL, 0, 0);
+		snprintf(detail, sizeof(detail), "server certificate not verified: %s", cert);
+	} else {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKE_FAIL, 0, 0);
+		snprintf(detail, sizeof(detail), "%s", tls_conn_error(r->tls));
+	}
+	tls_flush(r); /* our alert, if there is one */
+	tls_fail(r, detail);
+}
+
+/* ehlo_done - the backend's EHLO reply is taken (and TLS settled): the
+ * hand-off by XCLIENT, or ready for the client's requests */
+static void
+ehlo_done(struct relay *r)
+{
+	if (r->state != R_EHLO2 && r->handoff == POL_HANDOFF_XCLIENT) {
+		if (!(r->ehlo_ext & RELAY_EXT_XCLIENT)) {
+			fail(r, "the backend does not offer XCLIENT to us");
+			return;
+		}
+		r->xc_step = 0;
+		if (handoff_xclient(r) <= 0) {
+			fail(r, "cannot send XCLIENT");
+			return;
+		}
+		r->state = R_XCLIENT;
+		arm(r, reply_ms(r));
+		return;
+	}
+	r->state = R_READY;
+	pump(r);
 }
 
 /* on_reply - one whole reply from the backend, in the state that awaited it */
@@ -544,23 +771,41 @@ on_reply(struct relay *r, const struct relay_reply *rr)
 			fail(r, "EHLO refused");
 			return;
 		}
-		if (r->state == R_EHLO && r->handoff == POL_HANDOFF_XCLIENT) {
-			if (!(rr->ext & RELAY_EXT_XCLIENT)) {
-				fail(r, "the backend does not offer XCLIENT to us");
+		r->ehlo_ext = rr->ext;
+		r->xc_attrs = rr->xclient;
+		if (r->state == R_EHLO) {
+			switch (relay_tls_step(&r->ts, RELAY_TLS_EV_EHLO, code, rr->ext)) {
+			case RELAY_TLS_STARTTLS:
+				if (!sendf(r, "STARTTLS\r\n")) {
+					fail(r, "cannot send STARTTLS");
+					return;
+				}
+				r->state = R_STARTTLS;
+				arm(r, reply_ms(r));
+				return;
+			case RELAY_TLS_GO: /* plaintext as allowed, or EHLO answered inside TLS */
+				tls_result(r);
+				break;
+			default:
+				tls_fail(r, NULL);
 				return;
 			}
-			r->xc_attrs = rr->xclient;
-			r->xc_step = 0;
-			if (handoff_xclient(r) <= 0) {
-				fail(r, "cannot send XCLIENT");
-				return;
-			}
-			r->state = R_XCLIENT;
-			break;
 		}
-		r->state = R_READY;
-		pump(r);
+		ehlo_done(r);
 		return;
+	case R_STARTTLS:
+		switch (relay_tls_step(&r->ts, RELAY_TLS_EV_REPLY, code, 0)) {
+		case RELAY_TLS_HANDSHAKE:
+			tls_begin(r);
+			return;
+		case RELAY_TLS_GO: /* may: refused, on in plaintext */
+			tls_result(r);
+			ehlo_done(r);
+			return;
+		default:
+			tls_fail(r, reply);
+			return;
+		}
 	case R_XCLIENT:
 		if (code != 220) {
 			fail(r, "XCLIENT refused");
@@ -772,6 +1017,10 @@ hook_close(void *arg, struct smtp_session *ss)
 		/* a clean goodbye; the backend's FIN ends it */
 		if (sendf(r, "QUIT\r\n")) {
 			r->state = R_QUIT;
+			if (r->tls != NULL) {
+				tls_conn_close(r->tls); /* close_notify after the QUIT */
+				tls_flush(r);
+			}
 			tcp_close(r->backend);
 			arm(r, 10000);
 			return;
@@ -825,7 +1074,7 @@ relay_body(struct lcore_conf *lc, struct smtp_session *ss, const void *buf, size
 		if (r->state == R_DOT)
 			break; /* what follows the message waits for the backend's reply */
 		if (!r->discard) {
-			size_t space = tcp_send_space(r->backend);
+			size_t space = bspace(r);
 
 			/* room for a CR held from the last call as well */
 			if (space <= 1) {
@@ -837,8 +1086,7 @@ relay_body(struct lcore_conf *lc, struct smtp_session *ss, const void *buf, size
 		}
 		ev = relay_ds_scan(&r->ds, p + taken, n, &st);
 		if (!r->discard && (st.cr || st.fwd > 0)) {
-			if ((st.cr && tcp_send(r->backend, "\r", 1) != 1) ||
-			    tcp_send(r->backend, p + taken, st.fwd) != st.fwd) {
+			if ((st.cr && !bsend(r, "\r", 1)) || !bsend(r, p + taken, st.fwd)) {
 				fail(r, "cannot pass the message on");
 			} else {
 				lc->relay.stats.body_bytes += st.fwd + st.cr;
@@ -922,13 +1170,13 @@ b_connected(void *ctx, struct tcp_flow *f)
 	arm(r, reply_ms(r));
 }
 
-static size_t
-b_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
+/* replies - the backend's plaintext: each whole reply to on_reply; false
+ * once the relay let go of the flow */
+static bool
+replies(struct tcp_flow *f, const char *p, size_t len)
 {
-	const char *p = buf;
 	size_t at = 0;
 
-	(void)ctx;
 	while (at < len) {
 		struct relay *r = tcp_flow_app(f);
 		struct relay_reply rr;
@@ -936,7 +1184,7 @@ b_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
 		enum relay_rp_ev ev;
 
 		if (r == NULL)
-			return len;
+			return false;
 		ev = relay_rp_feed(&r->rp, p + at, len - at, &used, &rr);
 		at += used;
 		if (ev == RELAY_RP_ERROR) {
@@ -945,12 +1193,87 @@ b_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
 			snprintf(why, sizeof(why), "malformed reply (%s)",
 			         relay_rp_err_name(relay_rp_error(&r->rp)));
 			fail(r, why);
-			return len;
+			return false;
 		}
 		if (ev == RELAY_RP_MORE)
 			break;
 		on_reply(r, &rr);
+		/* after the 220 to STARTTLS only TLS may come: plaintext that
+		 * came with it was injected (RFC 3207 6, CVE-2011-0411's kind) */
+		if (tcp_flow_app(f) == r && r->state == R_TLS && at < len) {
+			relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKE_FAIL, 0, 0);
+			tls_fail(r, "plaintext after the 220 to STARTTLS");
+			return false;
+		}
 	}
+	return tcp_flow_app(f) != NULL;
+}
+
+/* b_tls - ciphertext from the backend: the handshake, then replies */
+static size_t
+b_tls(struct relay *r, struct tcp_flow *f, const uint8_t *buf, size_t len)
+{
+	char plain[TLS_PLAIN_CHUNK];
+	size_t taken = 0, fed;
+	long n;
+
+	for (;;) {
+		if (!tls_conn_done(r->tls)) {
+			int rc;
+
+			fed = tls_conn_feed(r->tls, buf + taken, len - taken);
+			taken += fed;
+			rc = tls_conn_handshake(r->tls);
+			tls_flush(r);
+			if (rc < 0) {
+				tls_shake_failed(r);
+				return len;
+			}
+			if (rc == 0) {
+				if (fed == 0)
+					return taken; /* all input is in: wait for more */
+				continue;
+			}
+			tls_up(r);
+			if (tcp_flow_app(f) != r)
+				return len;
+		}
+		n = tls_conn_peek(r->tls, plain, sizeof(plain));
+		tls_flush(r); /* a post-handshake message may have answered something */
+		if (n < 0) {
+			/* close_notify after our QUIT is the expected end; its FIN follows */
+			if (r->state != R_QUIT) {
+				char why[128];
+
+				snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(r->tls));
+				fail(r, why);
+			}
+			return len;
+		}
+		if (n > 0) {
+			tls_conn_consume(r->tls, (size_t)n);
+			if (!replies(f, plain, (size_t)n) || tcp_flow_app(f) != r || r->tls == NULL)
+				return len;
+			continue;
+		}
+		fed = tls_conn_feed(r->tls, buf + taken, len - taken);
+		if (fed == 0)
+			return taken;
+		taken += fed;
+	}
+}
+
+static size_t
+b_data(void *ctx, struct tcp_flow *f, const void *buf, size_t len)
+{
+	struct relay *r = tcp_flow_app(f);
+
+	(void)ctx;
+	if (r == NULL)
+		return len;
+	if (r->tls != NULL)
+		return b_tls(r, f, buf, len);
+	replies(f, buf, len);
 	return len;
 }
 
@@ -964,6 +1287,11 @@ b_peer_fin(void *ctx, struct tcp_flow *f)
 		tcp_close(f);
 		return;
 	}
+	if (r->state == R_TLS) {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKE_FAIL, 0, 0);
+		tls_fail(r, "the backend closed the connection");
+		return;
+	}
 	fail(r, "the backend closed the connection");
 }
 
@@ -973,6 +1301,8 @@ b_sent(void *ctx, struct tcp_flow *f)
 	struct relay *r = tcp_flow_app(f);
 
 	(void)ctx;
+	if (r != NULL)
+		tls_flush(r); /* the rest of what TLS wrote */
 	if (r != NULL && r->client != NULL && r->state == R_BODY)
 		tcp_rx_kick(r->client); /* and the decrypted bytes a TLS session keeps */
 }
@@ -991,6 +1321,11 @@ b_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 		relay_free(r);
 		return;
 	}
+	if (r->state == R_TLS) {
+		relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKE_FAIL, 0, 0);
+		tls_fail(r, "timeout");
+		return;
+	}
 	fail(r, r->state == R_CONNECTING ? "connect timeout" : "timeout");
 }
 
@@ -1004,6 +1339,8 @@ b_closed(void *ctx, struct tcp_flow *f, enum tcp_end why)
 		return;
 	tcp_flow_set_app(f, NULL);
 	r->backend = NULL;
+	tls_conn_free(r->tls);
+	r->tls = NULL;
 	if (r->ss == NULL) {
 		relay_free(r);
 		return;

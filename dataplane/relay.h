@@ -9,6 +9,8 @@
  * the backend's replies back as the engine's answers. Nothing is ever
  * acknowledged to the client that the backend did not acknowledge: any
  * failure before the backend's reply to the end of the data is a 4xx.
+ * With backend.tls the conversation after the backend's first EHLO reply
+ * goes through STARTTLS (relay_tls.c decides, tls/ encrypts).
  */
 #ifndef RELAY_H
 #define RELAY_H
@@ -19,6 +21,7 @@
 #include "chunk.h"
 #include "pol.h"
 #include "relay_proto.h"
+#include "sess.h"
 #include "smtp.h"
 #include "tcp.h"
 
@@ -38,6 +41,11 @@ struct relay_stats {
 	uint64_t smuggling;  /* bare CR or LF in a message: refused, never forwarded whole */
 	uint64_t body_bytes; /* message bytes passed to backends */
 	uint64_t no_memory;  /* no relay state left: 451 */
+	/* TLS on the backend leg (backend.tls != none), one outcome per
+	 * connection that got as far as the backend's EHLO reply */
+	uint64_t tls[RELAY_TLS_R_COUNT];       /* by enum relay_tls_result (pending: unused) */
+	uint64_t tls_v1_2, tls_v1_3;           /* handshakes completed, by protocol */
+	uint64_t tls_cipher[SESS_TLS_CIPHERS]; /* ... by cipher (sess.h's list) */
 };
 
 /* What one lcore keeps for its relays (the lcore only). */

@@ -57,8 +57,13 @@ stats_reply_class_name(unsigned cls)
 
 /* ---- the table of what is exported ---- */
 
-#define L(field)              offsetof(struct stats_lcore, field)
-#define CIPHER_VALUE(i, name) {name, L(sess.tls.cipher[i])},
+#define L(field)                      offsetof(struct stats_lcore, field)
+#define CIPHER_VALUE(i, name)         {name, L(sess.tls.cipher[i])},
+#define BACKEND_CIPHER_VALUE(i, name) {name, L(relay.tls_cipher[i])},
+#define BACKEND_TLS_VALUE(r, name)                                                                 \
+	{                                                                                          \
+		name, L(relay.tls[r])                                                              \
+	}
 #define C(nm, field, txt)                                                                          \
 	{                                                                                          \
 		.name = nm, .help = txt, .v = { {NULL, L(field)} }                                 \
@@ -227,6 +232,27 @@ static struct stats_metric table[] = {
         C("relay_no_memory_total", relay.no_memory,
           "Relays refused for want of relay state (451)."),
         G("relay_active", relay_live, "Sessions with a backend connection now."),
+        {.name = "backend_tls_total",
+         .help = "Backend connections by how their TLS ended (backend tls = may, encrypt, "
+                 "verify): ok, plaintext (may), not_offered, refused, unavailable, handshake, "
+                 "certificate; every failure a 4xx to the client.",
+         .label = "result",
+         .v = {BACKEND_TLS_VALUE(RELAY_TLS_R_OK, "ok"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_PLAINTEXT, "plaintext"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_NOT_OFFERED, "not_offered"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_REFUSED, "refused"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_UNAVAILABLE, "unavailable"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_HANDSHAKE, "handshake"),
+               BACKEND_TLS_VALUE(RELAY_TLS_R_CERTIFICATE, "certificate")}},
+        {.name = "backend_tls_handshakes_total",
+         .help = "TLS handshakes completed with backends, by protocol.",
+         .label = "protocol",
+         .v = {{"tls1_2", L(relay.tls_v1_2)}, {"tls1_3", L(relay.tls_v1_3)}}},
+        {.name = "backend_tls_ciphers_total",
+         .help = "TLS handshakes completed with backends, by the cipher agreed (OpenSSL's "
+                 "names; other: any cipher not listed).",
+         .label = "cipher",
+         .v = {SESS_TLS_CIPHER_NAMES(BACKEND_CIPHER_VALUE)}},
         C("log_lines_dropped_total", log_dropped, "Log lines lost: the lcore's log ring was full."),
 };
 

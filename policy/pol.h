@@ -151,6 +151,15 @@ struct pol_service {
 	unsigned ntls_certs;
 };
 
+/* TLS on the backend leg (Postfix's smtp_tls_security_level; the order of
+ * relay_tls_level). */
+enum pol_backend_tls {
+	POL_BTLS_NONE,    /* plaintext: the backend learns of the client's TLS by XCLIENT/PROXY */
+	POL_BTLS_MAY,     /* STARTTLS when the backend offers it */
+	POL_BTLS_ENCRYPT, /* STARTTLS required, any certificate */
+	POL_BTLS_VERIFY,  /* STARTTLS required, the chain checked against tls_ca and the name */
+};
+
 struct pol_backend {
 	bool configured;
 	struct cidr addr[POL_MAX_BACKENDS];
@@ -160,6 +169,14 @@ struct pol_backend {
 	uint32_t connect_timeout_ms;
 	const char *file;
 	unsigned line;
+	enum pol_backend_tls tls;
+	uint8_t tls_protocols; /* enum pol_tls_proto bits; both by default */
+	char *tls_ca;          /* PEM: the trusted CAs (verify), read at load time; or NULL */
+	size_t tls_ca_len;
+	const char *tls_ca_path;   /* as read, for error messages */
+	unsigned tls_ca_line;      /* where tls_ca is */
+	char tls_server_name[256]; /* the name checked (and sent as SNI); "": the backend's address
+	                            */
 };
 
 /* The rule model: what the file says, with where it says it. */
@@ -331,7 +348,8 @@ const char *pol_kind_name(enum pol_pkind k);    /* "glob" */
 const char *pol_reason_name(enum pol_reason r); /* "relay_denied" */
 const char *pol_stage_name(enum pol_stage st);  /* "rcpt" */
 const char *pol_handoff_name(enum pol_handoff h);
-const char *pol_tls_name(enum pol_tls t); /* "required" */
+const char *pol_tls_name(enum pol_tls t);                 /* "required" */
+const char *pol_backend_tls_name(enum pol_backend_tls t); /* "verify" */
 
 /* ---- publication (liburcu QSBR) ----
  *

@@ -535,3 +535,11 @@ pol_tls_name(enum pol_tls t)
 
 	return t <= POL_TLS_REQUIRED ? names[t] : "?";
 }
+
+const char *
+pol_backend_tls_name(enum pol_backend_tls t)
+{
+	static const char *const names[] = {"none", "may", "encrypt", "verify"};
+
+	return t <= POL_BTLS_VERIFY ? names[t] : "?";
+}

@@ -396,6 +396,29 @@ read_pem(struct loader *ld, const struct conf_node *c, const char *key, size_t *
 	return buf;
 }
 
+/* load_protocols - tls_protocols of a service or the backend, if given */
+static void
+load_protocols(struct loader *ld, const struct conf_node *c, uint8_t *protocols)
+{
+	const struct conf_node *n, *v[POL_MAX_TLS_CERTS];
+	unsigned nv = 0;
+
+	if ((n = conf_get(c, "tls_protocols")) == NULL ||
+	    strings(ld, n, "tls_protocols", v, POL_MAX_TLS_CERTS, &nv) < 0)
+		return;
+	*protocols = 0;
+	for (unsigned i = 0; i < nv; i++) {
+		if (strcasecmp(v[i]->str, "TLSv1.2") == 0)
+			*protocols |= POL_TLS_V1_2;
+		else if (strcasecmp(v[i]->str, "TLSv1.3") == 0)
+			*protocols |= POL_TLS_V1_3;
+		else
+			pol_errs_add(ld->errs, v[i]->file, v[i]->line,
+			             "tls_protocols: expected TLSv1.2 or TLSv1.3, got \"%s\"",
+			             v[i]->str);
+	}
+}
+
 /* load_tls - tls, tls_cert, tls_key (paired by position: an RSA and an
  * ECDSA chain side by side) and tls_protocols of a service */
 static void
@@ -417,21 +440,7 @@ load_tls(struct loader *ld, const struct conf_node *c, struct pol_service *s)
 			pol_errs_add(ld->errs, n->file, n->line,
 			             "tls: expected off, optional or required, got \"%s\"", t);
 	}
-	if ((n = conf_get(c, "tls_protocols")) != NULL &&
-	    strings(ld, n, "tls_protocols", certs, POL_MAX_TLS_CERTS, &nc) == 0) {
-		s->tls_protocols = 0;
-		for (unsigned i = 0; i < nc; i++) {
-			if (strcasecmp(certs[i]->str, "TLSv1.2") == 0)
-				s->tls_protocols |= POL_TLS_V1_2;
-			else if (strcasecmp(certs[i]->str, "TLSv1.3") == 0)
-				s->tls_protocols |= POL_TLS_V1_3;
-			else
-				pol_errs_add(
-				        ld->errs, certs[i]->file, certs[i]->line,
-				        "tls_protocols: expected TLSv1.2 or TLSv1.3, got \"%s\"",
-				        certs[i]->str);
-		}
-	}
+	load_protocols(ld, c, &s->tls_protocols);
 	nc = 0;
 	if ((n = conf_get(c, "tls_cert")) != NULL &&
 	    strings(ld, n, "tls_cert", certs, POL_MAX_TLS_CERTS, &nc) < 0)
@@ -611,7 +620,56 @@ parse_hostport(const char *s, struct cidr *a, uint16_t *port)
 	return 0;
 }
 
-static const char *const backend_keys[] = {"address", "port", "handoff", "connect_timeout", NULL};
+static const char *const backend_keys[] = {
+        "address",         "port",          "handoff", "connect_timeout", "tls", "tls_ca",
+        "tls_server_name", "tls_protocols", NULL,
+};
+
+/* load_backend_tls - tls, tls_ca, tls_server_name and tls_protocols of the
+ * backend leg; the CA file is read here, so that a push carries it */
+static void
+load_backend_tls(struct loader *ld, const struct conf_node *c, struct pol_backend *b)
+{
+	static const char *const names[] = {"none", "may", "encrypt", "verify"};
+	const struct conf_node *n;
+	const char *t;
+
+	b->tls_protocols = POL_TLS_V1_2 | POL_TLS_V1_3;
+	if ((n = conf_get(c, "tls")) != NULL && conf_str(n, &t, ld->errs) == 0) {
+		unsigned i = 0;
+
+		while (i < 4 && strcasecmp(t, names[i]) != 0)
+			i++;
+		if (i < 4)
+			b->tls = (enum pol_backend_tls)i;
+		else
+			pol_errs_add(ld->errs, n->file, n->line,
+			             "tls: expected none, may, encrypt or verify, got \"%s\"", t);
+	}
+	load_protocols(ld, c, &b->tls_protocols);
+	if ((n = conf_get(c, "tls_server_name")) != NULL && conf_str(n, &t, ld->errs) == 0) {
+		if (strlen(t) == 0 || strlen(t) >= sizeof(b->tls_server_name) ||
+		    strpbrk(t, " \t/@") != NULL)
+			pol_errs_add(ld->errs, n->file, n->line,
+			             "tls_server_name: expected a host name, got \"%s\"", t);
+		else
+			snprintf(b->tls_server_name, sizeof(b->tls_server_name), "%s", t);
+	}
+	if ((n = conf_get(c, "tls_ca")) != NULL && conf_str(n, &t, ld->errs) == 0) {
+		/* "file:PATH" as the lists say it, or the bare PATH */
+		struct conf_node path = *n;
+
+		if (strncmp(path.str, "file:", 5) == 0) {
+			path.str += 5;
+			path.len -= 5;
+		}
+		b->tls_ca_line = n->line;
+		b->tls_ca = read_pem(ld, &path, "tls_ca", &b->tls_ca_len, &b->tls_ca_path);
+	}
+	if (b->tls == POL_BTLS_VERIFY && conf_get(c, "tls_ca") == NULL)
+		pol_errs_add(ld->errs, c->file, c->key_line,
+		             "backend: tls = verify needs tls_ca (the CAs to trust)");
+}
 
 static void
 load_backend(struct loader *ld, const struct conf_node *c)
@@ -631,6 +689,7 @@ load_backend(struct loader *ld, const struct conf_node *c)
 	check_keys(ld, c, "backend", backend_keys);
 	get_uint(ld, c, "port", 1, 65535, &port);
 	get_ms(ld, c, "connect_timeout", &b->connect_timeout_ms);
+	load_backend_tls(ld, c, b);
 	n = conf_get(c, "address");
 	if (n == NULL) {
 		pol_errs_add(ld->errs, c->file, c->key_line, "backend: address is required");
@@ -865,6 +924,7 @@ pol_model_free(struct pol_model *m)
 				               tc->key_len); /* no key left in freed memory */
 			free(tc->key);
 		}
+	free(m->backend.tls_ca);
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
 	free(m->files);

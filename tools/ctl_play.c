@@ -80,6 +80,26 @@ why_text(const struct pol_verdict *v)
 	}
 }
 
+/* print_backend - where an accepted transaction goes, and how (backend TLS) */
+static void
+print_backend(FILE *out, const struct pol_model *m)
+{
+	const struct pol_backend *b = &m->backend;
+
+	if (!b->configured)
+		return;
+	fprintf(out, "backend  %s, tls %s", pol_handoff_name(b->handoff),
+	        pol_backend_tls_name(b->tls));
+	if (b->tls == POL_BTLS_VERIFY)
+		fprintf(out, " (certificate for %s, CAs of %s)",
+		        b->tls_server_name[0] != '\0' ? b->tls_server_name
+		                                      : "the backend's address",
+		        b->tls_ca_path != NULL ? b->tls_ca_path : "?");
+	else if (b->tls != POL_BTLS_NONE)
+		fprintf(out, " (certificate not checked)");
+	fprintf(out, "\n");
+}
+
 static void
 print_text(FILE *out, const struct pol_snapshot *s, const char *policy, const struct pol_query *q,
            struct step *steps, size_t n, bool refused)
@@ -123,6 +143,8 @@ print_text(FILE *out, const struct pol_snapshot *s, const char *policy, const st
 			fprintf(out, "         log:   %s\n", st->log);
 	}
 	fprintf(out, "result   %s\n", refused ? "refused" : "accepted");
+	if (!refused)
+		print_backend(out, pol_snapshot_model(s));
 }
 
 static void
@@ -174,7 +196,19 @@ print_json(FILE *out, const struct pol_snapshot *s, const char *policy, const st
 			fprintf(out, "null");
 		fprintf(out, "}");
 	}
-	fprintf(out, "],\"result\":\"%s\"}\n", refused ? "refused" : "accepted");
+	fprintf(out, "],\"result\":\"%s\"", refused ? "refused" : "accepted");
+	if (pol_snapshot_model(s)->backend.configured) {
+		const struct pol_backend *b = &pol_snapshot_model(s)->backend;
+
+		fprintf(out, ",\"backend\":{\"handoff\":\"%s\",\"tls\":\"%s\",\"tls_server_name\":",
+		        pol_handoff_name(b->handoff), pol_backend_tls_name(b->tls));
+		if (b->tls_server_name[0] != '\0')
+			json_str(out, b->tls_server_name);
+		else
+			fprintf(out, "null");
+		fprintf(out, "}");
+	}
+	fprintf(out, "}\n");
 }
 
 /* run - evaluate one step and fill its reply and log line */

@@ -53,8 +53,9 @@ ctl_summary_json(FILE *out, const struct pol_snapshot *s)
 			fprintf(out, "%s%u", p ? "," : "", m->services[i].ports[p]);
 		fprintf(out, "],\"tls\":\"%s\"}", pol_tls_name(m->services[i].tls));
 	}
+	fprintf(out, "],\"backend_tls\":\"%s\"", pol_backend_tls_name(m->backend.tls));
 	fprintf(out,
-	        "],\"hyperscan\":{\"patterns\":%zu,\"compiled\":%u,\"cached\":%u},"
+	        ",\"hyperscan\":{\"patterns\":%zu,\"compiled\":%u,\"cached\":%u},"
 	        "\"compile_seconds\":%.6f,\"memory_bytes\":%zu",
 	        st.hs_patterns, st.hs_compiled, st.hs_cached, st.compile_seconds, st.mem_bytes);
 }

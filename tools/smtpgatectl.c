@@ -176,6 +176,12 @@ cmd_check(int argc, char **argv)
 				printf(m->backend.addr[i].family == 6 ? " [%s]:%u" : " %s:%u", a,
 				       m->backend.port[i]);
 			}
+			if (m->backend.tls != POL_BTLS_NONE)
+				printf(", tls %s", pol_backend_tls_name(m->backend.tls));
+			if (m->backend.tls_server_name[0] != '\0')
+				printf(", name %s", m->backend.tls_server_name);
+			if (m->backend.tls == POL_BTLS_VERIFY && m->backend.tls_ca_path != NULL)
+				printf(", CAs %s", m->backend.tls_ca_path);
 			printf("\n");
 		}
 		printf("  lists\n");

@@ -11,6 +11,8 @@
  *   relay_ds_*     the client's DATA stream: where the message ends
  *                  (RFC 5321 4.1.1.4), which bytes are clean to forward,
  *                  bare CR / bare LF (smuggling), and the message size
+ *   relay_tls_*    the TLS part of a backend connection (backend tls):
+ *                  STARTTLS or not, plaintext allowed or a 4xx, per level
  *
  * Untrusted input: the client's DATA bytes (relay_ds_scan) and, to a lesser
  * degree, the backend's replies (relay_rp_feed): a backend that breaks the
@@ -225,6 +227,71 @@ void relay_ds_init(struct relay_ds *d, uint64_t limit);
  * there: the scan goes on to the end of data (the event is not repeated). */
 enum relay_ds_ev relay_ds_scan(struct relay_ds *d, const void *data, size_t len,
                                struct relay_ds_step *st);
+
+/* ---- TLS to the backend (RFC 3207, client side) ---- */
+
+/* How much TLS the backend leg wants (Postfix's smtp_tls_security_level). */
+enum relay_tls_level {
+	RELAY_TLS_NONE,    /* plaintext (the default: the backend is on the inside) */
+	RELAY_TLS_MAY,     /* STARTTLS when the backend offers it, else plaintext */
+	RELAY_TLS_ENCRYPT, /* STARTTLS required; any certificate */
+	RELAY_TLS_VERIFY,  /* STARTTLS required; the chain and the name checked */
+};
+
+/* What happened on the backend connection, as the relay tells it. */
+enum relay_tls_ev {
+	RELAY_TLS_EV_EHLO,       /* a 250 reply to EHLO; ext: its keywords */
+	RELAY_TLS_EV_REPLY,      /* the reply to STARTTLS; code: its code */
+	RELAY_TLS_EV_NO_CONN,    /* no TLS connection could be made (no context, memory) */
+	RELAY_TLS_EV_SHAKEN,     /* the handshake completed (the certificate passed, if checked) */
+	RELAY_TLS_EV_SHAKE_FAIL, /* the handshake failed, not for the certificate */
+	RELAY_TLS_EV_CERT_FAIL,  /* the certificate did not verify (chain or name) */
+};
+
+/* What the relay does next. */
+enum relay_tls_act {
+	RELAY_TLS_GO,        /* go on: hand-off, then MAIL (in plaintext or inside TLS) */
+	RELAY_TLS_STARTTLS,  /* send STARTTLS and await its reply */
+	RELAY_TLS_HANDSHAKE, /* begin the handshake as the client */
+	RELAY_TLS_EHLO,      /* send EHLO again, inside TLS (RFC 3207 4.2: forget what was said) */
+	RELAY_TLS_FAIL,      /* give the backend up: a 4xx for the client (relay_tls_reply) */
+};
+
+/* How the TLS part of one backend connection ended (a counter's label). */
+enum relay_tls_result {
+	RELAY_TLS_R_PENDING,     /* not yet decided (or tls = none: never) */
+	RELAY_TLS_R_OK,          /* TLS is up, EHLO answered inside it */
+	RELAY_TLS_R_PLAINTEXT,   /* may: not offered or refused, plaintext */
+	RELAY_TLS_R_NOT_OFFERED, /* encrypt, verify: no STARTTLS in the EHLO reply */
+	RELAY_TLS_R_REFUSED,     /* encrypt, verify: STARTTLS not answered 220 */
+	RELAY_TLS_R_UNAVAILABLE, /* no TLS connection of ours (no context, no memory) */
+	RELAY_TLS_R_HANDSHAKE,   /* the handshake failed */
+	RELAY_TLS_R_CERTIFICATE, /* verify: the certificate was not trusted or not for the name */
+	RELAY_TLS_R_COUNT
+};
+
+/* The TLS part of one backend connection (3 bytes). */
+struct relay_tls {
+	uint8_t level;  /* enum relay_tls_level */
+	uint8_t state;  /* where it is (relay_tls.c) */
+	uint8_t result; /* enum relay_tls_result */
+};
+
+/* relay_tls_init - a new backend connection at this level */
+void relay_tls_init(struct relay_tls *t, enum relay_tls_level level);
+
+/* relay_tls_step - the relay saw ev (code: a reply's code, ext: an EHLO
+ * reply's keywords); what it must do now. An event the state does not
+ * expect is RELAY_TLS_FAIL and changes nothing. */
+enum relay_tls_act relay_tls_step(struct relay_tls *t, enum relay_tls_ev ev, unsigned code,
+                                  uint32_t ext);
+
+/* relay_tls_reply - the client's 4xx reply for a connection that failed in
+ * its TLS part (result one of the failures) */
+const char *relay_tls_reply(enum relay_tls_result r);
+
+const char *relay_tls_result_name(enum relay_tls_result r); /* "not_offered" */
+const char *relay_tls_level_name(enum relay_tls_level l);   /* "verify" */
 
 const char *relay_rp_err_name(enum relay_rp_err e); /* "long_line" */
 const char *relay_ds_ev_name(enum relay_ds_ev e);   /* "bare_lf" */

@@ -4,6 +4,7 @@
  * connection belongs to one lcore, which is OpenSSL's only caller for it.
  * Nothing here reads a file, opens a socket or blocks.
  */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,14 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "pol_err.h"
 #include "tls.h"
 
 struct tls_ctxs {
 	SSL_CTX *ctx[POL_MAX_SERVICES]; /* by service index; NULL: tls = off */
+	SSL_CTX *backend;               /* the relay's client side; NULL: backend tls = none */
 };
 
 struct tls_conn {
@@ -89,6 +92,16 @@ load_key(SSL_CTX *ctx, const struct pol_tls_cert *tc, bool *mismatch)
 	return rc;
 }
 
+/* set_protocols - the versions allowed (enum pol_tls_proto bits) */
+static void
+set_protocols(SSL_CTX *ctx, uint8_t protocols)
+{
+	SSL_CTX_set_min_proto_version(ctx,
+	                              protocols & POL_TLS_V1_2 ? TLS1_2_VERSION : TLS1_3_VERSION);
+	SSL_CTX_set_max_proto_version(ctx,
+	                              protocols & POL_TLS_V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+}
+
 /* new_ctx - a server context with our settings: the service's protocols,
  * no renegotiation, compression, tickets or session cache */
 static SSL_CTX *
@@ -98,10 +111,7 @@ new_ctx(const struct pol_service *s)
 
 	if (ctx == NULL)
 		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, s->tls_protocols & POL_TLS_V1_2 ? TLS1_2_VERSION
-	                                                                   : TLS1_3_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, s->tls_protocols & POL_TLS_V1_3 ? TLS1_3_VERSION
-	                                                                   : TLS1_2_VERSION);
+	set_protocols(ctx, s->tls_protocols);
 	/* renegotiation is a DoS lever and a second injection point; a client
 	 * that resumes gets a full handshake: no state shared between lcores */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
@@ -151,6 +161,68 @@ build_one(const struct pol_service *s, struct pol_errs *errs)
 	return ctx;
 }
 
+/* load_cas - the backend's trusted CAs, every certificate of the PEM text,
+ * into the context's store; their count, -1 on an error */
+static int
+load_cas(SSL_CTX *ctx, const struct pol_backend *b)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	BIO *bio = BIO_new_mem_buf(b->tls_ca, (int)b->tls_ca_len);
+	int n = 0;
+
+	if (bio == NULL)
+		return -1;
+	for (X509 *x; (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL; n++) {
+		int rc = X509_STORE_add_cert(st, x);
+
+		X509_free(x);
+		if (rc != 1) {
+			n = -1;
+			break;
+		}
+	}
+	BIO_free(bio);
+	if (n >= 0 && ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		ERR_clear_error(); /* the end of the PEM */
+	return n;
+}
+
+/* build_client - the relay's context for the backend leg: the protocols of
+ * backend.tls_protocols, and for verify a peer check against tls_ca (the
+ * name is set per connection); NULL with the errors added */
+static SSL_CTX *
+build_client(const struct pol_backend *b, struct pol_errs *errs)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		pol_errs_add(errs, b->file, b->line, "backend: tls: %s", ssl_reason());
+		return NULL;
+	}
+	set_protocols(ctx, b->tls_protocols);
+	/* one full handshake per connection: no state shared between lcores */
+	SSL_CTX_set_options(ctx,
+	                    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (b->tls != POL_BTLS_VERIFY) {
+		/* may, encrypt: encryption against a passive listener only (Postfix's
+		 * "Untrusted TLS connection") */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	if (b->tls_ca == NULL || load_cas(ctx, b) <= 0) {
+		pol_errs_add(errs, b->file, b->tls_ca_line, "tls_ca: cannot use %s: %s",
+		             b->tls_ca_path != NULL ? b->tls_ca_path : "(none)",
+		             b->tls_ca == NULL ? "not read" : ssl_reason());
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
 struct tls_ctxs *
 tls_ctxs_build(const struct pol_model *m, struct pol_errs *errs, bool *none)
 {
@@ -167,6 +239,10 @@ tls_ctxs_build(const struct pol_model *m, struct pol_errs *errs, bool *none)
 		if (m->services[i].tls == POL_TLS_OFF)
 			continue;
 		t->ctx[i] = build_one(&m->services[i], errs);
+		n++;
+	}
+	if (m->backend.configured && m->backend.tls != POL_BTLS_NONE) {
+		t->backend = build_client(&m->backend, errs);
 		n++;
 	}
 	if (errs->total > before || n == 0) {
@@ -186,19 +262,19 @@ tls_ctxs_free(void *p)
 		return;
 	for (unsigned i = 0; i < POL_MAX_SERVICES; i++)
 		SSL_CTX_free(t->ctx[i]); /* live connections keep their own reference */
+	SSL_CTX_free(t->backend);
 	free(t);
 }
 
-struct tls_conn *
-tls_conn_new(const struct tls_ctxs *ctxs, unsigned svc)
+/* conn_new - a connection of ctx over two memory BIOs; NULL when memory ran out */
+static struct tls_conn *
+conn_new(SSL_CTX *ctx)
 {
 	struct tls_conn *t;
 
-	if (ctxs == NULL || svc >= POL_MAX_SERVICES || ctxs->ctx[svc] == NULL)
-		return NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	t->ssl = SSL_new(ctxs->ctx[svc]);
+	t->ssl = SSL_new(ctx);
 	t->in = BIO_new(BIO_s_mem());
 	t->out = BIO_new(BIO_s_mem());
 	if (t->ssl == NULL || t->in == NULL || t->out == NULL) {
@@ -212,7 +288,53 @@ tls_conn_new(const struct tls_ctxs *ctxs, unsigned svc)
 	/* an empty memory BIO means "try again", not end of file */
 	BIO_set_mem_eof_return(t->in, -1);
 	SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both now */
-	SSL_set_accept_state(t->ssl);
+	return t;
+}
+
+struct tls_conn *
+tls_conn_new(const struct tls_ctxs *ctxs, unsigned svc)
+{
+	struct tls_conn *t;
+
+	if (ctxs == NULL || svc >= POL_MAX_SERVICES || ctxs->ctx[svc] == NULL)
+		return NULL;
+	if ((t = conn_new(ctxs->ctx[svc])) != NULL)
+		SSL_set_accept_state(t->ssl);
+	return t;
+}
+
+/* set_peer_name - the name the backend's certificate must carry (checked
+ * only where the context verifies), and SNI when it is a host name (RFC
+ * 6066 3: never an address literal); 0 or -1 */
+static int
+set_peer_name(SSL *ssl, const char *name)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0 : -1;
+	if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1)
+		return -1;
+	/* the name itself, no wildcard on a partial label (as Postfix) */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return 0;
+}
+
+struct tls_conn *
+tls_conn_new_client(const struct tls_ctxs *ctxs, const char *name)
+{
+	struct tls_conn *t;
+
+	if (ctxs == NULL || ctxs->backend == NULL || name == NULL || name[0] == '\0')
+		return NULL;
+	if ((t = conn_new(ctxs->backend)) == NULL)
+		return NULL;
+	if (set_peer_name(t->ssl, name) < 0) {
+		tls_conn_free(t);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_connect_state(t->ssl);
 	return t;
 }
 
@@ -371,6 +493,14 @@ int
 tls_conn_bits(const struct tls_conn *t, int *alg_bits)
 {
 	return SSL_CIPHER_get_bits(SSL_get_current_cipher(t->ssl), alg_bits);
+}
+
+const char *
+tls_conn_verify_error(const struct tls_conn *t)
+{
+	long v = SSL_get_verify_result(t->ssl);
+
+	return v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
 }
 
 const char *

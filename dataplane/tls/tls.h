@@ -1,5 +1,6 @@
-/* tls - STARTTLS's TLS: server contexts per service, and one connection
- * per session driven through memory BIOs
+/* tls - STARTTLS's TLS: server contexts per service, the relay's client
+ * context for the backend leg, and one connection per session driven
+ * through memory BIOs
  *
  * Plain C and OpenSSL, no DPDK. Two sides:
  *
@@ -7,7 +8,9 @@
  *   every service of a policy model with tls != off, from the PEM text the
  *   policy loader read (the gate reads no certificate file of its own, so a
  *   push carries its certificates), and reports every problem with the
- *   file:line that names the file. The set rides on the policy snapshot
+ *   file:line that names the file. With backend.tls != none the set also
+ *   holds the relay's client context (its trusted CAs from the tls_ca PEM
+ *   text, read by the policy loader too). The set rides on the policy snapshot
  *   (pol_snapshot_attach) and is freed with it after its grace period; a
  *   connection holds a reference on its SSL_CTX, so sessions that began
  *   under an older policy finish with its certificates.
@@ -46,9 +49,9 @@ struct pol_errs;
 struct tls_ctxs; /* a policy's contexts, by service index */
 struct tls_conn; /* one session's TLS */
 
-/* tls_ctxs_build - contexts for m's services with TLS; NULL with errors in
- * errs (each at the tls_cert line naming the file) or when none has TLS
- * (*none set then) */
+/* tls_ctxs_build - contexts for m's services with TLS and for the backend
+ * leg; NULL with errors in errs (each at the tls_cert or tls_ca line naming
+ * the file) or when nothing has TLS (*none set then) */
 struct tls_ctxs *tls_ctxs_build(const struct pol_model *m, struct pol_errs *errs, bool *none);
 /* tls_ctxs_free - a void * for pol_snapshot_attach */
 void tls_ctxs_free(void *ctxs);
@@ -56,6 +59,11 @@ void tls_ctxs_free(void *ctxs);
 /* tls_conn_new - a server connection for the service at index svc; NULL
  * when the service has no context or memory ran out */
 struct tls_conn *tls_conn_new(const struct tls_ctxs *ctxs, unsigned svc);
+/* tls_conn_new_client - a client connection to the backend, whose
+ * certificate must be for name (an address literal: its IP) when the
+ * context verifies; SNI carries name when it is a host name. NULL when the
+ * policy has no backend context or memory ran out */
+struct tls_conn *tls_conn_new_client(const struct tls_ctxs *ctxs, const char *name);
 void tls_conn_free(struct tls_conn *t);
 
 /* tls_conn_feed - ciphertext from the peer; how much was taken (0 while a
@@ -86,5 +94,8 @@ const char *tls_conn_version(const struct tls_conn *t); /* "TLSv1.3" */
 const char *tls_conn_cipher(const struct tls_conn *t);  /* "TLS_AES_256_GCM_SHA384" */
 int tls_conn_bits(const struct tls_conn *t, int *alg_bits);
 const char *tls_conn_error(const struct tls_conn *t); /* why the handshake failed */
+/* tls_conn_verify_error - why the peer's certificate did not verify ("hostname
+ * mismatch"), NULL when it did or was not checked */
+const char *tls_conn_verify_error(const struct tls_conn *t);
 
 #endif

@@ -133,5 +133,46 @@ run 0 check --cache-dir "$T/cache" "$EX"; grep -q " 0 databases compiled, $ndb f
 for f in "$T"/cache/*.hsdb; do printf 'garbage' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null; done
 run 0 check --cache-dir "$T/cache" "$EX"; grep -q " $ndb databases compiled, 0 from cache" "$T/out"; ok $? "cache: a corrupted file is not trusted"
 
+# backend TLS: the keys, the CA file read with the policy, file:line errors
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj /CN=backend.example -keyout "$T/ca.key" -out "$T/ca.pem" >/dev/null 2>&1
+printf 'not a certificate\n' >"$T/notpem.txt"
+cat >"$T/btls.conf" <<'POL'
+hostname = "mx.gate.example";
+local_domains = [ "local.example" ];
+service mx { ports = [ 25 ]; }
+backend { address = [ "192.0.2.1:2526" ]; tls = verify; tls_ca = "file:ca.pem";
+    tls_server_name = "backend.example"; tls_protocols = [ TLSv1.3 ]; }
+POL
+run 0 check "$T/btls.conf" && grep -q "backend *xclient, 192.0.2.1:2526, tls verify, name backend.example, CAs .*ca.pem$" "$T/out"
+ok $? "check: backend tls = verify with its name and CA file"
+run 0 check --json "$T/btls.conf" && json 'j["backend_tls"] == "verify"'
+ok $? "check --json: backend_tls"
+run 0 explain "$T/btls.conf" --service mx --client 192.0.2.9 --helo c.example --from a@b.example --rcpt u@local.example &&
+	grep -q "^backend  xclient, tls verify (certificate for backend.example, CAs of .*ca.pem)$" "$T/out"
+ok $? "explain: an accepted transaction goes to the backend with tls verify"
+cat >"$T/btls-bad.conf" <<'POL'
+hostname = "mx.gate.example";
+service mx { ports = [ 25 ]; }
+backend { address = [ "192.0.2.1" ];
+    tls = sometimes;
+    tls_ca = "file:missing.pem";
+    tls_protocols = [ SSLv3 ];
+    tls_server_name = "two words";
+}
+POL
+run 2 check "$T/btls-bad.conf"
+grep -q "btls-bad.conf:4: error: tls: expected none, may, encrypt or verify, got \"sometimes\"" "$T/out" &&
+	grep -q "btls-bad.conf:5: error: tls_ca: cannot read .*missing.pem" "$T/out" &&
+	grep -q "btls-bad.conf:6: error: tls_protocols: expected TLSv1.2 or TLSv1.3, got \"SSLv3\"" "$T/out" &&
+	grep -q "btls-bad.conf:7: error: tls_server_name: expected a host name" "$T/out"
+ok $? "check: backend tls errors, each at its file:line"
+printf 'hostname = "h.example";\nservice mx { ports = [ 25 ]; }\nbackend { address = "192.0.2.1";\n  tls = verify; }\n' >"$T/btls-noca.conf"
+run 2 check "$T/btls-noca.conf" && grep -q "btls-noca.conf:3: error: backend: tls = verify needs tls_ca" "$T/out"
+ok $? "check: tls = verify without tls_ca is an error"
+printf 'hostname = "h.example";\nservice mx { ports = [ 25 ]; }\nbackend { address = "192.0.2.1";\n  tls = verify;\n  tls_ca = "notpem.txt"; }\n' >"$T/btls-notpem.conf"
+run 2 check "$T/btls-notpem.conf" && grep -q "btls-notpem.conf:5: error: tls_ca: .*notpem.txt is not a PEM file" "$T/out"
+ok $? "check: a tls_ca that is not PEM, at its line"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

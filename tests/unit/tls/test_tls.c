@@ -498,6 +498,141 @@ test_memory(void)
 	tls_ctxs_free(x);
 }
 
+/* ---- the relay's client side (backend tls) ---- */
+
+/* move - ciphertext from one of our connections to the other */
+static void
+move(struct tls_conn *from, struct tls_conn *to)
+{
+	const void *p;
+	size_t n = tls_conn_out_data(from, &p);
+	size_t fed = n > 0 ? tls_conn_feed(to, p, n) : 0;
+
+	tls_conn_out_drop(from, fed);
+}
+
+/* shake - our client against our server, in memory: 1 both done, -1 the
+ * client failed, -2 the server failed */
+static int
+shake(struct tls_conn *c, struct tls_conn *s)
+{
+	for (int round = 0; round < 20; round++) {
+		int rc = tls_conn_handshake(c), rs;
+
+		if (rc < 0)
+			return -1;
+		move(c, s);
+		rs = tls_conn_handshake(s);
+		if (rs < 0)
+			return -2;
+		move(s, c);
+		if (rc == 1 && rs == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* backend_ctxs - a model with one TLS service (the EC certificate, CN
+ * mx.test.example) and a backend at level tls trusting ca */
+static struct tls_ctxs *
+backend_ctxs(enum pol_backend_tls tls, char *ca, struct pol_errs *errs)
+{
+	static struct pol_model m;
+	char *ec[] = {ec_cert, ec_key};
+	bool none;
+
+	memset(&m, 0, sizeof(m));
+	m.nservices = 1;
+	service(&m.services[0], POL_TLS_OPTIONAL, POL_TLS_V1_2 | POL_TLS_V1_3, 1, ec);
+	m.backend.configured = true;
+	m.backend.file = "policy.conf";
+	m.backend.line = 20;
+	m.backend.tls = tls;
+	m.backend.tls_protocols = POL_TLS_V1_2 | POL_TLS_V1_3;
+	m.backend.tls_ca = ca;
+	m.backend.tls_ca_len = ca != NULL ? strlen(ca) : 0;
+	m.backend.tls_ca_path = "ca.pem";
+	m.backend.tls_ca_line = 22;
+	return tls_ctxs_build(&m, errs, &none);
+}
+
+static void
+test_client(void)
+{
+	static const struct {
+		const char *what;
+		enum pol_backend_tls tls;
+		bool rsa_ca; /* trust the RSA certificate, not the server's */
+		const char *name, *want_verify;
+		int want;
+	} cases[] = {
+	        {"encrypt: any certificate", POL_BTLS_ENCRYPT, true, "other.example", NULL, 1},
+	        {"verify: trusted, the name in the certificate", POL_BTLS_VERIFY, false,
+	         "mx.test.example", NULL, 1},
+	        {"verify: trusted, another name", POL_BTLS_VERIFY, false, "other.example",
+	         "hostname mismatch", -1},
+	        {"verify: trusted, an address not in the certificate", POL_BTLS_VERIFY, false,
+	         "192.0.2.1", "IP address mismatch", -1},
+	        {"verify: a CA we do not trust", POL_BTLS_VERIFY, true, "mx.test.example",
+	         "self-signed certificate", -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pol_errs errs = {0};
+		struct tls_ctxs *x =
+		        backend_ctxs(cases[i].tls, cases[i].rsa_ca ? rsa_cert : ec_cert, &errs);
+		struct tls_conn *c = tls_conn_new_client(x, cases[i].name);
+		struct tls_conn *s = tls_conn_new(x, 0);
+		int rc = c != NULL && s != NULL ? shake(c, s) : 0;
+		const char *v = c != NULL ? tls_conn_verify_error(c) : NULL;
+
+		is_int(rc, cases[i].want, "%s: handshake", cases[i].what);
+		if (cases[i].want_verify != NULL)
+			is_str(v, cases[i].want_verify, "%s: why", cases[i].what);
+		else if (cases[i].tls == POL_BTLS_VERIFY)
+			ok(v == NULL, "%s: verified", cases[i].what);
+		if (rc == 1) {
+			char buf[64];
+			long n;
+
+			/* a command through, as the relay sends it */
+			tls_conn_write(c, "EHLO mx.gate.example\r\n", 22);
+			move(c, s);
+			n = tls_conn_peek(s, buf, sizeof(buf));
+			ok(n == 22 && memcmp(buf, "EHLO mx.gate.example\r\n", 22) == 0,
+			   "%s: bytes through", cases[i].what);
+		}
+		tls_conn_free(c);
+		tls_conn_free(s);
+		tls_ctxs_free(x);
+		pol_errs_free(&errs);
+		ERR_clear_error();
+	}
+}
+
+/* test_client_errors - a backend context that cannot be: file:line errors */
+static void
+test_client_errors(void)
+{
+	struct pol_errs errs = {0};
+	struct tls_ctxs *x =
+	        backend_ctxs(POL_BTLS_VERIFY, "-----BEGIN X509 CRL-----\nAAAA\n", &errs);
+
+	ok(x == NULL && errs.n == 1 && errs.v[0].line == 22 &&
+	           strstr(errs.v[0].msg, "tls_ca: cannot use ca.pem") != NULL,
+	   "verify with a tls_ca without a certificate: an error at the tls_ca line");
+	if (errs.n > 0)
+		printf("# %s:%u: %s\n", errs.v[0].file, errs.v[0].line, errs.v[0].msg);
+	pol_errs_free(&errs);
+	ERR_clear_error();
+	x = backend_ctxs(POL_BTLS_NONE, NULL, &errs);
+	ok(x != NULL && tls_conn_new_client(x, "mx.test.example") == NULL,
+	   "backend tls = none: no client connection");
+	tls_ctxs_free(x);
+	pol_errs_free(&errs);
+	ok(tls_conn_new_client(NULL, "x.example") == NULL, "no contexts: no client connection");
+}
+
 int
 main(void)
 {
@@ -513,6 +648,8 @@ main(void)
 	test_data();
 	test_failures();
 	test_memory();
+	test_client();
+	test_client_errors();
 	free(rsa_cert);
 	free(rsa_key);
 	free(ec_cert);
