@@ -22,8 +22,9 @@
  * At most max_inflight requests are sent and not answered; the rest wait in
  * the request ring. The server reconnects after a second when lost.
  *
- * Failures are counted per client address here, and a client past
- * max_failures in failure_window is refused without asking the server.
+ * Failures are counted per client here (authrate.h: an IPv4 address or an
+ * IPv6 /64), and a client past max_failures in failure_window is refused
+ * without asking the server.
  * Dovecot's own auth penalty (it delays its answers to an address that
  * failed, up to 15 s) is turned off with no-penalty: delayed answers would
  * hold max_inflight slots and let one guessing client starve everyone.
@@ -54,14 +55,14 @@
 #include <rte_ring_elem.h>
 
 #include "auth.h"
+#include "authrate.h"
 #include "lcore.h"
 #include "logq.h"
 
 #define AUTHD_LINE_MAX  16384 /* the protocol's expected longest line (doc: 16384 bytes) */
 #define AUTHD_AUTH_LINE (512 + AUTH_CRED_MAX * 2) /* one AUTH line: fields and the base64 */
 #define AUTHD_RETRY_MS  1000                      /* after a failed connect or a lost server */
-#define AUTHD_POLL_MS   2    /* how long poll() sleeps: the lcores' requests wait this at most */
-#define AUTHD_RATE_SIZE 4096 /* clients remembered for failure counting (direct-mapped) */
+#define AUTHD_POLL_MS   2 /* how long poll() sleeps: the lcores' requests wait this at most */
 
 enum conn_state {
 	C_DOWN,       /* no connection; retry at retry_ms */
@@ -78,14 +79,6 @@ struct pending {
 	uint64_t deadline_ms;
 	uint8_t family;
 	uint8_t client[AUTH_ADDR_SIZE]; /* for the failure count */
-};
-
-/* Failed checks of one client address, in the current window. */
-struct rate {
-	uint8_t family;
-	uint8_t addr[AUTH_ADDR_SIZE];
-	uint32_t fails;
-	uint64_t since_ms;
 };
 
 static struct {
@@ -105,7 +98,7 @@ static struct {
 	uint64_t since_ms;    /* when the connect began: the handshake has the check timeout too */
 	struct pending *pend; /* cf->max_inflight */
 	uint32_t npend;
-	struct rate *rate; /* AUTHD_RATE_SIZE */
+	struct authrate rate; /* failed checks per client (IPv4 address, IPv6 /64) */
 	struct logq log;
 	uint64_t ms_div; /* TSC ticks per ms, as the lcores count */
 	bool warned_down;
@@ -139,49 +132,6 @@ answer(uint16_t worker, uint16_t slot, uint32_t gen, enum smtp_auth_result r, co
 	if (user != NULL)
 		snprintf(a.user, sizeof(a.user), "%s", user);
 	(void)rte_ring_sp_enqueue_elem(gate_workers.lc[worker]->auth.answers, &a, sizeof(a));
-}
-
-/* rate_of - the failure record of a client (possibly another client's, to be replaced) */
-static struct rate *
-rate_of(uint8_t family, const uint8_t *addr)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (int i = 0; i < AUTH_ADDR_SIZE; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return &ad.rate[(h ^ family) % AUTHD_RATE_SIZE];
-}
-
-/* rate_same - whether r is this client's, in a window not over yet */
-static bool
-rate_same(const struct rate *r, uint8_t family, const uint8_t *addr, uint64_t now)
-{
-	return r->family == family && memcmp(r->addr, addr, AUTH_ADDR_SIZE) == 0 &&
-	       now - r->since_ms < ad.cf->failure_window_ms;
-}
-
-/* limited - too many failures of this client in the window */
-static bool
-limited(uint8_t family, const uint8_t *addr, uint64_t now)
-{
-	const struct rate *r = rate_of(family, addr);
-
-	return rate_same(r, family, addr, now) && r->fails >= ad.cf->max_failures;
-}
-
-/* count_failure - one more failed check of this client */
-static void
-count_failure(uint8_t family, const uint8_t *addr, uint64_t now)
-{
-	struct rate *r = rate_of(family, addr);
-
-	if (!rate_same(r, family, addr, now)) {
-		r->family = family;
-		memcpy(r->addr, addr, AUTH_ADDR_SIZE);
-		r->fails = 0;
-		r->since_ms = now;
-	}
-	r->fails++;
 }
 
 /* ---- pending checks ---- */
@@ -411,7 +361,7 @@ reply_line(char **f, unsigned n, uint64_t now)
 	if (strcmp(f[0], "OK") == 0) {
 		finish(p, SMTP_AUTH_OK, user);
 	} else if (strcmp(f[0], "FAIL") == 0 && !temp) {
-		count_failure(p->family, p->client, now);
+		authrate_fail(&ad.rate, p->family, p->client, now);
 		finish(p, SMTP_AUTH_FAIL, NULL);
 	} else {
 		/* temp, or a CONT we did not ask for: cannot tell, try later */
@@ -537,7 +487,7 @@ take_request(const struct auth_req *rq, uint64_t now)
 		answer(rq->worker, rq->slot, rq->gen, SMTP_AUTH_TEMP, NULL);
 		return;
 	}
-	if (limited(rq->family, rq->client, now)) {
+	if (authrate_limited(&ad.rate, rq->family, rq->client, now)) {
 		answer(rq->worker, rq->slot, rq->gen, SMTP_AUTH_LIMIT, NULL);
 		return;
 	}
@@ -658,8 +608,8 @@ authd_start(const struct gconf *gc)
 	ad.outcap = (size_t)gc->auth.max_inflight * AUTHD_AUTH_LINE + 64;
 	ad.out = calloc(1, ad.outcap);
 	ad.pend = calloc(gc->auth.max_inflight, sizeof(*ad.pend));
-	ad.rate = calloc(AUTHD_RATE_SIZE, sizeof(*ad.rate));
-	if (ad.out == NULL || ad.pend == NULL || ad.rate == NULL ||
+	if (ad.out == NULL || ad.pend == NULL ||
+	    authrate_init(&ad.rate, gc->auth.max_failures, gc->auth.failure_window_ms) < 0 ||
 	    logq_create_named(&ad.log, "logq_auth", (int)rte_socket_id()) < 0)
 		return -1;
 	if (pthread_create(&ad.thread, NULL, authd_main, NULL) != 0)
@@ -682,7 +632,7 @@ authd_stop(void)
 	wipe(ad.out, ad.outcap);
 	free(ad.out);
 	free(ad.pend);
-	free(ad.rate);
+	authrate_free(&ad.rate);
 }
 
 void

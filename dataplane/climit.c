@@ -62,18 +62,11 @@ climit_init(struct climit_table *t, void *mem, uint32_t slots, const uint8_t *se
 uint64_t
 climit_key(const struct climit_table *t, const struct cidr *client, uint64_t svc)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	uint8_t in[1 + 8 + 8] = {0};
+	uint8_t in[CLIMIT_ID_SIZE + 8];
 	uint64_t k;
 
-	if (client->family == 6 && memcmp(client->addr, mapped, sizeof(mapped)) != 0) {
-		in[0] = 6;
-		memcpy(in + 1, client->addr, 8); /* the /64 */
-	} else {
-		in[0] = 4;
-		memcpy(in + 1, client->family == 6 ? client->addr + 12 : client->addr, 4);
-	}
-	memcpy(in + 9, &svc, 8);
+	climit_client_id(client, in);
+	memcpy(in + CLIMIT_ID_SIZE, &svc, 8);
 	k = XXH3_64bits_withSecret(in, sizeof(in), t->secret, sizeof(t->secret));
 	return k != 0 ? k : 1;
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pol_cidr.h"
 
@@ -62,6 +63,30 @@ struct climit_hold {
 	uint64_t key; /* 0: nothing held */
 	uint32_t slot;
 };
+
+/* Bytes that name a client for counting (climit_client_id). */
+#define CLIMIT_ID_SIZE 9
+
+/* climit_client_id - who a client is for counting: 4 and its IPv4
+ * address, or 6 and the /64 of its IPv6 address (what one subscriber
+ * gets, so that hopping inside it does not reset a count); an IPv4-mapped
+ * IPv6 address counts as its IPv4 address; the rest of id zero. The
+ * connection limits key on it, and so does AUTH's failure count
+ * (authrate.h). */
+static inline void
+climit_client_id(const struct cidr *client, uint8_t id[CLIMIT_ID_SIZE])
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	memset(id, 0, CLIMIT_ID_SIZE);
+	if (client->family == 6 && memcmp(client->addr, mapped, sizeof(mapped)) != 0) {
+		id[0] = 6;
+		memcpy(id + 1, client->addr, 8); /* the /64 */
+	} else {
+		id[0] = 4;
+		memcpy(id + 1, client->family == 6 ? client->addr + 12 : client->addr, 4);
+	}
+}
 
 /* climit_slots - the slot count for a wanted number of clients: a power of
  * two, clamped to CLIMIT_MIN_SLOTS..CLIMIT_MAX_SLOTS */

@@ -283,12 +283,18 @@ smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct p
 		set_deadline(&c);
 		if (now < ss->deadline_ms)
 			return SMTP_CONTINUE;
-		/* the client waited: greet it; the command timeout runs from here */
-		ss->state = SMTP_S_GREETED;
-		ss->last_ms = now;
-		smtp_reply2(&c, "220 ", c.svc->banner);
-		set_deadline(&c);
-		return action(ss);
+		/* the client waited: greet it; the command timeout runs from here.
+		 * Unless the session's own time ran out meanwhile (a timer that
+		 * fired late): then its deadline would already be past, so it
+		 * gets the timeout's 421 now rather than a banner (fuzz_smtp's
+		 * corpus/smtp/crash-pregreet-late-timer) */
+		if (now < ss->start_ms + c.svc->session_timeout_ms) {
+			ss->state = SMTP_S_GREETED;
+			ss->last_ms = now;
+			smtp_reply2(&c, "220 ", c.svc->banner);
+			set_deadline(&c);
+			return action(ss);
+		}
 	}
 	timed_out(&c);
 	return action(ss);

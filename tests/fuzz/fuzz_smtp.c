@@ -7,7 +7,13 @@
  * under the session as live pushes do), what the relay answers and when
  * a chunk allocation fails. The fake relay plays dataplane/relay.c's
  * part: it answers RCPT and DATA, reads the message body itself with the
- * real DATA scanner (relay_ds_scan) and answers its end.
+ * real DATA scanner (relay_ds_scan) and answers its end. A fake AUTH
+ * checker takes the credentials of AUTH PLAIN and LOGIN exchanges and
+ * answers with the result a decision picks, at once or later (the
+ * client's next bytes wait in "TCP" meanwhile), or cannot take them; a
+ * fake TLS start says yes or no to STARTTLS, and a decision ends the
+ * handshake (smtp_tls_ready), the engine's side of dataplane/tls. The
+ * policy is the unit tests' (smtp_test_policy.h) with TLS services added.
  *
  * Checked, besides ASan and UBSan on every access:
  * - the output is whole, well-formed reply lines ("DDD text" CRLF,
@@ -21,9 +27,21 @@
  *   and the body starts only after the relay's 3xx to DATA;
  * - the relay is asked RCPT only in a transaction and DATA only with a
  *   recipient; it hears close once when it holds the session;
- * - at most 3 chunks held, none after close; every final reply counted;
+ * - at most 4 chunks held (line, HELO, sender, login), none after close;
+ *   every final reply counted;
  * - a timeout at the deadline always ends the session; log lines are
  *   single printable lines;
+ * - AUTH: credentials reach the checker only under TLS or on a service
+ *   with auth_in_clear, and EHLO offers AUTH only then; 235 comes with the
+ *   checker's OK and only then is the session authenticated; no input is
+ *   read while the checker has the word; a check in flight when the
+ *   session ends is cancelled;
+ * - no relay before 235: a recipient outside the local domains reaches the
+ *   relay only from an authenticated session or a lan / allow_clients
+ *   client;
+ * - STARTTLS: only on a TLS service; after its 220 the engine reads no
+ *   byte until the handshake ends, then starts over (no HELO, no
+ *   transaction, only the TLS flag);
  * - the tally (kept across runs, as an lcore keeps it across sessions and
  *   pushes) counts every decision under the session's service, its rule
  *   slots stay within bounds and every rule hit is a refusal or whitelisting
@@ -36,39 +54,19 @@
 #include "relay_proto.h"
 #include "smtp.h"
 #include "smtp_tally.h"
+#include "smtp_test_policy.h"
 
 #define MAX_STEPS 20000 /* loop bound per input: a hang is a bug, not a slow input */
 
-/* The unit tests' policy (tests/unit/smtp/harness.h), and a second one
- * with other limits and without some of its services, for live pushes. */
-static const char policy_a[] =
-        "hostname = \"mx.test.example\";\n"
-        "local_domains = [ \"local.example\", \".sub.example\" ];\n"
-        "local_hosts = [ \"gw.local.example\" ];\n"
-        "local_addresses = [ \"192.0.2.1\", \"2001:db8::1\" ];\n"
-        "lan = [ \"10.0.0.0/8\", \"2001:db8:1::/48\" ];\n"
-        "relay { allow_clients = [ \"172.16.0.0/12\" ]; }\n"
-        "blacklist {\n"
-        "  clients = [ \"198.51.100.0/24\", \"2001:db8:bad::/48\" ];\n"
-        "  helo = [ \"bad.helo.example\", \"*.dyn.example\" ];\n"
-        "  senders = [ \"spammer@bad.example\", \"*@glob.example\", \"/^[a-z]{2}[0-9]{6,}@/\" ];\n"
-        "  recipients = [ \"trap@local.example\" ];\n"
-        "}\n"
-        "whitelist {\n"
-        "  clients = [ \"198.51.100.7\" ];\n"
-        "  helo = [ \"good.helo.example\" ];\n"
-        "  senders = [ \"friend@bad.example\" ];\n"
-        "  recipients = [ \"postmaster@local.example\" ];\n"
-        "}\n"
-        "service mx { ports = [25]; reject_remote_local_helo = true;\n"
-        "  reject_nonlocal_senders_claiming_local = true; }\n"
-        "service mxdelay { ports = [2525]; reject_remote_local_helo = true;\n"
-        "  reject_nonlocal_senders_claiming_local = true; delay_reject = true;\n"
-        "  banner = \"$hostname ESMTP delayed\"; }\n"
-        "service sub { ports = [587]; require_auth = true; }\n"
-        "service small { ports = [26]; max_recipients = 3; message_size_limit = 1000;\n"
-        "  max_errors = 5; command_timeout = 10s; session_timeout = 60s; }\n"
-        "service nolimit { ports = [27]; message_size_limit = 0; }\n";
+/* The unit tests' policy (tests/unit/smtp/smtp_test_policy.h) with services
+ * that speak STARTTLS and AUTH only inside it, and a second policy with
+ * other limits and without some of its services, for live pushes. */
+static const char policy_a[] = SMTP_TEST_POLICY
+        "service tls { ports = [465]; tls = optional; tls_cert = c.pem; tls_key = k.pem; }\n"
+        "service tlsreq { ports = [466]; tls = required; require_auth = true;\n"
+        "  tls_cert = c.pem; tls_key = k.pem; }\n"
+        "service tlsclear { ports = [467]; tls = optional; auth_in_clear = true;\n"
+        "  tls_cert = c.pem; tls_key = k.pem; }\n";
 
 static const char policy_b[] =
         "hostname = \"a-much-longer-host-name-after-the-push.mx.test.example\";\n"
@@ -82,7 +80,9 @@ static const char policy_b[] =
 
 static struct pol_snapshot *snaps[2];
 
-static const uint16_t ports[8] = {25, 2525, 587, 26, 27, 25, 25, 999};
+/* the first 8 as before the TLS and AUTH services came (the corpus keeps its meaning) */
+static const uint16_t ports[16] = {25, 2525, 587, 26,  27,  25,  25,  999,
+                                   28, 29,   30,  465, 466, 467, 465, 29};
 static const char *const clients[8] = {"203.0.113.5",     "10.1.2.3",   "198.51.100.9",
                                        "198.51.100.7",    "172.16.0.1", "2001:db8::5",
                                        "2001:db8:bad::1", "192.0.2.1"};
@@ -113,7 +113,8 @@ chunk_get(void *arg)
 	memset(p, 0xa5, SMTP_CHUNK_SIZE);
 	ck->gets++;
 	ck->live++;
-	fz_check(ck->live <= 3, "%ld chunks held", ck->live);
+	/* a partial line, the HELO name, the sender and the login (as test_robust) */
+	fz_check(ck->live <= 4, "%ld chunks held", ck->live);
 	return p;
 }
 
@@ -140,6 +141,8 @@ log_line(void *arg, const char *line, size_t len)
 
 /* ---- the fake relay ---- */
 
+static bool relay_allowed(const struct smtp_session *ss, const char *rcpt);
+
 enum owed { OWE_NONE, OWE_RCPT, OWE_DATA, OWE_EOD, OWE_BARE };
 
 struct relay {
@@ -161,6 +164,8 @@ r_rcpt(void *arg, struct smtp_session *ss, const char *rcpt, size_t len)
 	         "RCPT asked in state %u", ss->state);
 	fz_check(r->owed == OWE_NONE, "RCPT asked while an answer is owed");
 	fz_check(strlen(rcpt) == len && len < SMTP_LINE_MAX, "recipient of %zu", len);
+	fz_check(relay_allowed(ss, rcpt), "relay to %s without AUTH from an untrusted client",
+	         rcpt);
 	if (r->rcpt_rc == 0) {
 		r->owed = OWE_RCPT;
 		r->held = true;
@@ -224,7 +229,104 @@ struct run {
 	bool closing, hold;
 	bool touched;  /* smtp_touch() since the last timeout */
 	size_t finals; /* final reply lines seen in the output */
+	/* the fake checker: answers from decision bytes */
+	struct smtp_auth aops;
+	int check_rc;    /* what check() returns: 0 asked, -1 cannot now */
+	bool auth_owed;  /* asked, not answered: the session waits */
+	int auth_checks; /* credentials handed to the checker */
+	/* STARTTLS, the engine's side: the dataplane's TLS is not here */
+	struct smtp_tls tops;
+	int tls_rc;          /* what start() returns */
+	const uint8_t *rest; /* client bytes held back while the checker thinks */
+	size_t rest_len;
 };
+
+/* ---- the fake checker and TLS start ---- */
+
+/* trusted - the client may relay without AUTH under snapshot s: lan or
+ * relay.allow_clients of the policy (policy_a: 10/8, 2001:db8:1::/48,
+ * 172.16/12; policy_b: 10/8) */
+static bool
+trusted(const struct run *r, const struct pol_snapshot *s)
+{
+	const struct cidr *c = &r->ss.client;
+
+	if (c->family == 4 && c->addr[0] == 10)
+		return true;
+	if (s != snaps[0])
+		return false;
+	return (c->family == 4 && c->addr[0] == 172 && (c->addr[1] & 0xf0) == 16) ||
+	       (c->family == 6 && memcmp(c->addr, "\x20\x01\x0d\xb8\x00\x01", 6) == 0);
+}
+
+/* local_rcpt - a recipient that may be local to the policy (a loose test: a
+ * local domain's name anywhere in it, or postmaster); anything else is a
+ * relay, which needs a trusted client or AUTH */
+static bool
+local_rcpt(const char *rcpt)
+{
+	return strcasestr(rcpt, "local.example") != NULL ||
+	       strcasestr(rcpt, "sub.example") != NULL || strncasecmp(rcpt, "postmaster", 10) == 0;
+}
+
+/* clear_ok - the session's service lets AUTH run without TLS */
+static bool
+clear_ok(const struct run *r)
+{
+	const struct pol_service *svc =
+	        r->snap != NULL ? pol_service_by_port(r->snap, r->ss.port) : NULL;
+
+	return svc != NULL && svc->auth_in_clear;
+}
+
+/* the run under way, for the relay's check (one run at a time) */
+static struct run *cur;
+
+static bool
+relay_allowed(const struct smtp_session *ss, const char *rcpt)
+{
+	return local_rcpt(rcpt) || (ss->flags & SMTP_F_AUTH) || trusted(cur, cur->snap);
+}
+
+static int
+a_check(void *arg, struct smtp_session *ss, enum smtp_mech mech, const char *cred, size_t len)
+{
+	struct run *r = arg;
+
+	fz_check(ss == &r->ss && !r->auth_owed, "a check while one is owed");
+	fz_check(!(ss->flags & SMTP_F_AUTH), "a check of an authenticated session");
+	fz_check((ss->flags & SMTP_F_TLS) || clear_ok(r),
+	         "credentials taken in clear on a service without auth_in_clear");
+	fz_check(mech == SMTP_M_PLAIN || mech == SMTP_M_LOGIN, "mechanism %d", mech);
+	fz_check(len <= 1 + SMTP_AUTH_USER_MAX + 1 + SMTP_AUTH_CRED_MAX &&
+	                 memchr(cred, '\0', len) != NULL,
+	         "credentials of %zu bytes, not authzid NUL authcid NUL passwd", len);
+	r->auth_checks++;
+	if (r->check_rc == 0)
+		r->auth_owed = true;
+	return r->check_rc;
+}
+
+static void
+a_cancel(void *arg, struct smtp_session *ss)
+{
+	struct run *r = arg;
+
+	fz_check(ss == &r->ss && r->auth_owed, "cancel of a check not in flight");
+	r->auth_owed = false;
+}
+
+static int
+t_start(void *arg, struct smtp_session *ss, const struct pol_snapshot *snap)
+{
+	struct run *r = arg;
+
+	fz_check(ss == &r->ss && !(ss->flags & SMTP_F_TLS), "STARTTLS inside TLS");
+	fz_check(snap != NULL && pol_service_by_port(snap, ss->port) != NULL &&
+	                 pol_service_by_port(snap, ss->port)->tls != POL_TLS_OFF,
+	         "TLS started on a service without it");
+	return r->tls_rc;
+}
 
 /* wellformed - whole reply lines; counts the final ones */
 static void
@@ -265,7 +367,13 @@ wellformed(struct run *r, const char *s, size_t len)
 static void
 drain(struct run *r)
 {
+	static int trace = -1;
+
+	if (trace < 0)
+		trace = getenv("FUZZ_TRACE") != NULL;
 	fz_check(r->o.len <= r->o.cap, "output %zu of %zu", r->o.len, r->o.cap);
+	if (trace) /* FUZZ_TRACE=1: the replies, to see where an input goes */
+		fprintf(stderr, "%.*s", (int)r->o.len, r->o.buf);
 	wellformed(r, r->o.buf, r->o.len);
 	r->o.len = 0;
 }
@@ -276,6 +384,18 @@ has_2xx(const struct run *r, size_t from)
 {
 	for (size_t i = from; i < r->o.len; i++)
 		if ((i == from || r->o.buf[i - 1] == '\n') && r->o.buf[i] == '2')
+			return true;
+	return false;
+}
+
+/* auth_listed - whether output from byte from on has an EHLO line offering AUTH */
+static bool
+auth_listed(const struct run *r, size_t from)
+{
+	for (size_t i = from; i + 8 <= r->o.len; i++)
+		if ((i == from || r->o.buf[i - 1] == '\n') &&
+		    (memcmp(r->o.buf + i, "250-AUTH", 8) == 0 ||
+		     memcmp(r->o.buf + i, "250 AUTH", 8) == 0))
 			return true;
 	return false;
 }
@@ -296,6 +416,9 @@ after(struct run *r, enum smtp_action a, uint8_t before, size_t len0, bool one_s
 		fz_check(r->ss.state != SMTP_S_DATA || before == SMTP_S_DATA,
 		         "the message started without the relay's 3xx");
 	}
+	if (auth_listed(r, len0))
+		fz_check(r->env.auth != NULL && ((r->ss.flags & SMTP_F_TLS) || clear_ok(r)),
+		         "AUTH offered in clear on a service without auth_in_clear");
 	r->last_snap = r->snap;
 	if (a == SMTP_CLOSE)
 		r->closing = true;
@@ -414,6 +537,49 @@ body(struct run *r, const uint8_t *p, size_t len)
 	return taken;
 }
 
+/* auth_answer - the checker's answer, chosen by a decision byte */
+static void
+auth_answer(struct run *r)
+{
+	static const char *const users[4] = {NULL, "", "alice@local.example",
+	                                     "a-login-name-that-the-checker-made-up@example.net"};
+	uint8_t d = fz_u8(&r->in), before = r->ss.state;
+	enum smtp_auth_result res = (enum smtp_auth_result)(d % SMTP_AUTH_RESULTS);
+	enum smtp_action a;
+	size_t len0;
+
+	fz_check(before == SMTP_S_AUTH_WAIT, "an answer owed in state %u", before);
+	if (r->o.cap - r->o.len < SMTP_OUT_ROOM)
+		drain(r);
+	len0 = r->o.len;
+	r->auth_owed = false;
+	a = smtp_auth_reply(&r->ss, &r->env, r->snap, r->now, res, users[(d >> 2) & 3], &r->o);
+	if (r->snap != NULL && pol_service_by_port(r->snap, r->ss.port) != NULL) {
+		bool ok = res == SMTP_AUTH_OK;
+
+		fz_check((r->o.len >= len0 + 4 && memcmp(r->o.buf + len0, "235 ", 4) == 0) == ok,
+		         "answer %d: reply %.*s", res, (int)(r->o.len - len0), r->o.buf + len0);
+		fz_check(((r->ss.flags & SMTP_F_AUTH) != 0) == ok, "answer %d: flags %x", res,
+		         r->ss.flags);
+	}
+	after(r, a, before, len0, true, false);
+}
+
+static void feed(struct run *r, const uint8_t *p, size_t len);
+
+/* late_answer - the checker answers after a while; then the bytes TCP held */
+static void
+late_answer(struct run *r)
+{
+	const uint8_t *p = r->rest;
+	size_t len = r->rest_len;
+
+	auth_answer(r);
+	r->rest = NULL;
+	r->rest_len = 0;
+	feed(r, p, len);
+}
+
 /* feed - one segment of the stream, offered until taken or the session ends */
 static void
 feed(struct run *r, const uint8_t *p, size_t len)
@@ -435,20 +601,37 @@ feed(struct run *r, const uint8_t *p, size_t len)
 		}
 		a = smtp_input(&r->ss, &r->env, r->snap, r->now, p, len, &used, &r->o);
 		fz_check(used <= len, "consumed %zu of %zu", used, len);
-		if (before == SMTP_S_WAIT || before == SMTP_S_DATA)
+		if (before == SMTP_S_WAIT || before == SMTP_S_DATA || before == SMTP_S_AUTH_WAIT)
 			fz_check(used == 0 && r->o.len == len0,
-			         "input read while the relay has the word");
+			         "input read while the relay or the checker has the word");
+		/* after the 220 to STARTTLS the engine reads nothing: the bytes are the
+		 * handshake's (the dataplane's TLS takes them; here they are dropped) */
+		if (before == SMTP_S_TLS)
+			fz_check(used == 0 && r->o.len == len0 && r->ss.state == SMTP_S_TLS,
+			         "input read during the TLS handshake: %zu bytes, state %u", used,
+			         r->ss.state);
 		p += used;
 		len -= used;
 		if (used == 0 && a == SMTP_CONTINUE && r->relay.owed == OWE_NONE &&
-		    before != SMTP_S_DATA)
+		    before != SMTP_S_DATA && before != SMTP_S_TLS && !r->auth_owed)
 			fz_check(len0 > 0 || r->o.len > 0 || r->o.cap - r->o.len < SMTP_OUT_ROOM,
 			         "no progress with an empty output buffer in state %u", before);
 		after(r, a, before, len0, r->o.cap == SMTP_OUT_ROOM, false);
 		if (used == 0 && r->o.len > 0)
 			drain(r);
+		if (r->ss.state == SMTP_S_TLS && !r->closing)
+			return; /* the rest is the TLS layer's */
 		if (r->relay.owed != OWE_NONE && !r->closing)
 			answer(r);
+		if (r->auth_owed && !r->closing) {
+			if (fz_u8(&r->in) & 1) {
+				/* the answer comes later; TCP holds the rest meanwhile */
+				r->rest = p;
+				r->rest_len = len;
+				return;
+			}
+			auth_answer(r);
+		}
 	}
 }
 
@@ -471,17 +654,33 @@ timeout(struct run *r, uint64_t ms)
 	    pol_service_by_port(r->snap, r->ss.port) != NULL && r->now < due)
 		fz_check(a == SMTP_CONTINUE && r->o.len == len0, "timeout before the deadline");
 	/* at or past it, the session ends, or the deadline moved on (message
-	 * bytes touched the session since: the timer looks early and re-arms) */
+	 * bytes touched the session since: the timer looks early and re-arms;
+	 * or greet_wait is over: the banner goes out, the command timeout starts) */
 	if (r->snap == r->last_snap && r->now >= due && a == SMTP_CONTINUE)
-		fz_check(smtp_deadline(&r->ss) > r->now && r->touched,
-		         "no timeout at the deadline: state %u, now %llu, due %llu", r->ss.state,
-		         (unsigned long long)r->now, (unsigned long long)due);
+		fz_check(
+		        smtp_deadline(&r->ss) > r->now &&
+		                (r->touched ||
+		                 (before == SMTP_S_PREGREET && r->ss.state == SMTP_S_GREETED &&
+		                  r->o.len >= len0 + 4 && memcmp(r->o.buf + len0, "220 ", 4) == 0)),
+		        "no timeout at the deadline: state %u, now %llu, due %llu", r->ss.state,
+		        (unsigned long long)r->now, (unsigned long long)due);
 	/* a timer that goes on is re-armed later, or it would spin */
 	fz_check(a == SMTP_CLOSE || smtp_deadline(&r->ss) > r->now,
 	         "the timer goes on with its deadline %llu not after now %llu",
 	         (unsigned long long)smtp_deadline(&r->ss), (unsigned long long)r->now);
 	r->touched = false;
 	after(r, a, before, len0, true, false);
+}
+
+/* tls_ready - the handshake after STARTTLS is done: the session starts over inside TLS */
+static void
+tls_ready(struct run *r)
+{
+	smtp_tls_ready(&r->ss, r->snap, r->now);
+	fz_check(r->ss.state == SMTP_S_GREETED && r->ss.flags == SMTP_F_TLS && r->ss.helo == NULL &&
+	                 r->ss.sender == NULL && r->ss.nrcpt == 0,
+	         "after the handshake: state %u, flags %x", r->ss.state, r->ss.flags);
+	r->last_snap = r->snap;
 }
 
 /* decide - the next decision: a segment, time, a push, the relay's mood, the output */
@@ -524,9 +723,46 @@ decide(struct run *r)
 			r->hold = !r->hold;
 		if ((d >> 4) & 1)
 			r->ck.fail_next = true;
+		switch (d >> 5) {
+		case 1: /* the TLS handshake completed (the dataplane's part) */
+			if (r->ss.state == SMTP_S_TLS)
+				tls_ready(r);
+			break;
+		case 2:
+		case 3:
+			r->tls_rc = (d >> 5) == 2 ? -1 : 0;
+			break;
+		case 4:
+		case 5:
+			r->check_rc = (d >> 5) == 4 ? -1 : 0;
+			break;
+		case 6:
+			if (r->auth_owed && !r->closing)
+				late_answer(r);
+			break;
+		default:
+			break;
+		}
 		return;
 	}
 	p = fz_take(&r->in, n, &got);
+	if (r->auth_owed && !r->closing) {
+		size_t used = 1, len0 = r->o.len;
+		enum smtp_action a;
+
+		if (r->o.cap - r->o.len < SMTP_OUT_ROOM)
+			drain(r);
+		len0 = r->o.len;
+		a = smtp_input(&r->ss, &r->env, r->snap, r->now, p, got, &used, &r->o);
+		fz_check(a == SMTP_CONTINUE && used == 0 && r->o.len == len0,
+		         "input read while the checker has the word");
+		/* TCP holds it, after what it holds already */
+		fz_check(r->rest == NULL || r->rest + r->rest_len == p, "held bytes out of order");
+		r->rest_len += got;
+		if (r->rest == NULL)
+			r->rest = p;
+		return;
+	}
 	feed(r, p, got);
 }
 
@@ -537,7 +773,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char *
 mem_read(void *arg, const char *path, size_t *len)
 {
-	const char *text = strcmp(path, "b.conf") == 0 ? policy_b : policy_a;
+	static const char pem[] = "-----BEGIN CERTIFICATE-----\nnot parsed here\n"
+	                          "-----END CERTIFICATE-----\n";
+	const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	const char *text = strcmp(base, "b.conf") == 0    ? policy_b
+	                   : strstr(base, ".pem") != NULL ? pem
+	                                                  : policy_a;
 
 	(void)arg;
 	*len = strlen(text);
@@ -604,6 +845,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.ops = (struct smtp_relay){r_rcpt, r_data, r_reset, r_close, &r.relay};
 	r.env.relay = &r.ops;
 	r.relay.ss = &r.ss;
+	r.aops = (struct smtp_auth){a_check, a_cancel, &r};
+	r.env.auth = &r.aops;
+	r.tops = (struct smtp_tls){t_start, &r};
+	r.env.tls = &r.tops;
+	cur = &r;
 	r.snap = snaps[0];
 	r.now = 1000;
 	d0 = fz_u8(&r.in);
@@ -612,7 +858,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.o.buf = malloc(r.o.cap); /* exactly: ASan sees any write past it */
 	if (cidr_addr_parse(clients[(d0 >> 3) & 7], &client) != 0)
 		abort();
-	a = smtp_open(&r.ss, &r.env, r.snap, r.now, &client, ports[d0 & 7], &r.o);
+	a = smtp_open(&r.ss, &r.env, r.snap, r.now, &client, ports[(d0 & 7) | (d0 >> 7) << 3],
+	              &r.o);
 	after(&r, a, SMTP_S_FREE, 0, true, false);
 	while (!r.closing && r.in.len > 0) {
 		fz_check(++guard < MAX_STEPS, "the run does not end");
@@ -620,6 +867,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!r.closing && r.relay.owed != OWE_NONE)
 		answer(&r);
+	if (!r.closing && r.auth_owed)
+		late_answer(&r);
 	/* the last word: the deadline ends any session */
 	if (!r.closing) {
 		uint64_t due = smtp_deadline(&r.ss);
@@ -636,6 +885,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(&r);
 	smtp_close(&r.ss, &r.env);
 	fz_check(r.ss.state == SMTP_S_FREE, "state after close");
+	fz_check(!r.auth_owed, "a check still in flight after close: not cancelled");
 	fz_check(r.ck.live == 0 && r.ck.gets == r.ck.puts, "%ld chunks left after close",
 	         r.ck.live);
 	fz_check(r.st.sessions_opened == 1 && r.st.sessions_closed == 1, "session counts");

@@ -86,6 +86,84 @@ seed("smtp", "timeout-small", EHLO + MAIL + RCPT + b"DATA\r\nabc", [3, 0, 0, 4 |
 seed("smtp", "timeout-data", EHLO + MAIL + RCPT + b"DATA\r\nSubject: x\r\n",
      [0, 0, 0, 4 | 11 << 3, 4 | 12 << 3])
 
+# AUTH and STARTTLS (the engine's side): a fake checker answers from the
+# decisions, the handshake "completes" when a decision says so. Ports past
+# the first 8 take bit 7 of the first decision: 9 = 29 (AUTH in clear,
+# require_auth), 10 = 30 (AUTH in clear), 11 = 465 (tls = optional), 12 =
+# 466 (tls = required, require_auth), 13 = 467 (tls and auth_in_clear).
+# A segment decision of 0 takes the rest of the input, decisions included,
+# so these conversations go in exact segments of at most 31 bytes, each
+# line's decisions (the checker's, the relay's) right after its last piece.
+
+
+def port_of(i, client=0):
+    return (i & 7) | client << 3 | (i >> 3) << 7
+
+
+def cuts(n):
+    """segments of exactly n bytes (decide(): case 0 takes d >> 3 <= 31 bytes)"""
+    out = []
+    while n > 0:
+        k = min(n, 31)
+        out.append(k << 3)
+        n -= k
+    return out
+
+
+def talk(target, name, first, steps):
+    """steps: (bytes, decisions after them); decisions == None: a decision alone"""
+    data, dec = b"", list(first)
+    for chunk, after in steps:
+        data += chunk
+        dec += cuts(len(chunk)) + list(after)
+    seed(target, name, data, dec)
+
+
+def b64(b):
+    import base64
+    return base64.b64encode(b)
+
+
+PLAIN_OK = b"AUTH PLAIN " + b64(b"\0alice@local.example\0secret") + b"\r\n"
+LOGIN_USER = b"AUTH LOGIN\r\n" + b64(b"alice@local.example") + b"\r\n"
+LOGIN_PASS = b64(b"secret") + b"\r\n"
+OFFSITE = b"RCPT TO:<someone@elsewhere.example>\r\n"
+START = EHLO + b"STARTTLS\r\n" + b"MAIL FROM:<inject@pre.tls>\r\n"
+TLS_ON = 7 | 1 << 5  # the handshake is done
+NOW_OK, NOW_FAIL, NOW_LIMIT = [0, 0], [0, 1], [0, 3]  # answer now, with that result
+# a relayed message: the relay answers RCPT, DATA and the end with 2xx/3xx (0)
+RELAYED = [(MAIL, []), (OFFSITE, [0]), (b"DATA\r\n", [0]), (BODY, [0]), (b"QUIT\r\n", [])]
+REFUSED = [(MAIL, []), (OFFSITE, []), (b"QUIT\r\n", [])]
+talk("smtp", "auth-plain-clear", [port_of(9), 0], [(EHLO, []), (PLAIN_OK, NOW_OK)] + RELAYED)
+talk("smtp", "auth-login-clear", [port_of(9), 0],
+     [(EHLO, []), (LOGIN_USER, []), (LOGIN_PASS, NOW_OK)] + RELAYED)
+talk("smtp", "auth-fail-no-relay", [port_of(10), 0], [(EHLO, []), (PLAIN_OK, NOW_FAIL)] + REFUSED)
+talk("smtp", "auth-limit-then-ok", [port_of(9), 0],
+     [(EHLO, []), (PLAIN_OK, NOW_LIMIT), (PLAIN_OK, NOW_OK)] + RELAYED)
+talk("smtp", "auth-busy", [port_of(9), 0, 7 | 4 << 5], [(EHLO, []), (PLAIN_OK, [])] + REFUSED)
+talk("smtp", "auth-abort-and-errors", [port_of(9), 0],
+     [(EHLO, []), (b"AUTH PLAIN\r\n*\r\nAUTH LOGIN\r\n!!!\r\nAUTH CRAM-MD5\r\n", []),
+      (b"AUTH PLAIN =\r\n", []), (MAIL, []), (b"AUTH PLAIN\r\n" + b"A" * 700 + b"\r\n", []),
+      (b"QUIT\r\n", [])])
+# the answer comes later (1), pipelined commands wait in TCP, then a decision answers (OK)
+talk("smtp", "auth-later-pipelined", [port_of(9), 0],
+     [(EHLO, []), (PLAIN_OK, [1]), (MAIL + OFFSITE, [7 | 6 << 5, 0, 0]),
+      (b"DATA\r\n", [0]), (BODY, [0]), (b"QUIT\r\n", [])])
+talk("smtp", "auth-later-timeout", [port_of(9), 0], [(EHLO, []), (PLAIN_OK, [1, 4 | 12 << 3])])
+talk("smtp", "auth-in-clear-refused", [port_of(11), 0], [(EHLO, []), (PLAIN_OK, [])] + REFUSED)
+talk("smtp", "starttls-auth", [port_of(11), 0],
+     [(START, [TLS_ON]), (EHLO, []), (PLAIN_OK, NOW_OK)] + RELAYED)
+talk("smtp", "starttls-login-clear-service", [port_of(13), 0],
+     [(START, [TLS_ON]), (EHLO, []), (LOGIN_USER, []), (LOGIN_PASS, NOW_OK)] + RELAYED)
+talk("smtp", "starttls-required", [port_of(12), 0],
+     [(EHLO + MAIL, []), (START, [TLS_ON]), (EHLO, []), (PLAIN_OK, NOW_OK)] + RELAYED)
+talk("smtp", "starttls-unavailable", [port_of(11), 0, 7 | 2 << 5],
+     [(START, []), (PLAIN_OK, [])] + REFUSED)
+talk("smtp", "starttls-bytes-during-handshake", [port_of(11), 0],
+     [(START, []), (b"\x16\x03\x01garbage\r\nQUIT\r\n", [TLS_ON]), (EHLO + b"QUIT\r\n", [])])
+talk("smtp", "starttls-twice", [port_of(11), 0],
+     [(START, [TLS_ON]), (EHLO + b"STARTTLS\r\n", []), (PLAIN_OK, NOW_OK)] + RELAYED)
+
 # ---- fuzz_relay: backend replies, DATA streams, hand-off ----
 
 EHLO_REPLY = (b"250-mx.backend.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n"

@@ -7,7 +7,8 @@
 # passwords with PLAIN and LOGIN, AUTH refused in clear where TLS is
 # required, every reply code of the exchange, relay only after 235 with the
 # login handed to the backend (XCLIENT LOGIN=), Postfix-style log lines,
-# failures rate-limited per client, and 454 4.7.0 while Dovecot is down.
+# failures rate-limited per client (an IPv6 client by its /64), and 454
+# 4.7.0 while Dovecot is down.
 # Usage: test_auth.sh SOURCE_DIR BUILD_DIR   (prints TAP)
 set -u
 SRC=$1
@@ -91,8 +92,10 @@ dv_stop() { # the master and its children (an auth process serves its clients un
 cat >"$T/gate.conf" <<CONF
 port edge0 {
     device = "net_tap0,iface=sgauth0";
-    address = [ "192.0.2.25/24" ];
+    address = [ "192.0.2.25/24", "2001:db8:25::25/64" ];
 }
+# a second IPv6 /64 of clients, behind the kernel side
+route = [ { prefix = "2001:db8:77::/64"; via = "2001:db8:25::1"; port = edge0; } ];
 limits { mbufs = 4095; max_flows = 1024; }
 auth { socket = "$DV/auth"; timeout = 8s; max_failures = 5; failure_window = 1min; }
 CONF
@@ -108,7 +111,7 @@ service open { ports = [ 2587 ]; auth_in_clear = true; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = xclient; connect_timeout = 3s; }
 POL
 
-echo "1..33"
+echo "1..35"
 # the configuration: every bad auth key or value named with its file:line (checked before EAL)
 cat >"$T/bad.conf" <<'CONF'
 port edge0 { device = "net_tap0,iface=sgauth9"; address = [ "192.0.2.25/24" ]; }
@@ -135,6 +138,9 @@ ok $? "a private Dovecot serves its auth socket"
 gate_start sgauth "$T/gate.conf" "$T/policy.conf"
 ok $? "the gate starts with the auth service configured"
 in_ns ip addr add 192.0.2.77/24 dev sgauth0
+for a in 2001:db8:25::77/64 2001:db8:25::78/64 2001:db8:77::1/128; do
+	in_ns ip addr add $a dev sgauth0 nodad
+done
 ip netns exec "$gate_ns" python3 "$SRC/tests/gate/xclient_sink.py" 192.0.2.1 2525 "$T/backend.log" >"$T/sink.out" 2>&1 &
 sink_pid=$!
 for _ in $(seq 1 50); do
@@ -250,6 +256,26 @@ ok $? "after 5 failures the client gets 454 4.7.0 even with the right password"
 sw 587 --auth PLAIN --auth-user alice@example.net --auth-password secret --quit-after AUTH
 grep -q "^<-  235 " "$T/out"
 ok $? "... while another client still authenticates"
+
+# IPv6 clients count by /64 (as the connection limits do): one subscriber's
+# addresses share a count, another /64 has its own
+sw6() { # sw6 FROM ARGS...: swaks to the gate's IPv6 address from FROM
+	local from=$1
+	shift
+	in_ns swaks --server 2001:db8:25::25 --port 587 --timeout 10 --helo h.remote.example \
+		-li "$from" "$@" >"$T/out" 2>&1
+}
+rc=0
+for i in 1 2 3 4 5; do
+	sw6 2001:db8:25::77 --auth PLAIN --auth-user alice@example.net --auth-password "bad$i" --quit-after AUTH
+	grep -q "^<\*\* 535 5.7.8" "$T/out" || rc=1
+done
+sw6 2001:db8:25::78 --auth PLAIN --auth-user alice@example.net --auth-password secret --quit-after AUTH
+grep -q "^<\*\* 454 4.7.0 Error: too many failed authentication attempts" "$T/out" && [ $rc -eq 0 ]
+ok $? "IPv6: 5 failures from 2001:db8:25::77, then 454 4.7.0 for 2001:db8:25::78 (the same /64)"
+sw6 2001:db8:77::1 --auth PLAIN --auth-user alice@example.net --auth-password secret --quit-after AUTH
+grep -q "^<-  235 " "$T/out"
+ok $? "... while 2001:db8:77::1, another /64, still authenticates"
 
 dv_stop
 start=$(date +%s%N)

@@ -487,6 +487,19 @@ test_pregreet(void)
 	h_close(&h);
 	ok(h.ck.live == 0, "no chunk left");
 	h_fini(&h);
+
+	/* a timer that fires only after the session's whole time (1800 s by
+	 * default) is over: no banner with a deadline already past, but the
+	 * timeout (fuzz_smtp's corpus/smtp/crash-pregreet-late-timer) */
+	h_init(&h, 4096);
+	h_open(&h, snap, RMT, 28, 1000);
+	is_int(smtp_timeout(&h.ss, &h.env, snap, 1000 + 1800000, &h.o), SMTP_CLOSE,
+	       "greet_wait's timer after session_timeout: the session ends");
+	h_drain(&h);
+	is_str(h.out.s, "421 4.4.2 mx.test.example Error: timeout exceeded\r\n",
+	       "with the timeout's 421, no banner");
+	h_close(&h);
+	h_fini(&h);
 }
 
 int
