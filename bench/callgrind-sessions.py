@@ -81,7 +81,7 @@ def module(ob, fl):
     if ob.startswith("librte_"):
         return "other DPDK libraries (mbuf, ring, net)"
     if ob.startswith("libc"):
-        return "libc (mostly snprintf: the log line)"
+        return "libc (memcmp, memcpy, the readv/writev wrappers, ...)"
     if ob.startswith("libhs"):
         return "Hyperscan"
     return f"other ({ob or '?'})"

@@ -235,6 +235,7 @@ read -r m1 h1 an1 mm1 < <(mem "$tmp/smaps1")
 open=$(($(stat smtp_sessions_opened) - $(stat smtp_sessions_closed)))
 flows_active=$(stat tcp_flows_active)
 chunks=$(stat tcp_chunks_used)
+smtp_chunks=$(stat smtp_chunks_used) # -1 from a gate without the gauge
 stop "$gen_pid"
 gen_pid=""
 gate_stop
@@ -257,12 +258,12 @@ echo "  gate      limits.max_flows $flows, --no-huge -m 1536; generator: smtpgat
 echo
 awk -v n="$n" -v f="$flows" -v m0="$m0" -v m1="$m1" -v m2="$m2" -v h0="$h0" -v h1="$h1" \
 	-v h2="$h2" -v an0="$an0" -v an1="$an1" -v an2="$an2" -v mm0="$mm0" -v mm1="$mm1" \
-	-v open="$open" -v fa="$flows_active" -v ch="$chunks" '
+	-v open="$open" -v fa="$flows_active" -v ch="$chunks" -v sch="$smtp_chunks" '
 	function mib(x) { return sprintf("%.1f MiB", x / 1048576) }
 	BEGIN {
 		touched = (m1 - m0) / n
 		slot = (m2 - m0) / f
-		printf "  sessions open in the gate      %d (TCP flows in use %d, TCP chunks in use %d)\n", open, fa, ch
+		printf "  sessions open in the gate      %d (TCP flows in use %d, TCP chunks in use %d, SMTP chunks in use %d)\n", open, fa, ch, sch
 		printf "  the gate'"'"'s resident memory (memif regions apart):\n"
 		printf "    %-28s %12s %12s %12s %12s\n", "", "own", "DPDK heap", "anonymous", "memif"
 		printf "    %-28s %12s %12s %12s %12s\n", "F flows, at start", mib(m0), mib(h0), mib(an0), mib(mm0)

@@ -16,6 +16,7 @@
 #include <rte_lcore.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <rte_ring_peek_zc.h>
 
 #include "logq.h"
 
@@ -45,18 +46,25 @@ logq_create(struct logq *q, unsigned lcore_id)
 	return logq_create_named(q, name, (int)rte_lcore_to_socket_id(lcore_id));
 }
 
+/* logq_push - the line is written straight into the ring's slot (the
+ * ring is single-producer, so its zero-copy API applies): a copy through
+ * a record on the stack would move all LOGQ_LINE_MAX bytes every time */
 void
 logq_push(struct logq *q, const char *line, size_t len)
 {
-	struct logq_rec r;
+	struct rte_ring_zc_data zcd;
+	struct logq_rec *r;
 
 	if (len > LOGQ_LINE_MAX)
 		len = LOGQ_LINE_MAX;
-	r.len = (uint16_t)len;
-	memcpy(r.line, line, len);
-	/* the ring copies the whole record: keep the copy to what is used */
-	if (rte_ring_sp_enqueue_elem(q->ring, &r, sizeof(r)) != 0)
+	if (rte_ring_enqueue_zc_bulk_elem_start(q->ring, sizeof(*r), 1, &zcd, NULL) != 1) {
 		q->dropped++;
+		return;
+	}
+	r = zcd.ptr1; /* one element is never split by the ring's end */
+	r->len = (uint16_t)len;
+	memcpy(r->line, line, len);
+	rte_ring_enqueue_zc_elem_finish(q->ring, 1);
 }
 
 void

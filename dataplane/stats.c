@@ -164,6 +164,8 @@ static struct stats_metric table[] = {
         G("tcp_flows_time_wait", tcp.flows_tw, "TCP flows in TIME_WAIT."),
         {.name = "tcp_flows", .help = "TCP flows by state.", .gauge = true, .label = "state"},
         G("tcp_chunks_used", tcp.chunks_used, "TCP buffer chunks in use."),
+        G("smtp_chunks_used", sess.chunks_used,
+          "SMTP engine chunks in use (partial lines, long HELO names, senders)."),
         C("smtp_sessions_opened_total", smtp.sessions_opened, "SMTP sessions opened."),
         C("smtp_sessions_closed_total", smtp.sessions_closed, "SMTP sessions closed."),
         C("smtp_commands_total", smtp.commands, "SMTP command lines received."),
@@ -381,6 +383,8 @@ lcore_read(const struct lcore_conf *lc, struct stats_lcore *o, uint32_t *down)
 	o->sess.limit_rate = read_u64(&lc->sess.limit_rate);
 	o->sess.limit_exempt = read_u64(&lc->sess.limit_exempt);
 	o->sess.limit_full = read_u64(&lc->sess.limit_full);
+	o->sess.chunks_used =
+	        lc->sess.chunks.n - *(const volatile uint32_t *)&lc->sess.chunks.nfree;
 	read_u64s(&o->sess.tls, &lc->sess.tls, sizeof(o->sess.tls));
 	read_u64s(&o->relay, &lc->relay.stats, sizeof(o->relay));
 	read_u64s(&o->auth, &lc->auth.stats, sizeof(o->auth));

@@ -42,6 +42,7 @@ struct stats_sess {
 	uint64_t limit_rate;   /* 421: a client over its rate limit */
 	uint64_t limit_exempt; /* lan or whitelisted clients of a limited service */
 	uint64_t limit_full;   /* let in uncounted: the client table had no slot */
+	uint64_t chunks_used;  /* the SMTP engine's 512-byte chunks in use now (gauge) */
 	struct sess_tls_stats tls;
 };
 

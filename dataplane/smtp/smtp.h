@@ -49,6 +49,10 @@
 	1024             /* one step's output: a policy refusal (POL_REPLY_MAX + CRLF)             \
 	                  * followed by a 421 naming the hostname (< 300) */
 #define SMTP_ECHO_MAX 64 /* client text echoed in our own replies (an option name) */
+#define SMTP_HELO_INLINE                                                                           \
+	64 /* a HELO name shorter than this is kept inside the session, not in a chunk: an idle    \
+	    * session then holds no 512-byte chunk (real names are short; RFC 1035's 255-byte      \
+	    * ones still take a chunk) */
 #define SMTP_AUTH_USER_MAX                                                                         \
 	255 /* a login name, as Postfix's and Dovecot's: longer ones are refused, and it fits a    \
 	     * chunk and an XCLIENT LOGIN= value */
@@ -57,8 +61,8 @@
 
 /* The caller's allocator of SMTP_CHUNK_SIZE-byte chunks, e.g. a per-lcore
  * mempool. A session holds a chunk only while it needs one: a partial line
- * between two smtp_input() calls, the HELO name once accepted, the sender
- * while a transaction is open; at most three. */
+ * between two smtp_input() calls, a HELO name of SMTP_HELO_INLINE bytes or
+ * more once accepted, the sender while a transaction is open; at most three. */
 struct smtp_chunks {
 	void *(*get)(void *arg);             /* a chunk, or NULL when none is left */
 	void (*put)(void *arg, void *chunk); /* give one back */
@@ -245,17 +249,18 @@ enum smtp_cmd {
 	SMTP_C_COUNT
 };
 
-/* One session, 168 bytes on x86-64. Owned by the caller (inside its flow
- * state); smtp_open() initialises it. Between calls it holds a chunk only
- * for each of line, helo, sender and login that is set. */
+/* One session, 232 bytes on x86-64. Owned by the caller (inside its flow
+ * state), never copied (helo may point into it); smtp_open() initialises
+ * it. Between calls it holds a chunk only for each of line, sender and
+ * login that is set, and for helo when it does not point at helo_in. */
 struct smtp_session {
 	struct pol_state pol; /* facts of the client's inputs, cached by pol_eval */
 	uint64_t start_ms;    /* smtp_open()'s now: the session timeout runs from here */
 	uint64_t last_ms;     /* end of the last command line: the command timeout runs from here */
 	uint64_t deadline_ms; /* the earlier of both, as of the last call */
 	char *line;           /* chunk: a partial line kept between calls, or NULL */
-	char *helo;           /* chunk: the accepted HELO/EHLO name, NUL-terminated, or NULL */
-	char *sender;         /* chunk: the open transaction's sender ("" for <>), or NULL */
+	char *helo;   /* the accepted HELO/EHLO name, NUL-terminated: helo_in, a chunk, or NULL */
+	char *sender; /* chunk: the open transaction's sender ("" for <>), or NULL */
 	char *login; /* chunk: the authenticated name (SMTP_F_AUTH), LOGIN's name meanwhile, or NULL
 	              */
 	struct cidr client; /* the client's address */
@@ -270,6 +275,7 @@ struct smtp_session {
 	uint32_t nrcpt;     /* accepted recipients of the open transaction */
 	void *relay;        /* the relay's state for this session, or NULL: the relay's own */
 	void *tls;          /* the caller's TLS state for this session, or NULL */
+	char helo_in[SMTP_HELO_INLINE]; /* a short HELO name's home (see helo) */
 };
 
 /* smtp_open - start a session for a client connected to our local port; ss

@@ -102,5 +102,7 @@ long smtp_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 /* smtp_chunk_get - a chunk, or NULL after a 421 that ends the session */
 char *smtp_chunk_get(struct smtp_call *c);
 void smtp_chunk_put(const struct smtp_env *env, char **chunk);
+/* smtp_helo_forget - drop the session's HELO name, giving its chunk back if it has one */
+void smtp_helo_forget(const struct smtp_env *env, struct smtp_session *ss);
 
 #endif

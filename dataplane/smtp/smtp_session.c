@@ -41,6 +41,16 @@ smtp_chunk_put(const struct smtp_env *env, char **chunk)
 	}
 }
 
+/* smtp_helo_forget - drop the HELO name; a short one lives in the session */
+void
+smtp_helo_forget(const struct smtp_env *env, struct smtp_session *ss)
+{
+	if (ss->helo == ss->helo_in)
+		ss->helo = NULL;
+	else
+		smtp_chunk_put(env, &ss->helo);
+}
+
 /* room - free output space; a buffer overfilled by the caller is a bug */
 static size_t
 room(const struct smtp_out *out)
@@ -119,7 +129,8 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 {
 	struct smtp_call c;
 
-	memset(ss, 0, sizeof(*ss));
+	/* helo_in needs no zeroing: it is read only through helo */
+	memset(ss, 0, offsetof(struct smtp_session, helo_in));
 	pol_state_init(&ss->pol);
 	ss->client = *client;
 	ss->port = port;
@@ -403,7 +414,7 @@ smtp_close(struct smtp_session *ss, const struct smtp_env *env)
 		env->auth->cancel(env->auth->arg, ss);
 	smtp_chunk_put(env, &ss->line);
 	smtp_chunk_put(env, &ss->login);
-	smtp_chunk_put(env, &ss->helo);
+	smtp_helo_forget(env, ss);
 	smtp_chunk_put(env, &ss->sender);
 	ss->line_len = 0;
 	ss->state = SMTP_S_FREE;

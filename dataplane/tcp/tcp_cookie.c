@@ -1,7 +1,21 @@
 /* tcp_cookie - keyed hashing: the flow table hash, ISNs (RFC 6528) and
  * SYN cookies (RFC 4987)
  *
- * One secret per process (tcp_conf.key), SipHash-2-4 over the 4-tuple.
+ * One secret per process (tcp_conf.key). ISNs and cookies are SipHash-2-4
+ * of the packed 4-tuple (12 bytes for IPv4, 36 for IPv6) and two words.
+ *
+ * The flow table hash runs for every segment, so it is SipHash-1-3 of the
+ * packed 4-tuple alone, under a key of its own derived from the secret.
+ * Why still keyed, and not CRC32 with a random seed: CRC is linear, so two
+ * 4-tuples whose XOR is in the kernel of the CRC (mod the table size)
+ * collide whatever the seed; a client with a few addresses (an IPv6 /64
+ * gives 64 free bits) could compute as many as it likes and pile its
+ * flows into one chain. SipHash's output cannot be predicted without the
+ * key, which the peer never sees (the table hash's values do not leave
+ * the process; the ISNs it sees come from the other key), and the reduced
+ * rounds (1-3, as Rust's and Python's hash tables use against hash
+ * flooding) are enough for that; ISNs and cookies keep 2-4, where the
+ * output is on the wire and must not be forged.
  *
  * ISN = F(4-tuple, key) + 4 us clock (RFC 6528 3), derived from now in ms.
  *
@@ -45,9 +59,9 @@ const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N] = {536, 1220, 1360, 1400, 1440, 
 		v2 = ROTL(v2, 32);                                                                 \
 	} while (0)
 
-/* tcp_siphash - SipHash-2-4 of len bytes */
-uint64_t
-tcp_siphash(const uint64_t key[2], const void *buf, size_t len)
+/* siphash - SipHash-c-d of len bytes (inlined with constant rounds) */
+static inline __attribute__((always_inline)) uint64_t
+siphash(const uint64_t key[2], const void *buf, size_t len, int c, int d)
 {
 	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
 	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
@@ -58,49 +72,77 @@ tcp_siphash(const uint64_t key[2], const void *buf, size_t len)
 	for (i = 0; i + 8 <= len; i += 8) {
 		memcpy(&m, p + i, 8); /* little-endian hosts; the value only needs to be stable */
 		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
+		for (int r = 0; r < c; r++)
+			SIPROUND;
 		v0 ^= m;
 	}
 	for (size_t j = 0; j < left; j++)
 		b |= (uint64_t)p[i + j] << (8 * j);
 	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < c; r++)
+		SIPROUND;
 	v0 ^= b;
 	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < d; r++)
+		SIPROUND;
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* The hashed input: the 4-tuple, family and two extra words. */
-struct hin {
-	struct tcp_key k;
-	uint32_t family;
-	uint32_t a, b;
-};
+/* tcp_siphash - SipHash-2-4 of len bytes */
+uint64_t
+tcp_siphash(const uint64_t key[2], const void *buf, size_t len)
+{
+	return siphash(key, buf, len, 2, 4);
+}
+
+/* The packed 4-tuple and, for ISNs and cookies, two words: no padding,
+ * IPv4 addresses without their 12 zero bytes (fewer SipHash blocks). */
+#define TUPLE_MAX (2 * 16 + 2 * 2 + 2 * 4)
+
+/* pack - the tuple's bytes into out; their count (the families' counts
+ * differ, and SipHash hashes the length in: they never share an input) */
+static inline size_t
+pack(uint8_t out[TUPLE_MAX], uint8_t family, const struct tcp_key *k)
+{
+	size_t alen = family == TCP_V4 ? 4 : 16;
+
+	memcpy(out, k->laddr.b, alen);
+	memcpy(out + alen, k->raddr.b, alen);
+	memcpy(out + 2 * alen, &k->lport, 2);
+	memcpy(out + 2 * alen + 2, &k->rport, 2);
+	return 2 * alen + 4;
+}
 
 static uint64_t
 hash_tuple(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k, uint32_t a, uint32_t b)
 {
-	struct hin h;
+	uint8_t in[TUPLE_MAX];
+	size_t n = pack(in, family, k);
 
-	memset(&h, 0, sizeof(h)); /* padding too: the hash must be stable */
-	h.k = *k;
-	h.family = family;
-	h.a = a;
-	h.b = b;
-	return tcp_siphash(lc->sipkey, &h, sizeof(h));
+	memcpy(in + n, &a, 4);
+	memcpy(in + n + 4, &b, 4);
+	return tcp_siphash(lc->sipkey, in, n + 8);
 }
 
-/* tcp_key_hash - the flow table's hash of a 4-tuple */
+/* tcp_hash_key_init - the flow table's key, from the secret (a key of its
+ * own: no relation between the table's hashes and the ISNs on the wire) */
+void
+tcp_hash_key_init(struct tcp_lcore *lc)
+{
+	lc->tabkey[0] = tcp_siphash(lc->sipkey, "flow table key 0", 16);
+	lc->tabkey[1] = tcp_siphash(lc->sipkey, "flow table key 1", 16);
+}
+
+/* tcp_key_hash - the flow table's hash of a 4-tuple: SipHash-1-3 (see the top) */
 uint32_t
 tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
 {
-	return (uint32_t)hash_tuple(lc, family, k, 0x7461626c, 0);
+	uint8_t in[TUPLE_MAX];
+	size_t n = pack(in, family, k);
+
+	if (family == TCP_V4) /* constant lengths: the compiler unrolls both */
+		return (uint32_t)siphash(lc->tabkey, in, 12, 1, 3);
+	return (uint32_t)siphash(lc->tabkey, in, n, 1, 3);
 }
 
 /* tcp_isn - RFC 6528: keyed hash of the 4-tuple plus a 4 us clock */

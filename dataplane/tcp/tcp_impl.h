@@ -160,6 +160,7 @@ struct tcp_lcore {
 	                            cookie): half-open flows get fewer retransmissions */
 	uint32_t port_hint;      /* default port chooser's walk */
 	uint64_t sipkey[2];
+	uint64_t tabkey[2]; /* the flow table hash's key, derived from sipkey */
 } __attribute__((aligned(TCP_CACHE_LINE)));
 
 /* tcp_table.c */
@@ -195,6 +196,7 @@ uint32_t tcp_isn(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
 uint32_t tcp_cookie_make(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
 int tcp_cookie_check(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
 uint32_t tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
+void tcp_hash_key_init(struct tcp_lcore *lc);
 extern const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N];
 
 /* tcp_output.c */

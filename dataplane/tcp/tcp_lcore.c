@@ -112,6 +112,7 @@ tcp_lcore_create(const struct tcp_conf *c)
 		tcp_lcore_destroy(lc);
 		return NULL;
 	}
+	tcp_hash_key_init(lc);
 	lc->port_hint = (uint32_t)tcp_siphash(lc->sipkey, "port", 4);
 	return lc;
 }

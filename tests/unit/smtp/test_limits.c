@@ -317,29 +317,53 @@ test_policy_swap(void)
 	pol_snapshot_free(c);
 }
 
+/* long_helo - "EHLO " and a name of n bytes ("hhh...h.example"), CRLF */
+static const char *
+long_helo(char *buf, size_t n)
+{
+	memcpy(buf, "EHLO ", 5);
+	memset(buf + 5, 'h', n - 8);
+	memcpy(buf + 5 + n - 8, ".example\r\n", 11);
+	return buf;
+}
+
 static void
 test_chunks(void)
 {
+	char cmd[SMTP_LINE_MAX + 1];
 	struct h h;
 
 	h_init(&h, 4096);
 	h_open(&h, snap, RMT, 25, 1000);
 	is_int(h.ck.live, 0, "after the greeting: no chunk");
 	h_feeds(&h, snap, 1001, "EHLO h\r\n");
-	is_int(h.ck.live, 1, "after EHLO: the name");
+	is_int(h.ck.live, 0, "after EHLO: a short name is kept in the session");
+	ok(h.ss.helo == h.ss.helo_in && strcmp(h.ss.helo, "h") == 0, "... inline");
 	h_feeds(&h, snap, 1002, "MAIL FROM:<a@remote.example>\r\n");
-	is_int(h.ck.live, 2, "in a transaction: and the sender");
+	is_int(h.ck.live, 1, "in a transaction: the sender");
 	h_feeds(&h, snap, 1003, "RCPT TO:<u@loc");
-	is_int(h.ck.live, 3, "a partial line: and the line");
+	is_int(h.ck.live, 2, "a partial line: and the line");
 	h_feeds(&h, snap, 1004, "al.example>\r\n");
-	is_int(h.ck.live, 2, "the line complete: given back");
+	is_int(h.ck.live, 1, "the line complete: given back");
 	h_feeds(&h, snap, 1005, "RSET\r\n");
-	is_int(h.ck.live, 1, "after RSET: the sender given back");
+	is_int(h.ck.live, 0, "after RSET: the sender given back");
 	h_feeds(&h, snap, 1006,
 	        "MAIL FROM:<a@remote.example>\r\nRCPT TO:<u@local.example>\r\nDATA\r\n");
-	is_int(h.ck.live, 1, "after DATA: the sender given back");
-	h_feeds(&h, snap, 1007, "EHLO bad.helo.example\r\n");
+	is_int(h.ck.live, 0, "after DATA: the sender given back");
+	h_feeds(&h, snap, 1007, long_helo(cmd, SMTP_HELO_INLINE));
+	is_int(h.ck.live, 1, "a name of SMTP_HELO_INLINE bytes takes a chunk");
+	ok(h.ss.helo != NULL && h.ss.helo != h.ss.helo_in && strlen(h.ss.helo) == SMTP_HELO_INLINE,
+	   "... whole, outside the session");
+	h_feeds(&h, snap, 1008, long_helo(cmd, SMTP_HELO_INLINE - 1));
+	is_int(h.ck.live, 0, "one byte shorter: the chunk given back, the name inline");
+	ok(h.ss.helo == h.ss.helo_in && strlen(h.ss.helo) == SMTP_HELO_INLINE - 1, "... whole");
+	h_feeds(&h, snap, 1009, long_helo(cmd, SMTP_LINE_TEXT - 5));
+	is_int(h.ck.live, 1, "the longest name a line holds: a chunk");
+	ok(h.ss.helo != NULL && strlen(h.ss.helo) == SMTP_LINE_TEXT - 5, "... whole");
+	h_feeds(&h, snap, 1010, "EHLO bad.helo.example\r\n");
 	is_int(h.ck.live, 0, "after a refused HELO: nothing");
+	ok(h.ss.helo == NULL, "... and no name");
+	h_feeds(&h, snap, 1011, "HELO h\r\n");
 	h_close(&h);
 	is_int(h.ck.live, 0, "closed: nothing");
 	is_int(h.ck.gets, h.ck.puts, "as many puts as gets");
@@ -357,8 +381,17 @@ test_chunks(void)
 	h.ck.fail_at = 1;
 	h_open(&h, snap, RMT, 25, 1000);
 	h_feeds(&h, snap, 1001, "EHLO h\r\nNOOP\r\n");
-	ok(h.closing, "no chunk for the HELO: close");
-	is_int(h.stop, 8, "... after the EHLO");
+	ok(!h.closing, "a short HELO needs no chunk: no chunk left is no matter");
+	is_int(h.ck.gets, 0, "... none asked for");
+	h_close(&h);
+	h_fini(&h);
+
+	h_init(&h, 4096);
+	h.ck.fail_at = 1;
+	h_open(&h, snap, RMT, 25, 1000);
+	h_feeds(&h, snap, 1001, long_helo(cmd, SMTP_HELO_INLINE));
+	ok(h.closing, "no chunk for a long HELO: close");
+	is_int(h.stop, 5 + SMTP_HELO_INLINE + 2, "... after the EHLO");
 	is_str(h.out.s, G "421 4.3.0 " HOST " Error: insufficient system resources\r\n", "... 421");
 	is_str(h.log.s, "out of memory after EHLO from unknown[" RMT "]\n", "... logged");
 	h_close(&h);
@@ -366,7 +399,7 @@ test_chunks(void)
 	h_fini(&h);
 
 	h_init(&h, 4096);
-	h.ck.fail_at = 2;
+	h.ck.fail_at = 1;
 	h_open(&h, snap, RMT, 25, 1000);
 	h_feeds(&h, snap, 1001, "EHLO h\r\nMAIL FROM:<a@remote.example>\r\n");
 	ok(h.closing, "no chunk for the sender: close");
