@@ -14,6 +14,7 @@ set -u
 SRC=$1
 cd "$SRC"
 . tests/lib/gate.sh
+. tests/lib/postfix.sh
 gate_script "$@"
 for tool in swaks dovecot; do
 	if ! command -v $tool >/dev/null; then
@@ -24,7 +25,8 @@ done
 DV=$T/dovecot
 CLIENT="python3 $SRC/tests/gate/relay_client.py"
 sink_pid=""
-trap 'dv_stop; [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; gate_stop; rm -rf "$T"' EXIT
+PF=$T/postfix
+trap 'pf_stop; dv_stop; [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; gate_stop; rm -rf "$T"' EXIT
 chmod 755 "$T"
 
 # dv_start [ADDR PORT]: our own Dovecot, auth service only, its socket at
@@ -111,7 +113,7 @@ service open { ports = [ 2587 ]; auth_in_clear = true; }
 backend { address = [ "192.0.2.1:2525" ]; handoff = xclient; connect_timeout = 3s; }
 POL
 
-echo "1..35"
+echo "1..36"
 # the configuration: every bad auth key or value named with its file:line (checked before EAL)
 cat >"$T/bad.conf" <<'CONF'
 port edge0 { device = "net_tap0,iface=sgauth9"; address = [ "192.0.2.25/24" ]; }
@@ -312,7 +314,10 @@ grep "SASL:" "$gate_log" | sed 's/^/# gate: /' | head -10
 # the same service over TCP: Dovecot's inet_listener on the kernel side of the namespace
 dv_stop
 sed 's|^auth { socket = "[^"]*";|auth { socket = "inet:192.0.2.1:12345";|' "$T/gate.conf" >"$T/gate-tcp.conf"
-gate_start sgauth "$T/gate-tcp.conf" "$T/policy.conf"
+# and a real Postfix as the backend (tests/lib/postfix.sh), when there is one
+sed 's|^backend { address = \[ "192.0.2.1:2525" \]|backend { address = [ "192.0.2.1:2526" ]|' \
+	"$T/policy.conf" >"$T/policy-pf.conf"
+gate_start sgauth "$T/gate-tcp.conf" "$T/policy-pf.conf"
 ok $? "the gate starts with auth { socket = \"inet:192.0.2.1:12345\" }"
 dv_start 192.0.2.1 12345
 got=1
@@ -328,6 +333,32 @@ ok $got "TCP: good password, 235"
 sw 587 --auth LOGIN --auth-user alice@example.net --auth-password wrong --quit-after AUTH
 grep -q "^<\*\* 535 5.7.8" "$T/out"
 ok $? "TCP: bad password, 535 5.7.8"
+
+# Postfix behind the gate learns the login through XCLIENT LOGIN= (its
+# sasl_method is then XCLIENT) and relays for it (permit_sasl_authenticated
+# in its default smtpd_relay_restrictions, which needs its SASL on: the
+# same Dovecot)
+if pf_have; then
+	chmod 755 "$T"
+	PF_MAIN_EXTRA="smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:192.0.2.1:12345"
+	pf_start
+	rc=$?
+	: >"$PF/maillog"
+	in_ns ip addr add 192.0.2.78/24 dev sgauth0 2>/dev/null
+	sw 587 -li 192.0.2.78 --auth PLAIN --auth-user alice@example.net --auth-password secret \
+		--from a@remote.example --to x@elsewhere.example
+	grep -q "^<-  250 2.0.0 Ok: queued" "$T/out" || rc=1
+	sleep 1 # Postfix's log lines go through postlogd
+	sed 's/^/# postfix: /' "$PF/maillog" | grep -E "client=|reject" | head -3
+	[ $rc -eq 0 ] && grep -q "client=unknown\[192.0.2.78\], sasl_method=XCLIENT, sasl_username=alice@example.net" \
+		"$PF/maillog" && grep -q "to=<x@elsewhere.example>.*status=sent" "$PF/maillog"
+	ok $? "a real Postfix backend sees the login through XCLIENT (sasl_username=alice@example.net) and relays"
+	pf_stop
+else
+	echo "ok $((++n)) # SKIP postfix is not installed"
+fi
 dv_stop
 gate_stop
 [ "$failed" -eq 0 ]

@@ -9,8 +9,9 @@ set -u
 SRC=$1
 cd "$SRC"
 . tests/lib/gate.sh
+. tests/lib/postfix.sh
 gate_script "$@"
-if ! [ -x /usr/sbin/postfix ] || ! id postfix >/dev/null 2>&1; then
+if ! pf_have; then
 	echo "1..0 # SKIP postfix is not installed"
 	exit 0
 fi
@@ -34,59 +35,6 @@ local_domains = [ "local.example" ];
 service mx { ports = [ 25 ]; }
 backend { address = [ "192.0.2.1:$2" ]; handoff = "$1"; connect_timeout = 3s; }
 POL
-}
-
-# pf_start: a Postfix instance of our own, listening in the gate's namespace
-pf_start() {
-	mkdir -p "$PF/etc" "$PF/spool" "$PF/data"
-	chown postfix "$PF/data"
-	cat >"$PF/etc/main.cf" <<MAIN
-compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
-mail_owner = postfix
-inet_interfaces = 192.0.2.1
-inet_protocols = ipv4
-myhostname = backend.example
-mydestination = local.example
-local_recipient_maps =
-local_transport = discard
-default_transport = discard
-mynetworks = 127.0.0.0/8
-smtpd_authorized_xclient_hosts = 192.0.2.25
-maillog_file_prefixes = $T
-maillog_file = $PF/maillog
-MAIN
-	cat >"$PF/etc/master.cf" <<'MASTER'
-192.0.2.1:2526 inet n - n - - smtpd
-192.0.2.1:2527 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-proxymap unix - - n - - proxymap
-discard unix - - n - - discard
-error unix - - n - - error
-retry unix - - n - - error
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-showq unix n - n - - showq
-pickup unix n - n 60 1 pickup
-flush unix n - n 1000? 0 flush
-postlog unix-dgram n - n - 1 postlogd
-MASTER
-	in_ns postfix -c "$PF/etc" start >"$T/out" 2>&1 || return 1
-	for _ in $(seq 1 50); do
-		in_ns bash -c ': </dev/tcp/192.0.2.1/2526' 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-pf_stop() {
-	[ -n "$gate_ns" ] && [ -d "$PF/etc" ] && in_ns postfix -c "$PF/etc" stop >/dev/null 2>&1
 }
 
 # through HANDOFF PORT: a message from 192.0.2.77 through the gate; Postfix's log after it in $T/log

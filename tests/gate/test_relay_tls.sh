@@ -18,6 +18,7 @@ set -u
 SRC=$1
 cd "$SRC"
 . tests/lib/gate.sh
+. tests/lib/postfix.sh
 gate_script "$@"
 for tool in /usr/sbin/postfix smtp-sink swaks openssl tcpdump; do
 	if ! command -v $tool >/dev/null; then
@@ -85,67 +86,15 @@ policy proxy 2527 encrypt proxy-v2 ""
 policy may-sink 2525 may none ""
 policy encrypt-sink 2525 encrypt none ""
 
-# pf_start: our own Postfix on 192.0.2.1:2526 in the gate's namespace; it
-# puts every message on hold so that the test can read it back
-pf_start() {
-	mkdir -p "$PF/etc" "$PF/spool" "$PF/data"
-	chown postfix "$PF/data"
-	cat >"$PF/etc/main.cf" <<MAIN
-compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
-mail_owner = postfix
-inet_interfaces = 192.0.2.1
-inet_protocols = ipv4
-myhostname = backend.example
-mydestination = local.example
-local_recipient_maps =
-local_transport = discard
-default_transport = discard
-mynetworks = 127.0.0.0/8
-message_size_limit = 30000000
-smtpd_authorized_xclient_hosts = 192.0.2.25
+# our own Postfix (tests/lib/postfix.sh) with STARTTLS; it puts every
+# message on hold so that the test can read it back
+PF_MAIN_EXTRA="message_size_limit = 30000000
 smtpd_end_of_data_restrictions = check_client_access static:HOLD
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = $T/backend.pem
 smtpd_tls_key_file = $T/backend.key
 smtpd_tls_received_header = yes
-smtpd_tls_loglevel = 1
-maillog_file_prefixes = $T
-maillog_file = $PF/maillog
-MAIN
-	cat >"$PF/etc/master.cf" <<'MASTER'
-192.0.2.1:2526 inet n - n - - smtpd
-192.0.2.1:2527 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-proxymap unix - - n - - proxymap
-discard unix - - n - - discard
-error unix - - n - - error
-retry unix - - n - - error
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-tlsmgr unix - - n 1000? 1 tlsmgr
-showq unix n - n - - showq
-pickup unix n - n 60 1 pickup
-flush unix n - n 1000? 0 flush
-postlog unix-dgram n - n - 1 postlogd
-MASTER
-	in_ns postfix -c "$PF/etc" start >"$T/out" 2>&1 || return 1
-	for _ in $(seq 1 50); do
-		in_ns bash -c ': </dev/tcp/192.0.2.1/2526' 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-pf_stop() {
-	[ -n "$gate_ns" ] && [ -d "$PF/etc" ] && in_ns postfix -c "$PF/etc" stop >/dev/null 2>&1
-}
+smtpd_tls_loglevel = 1"
 held() { find "$PF/spool/hold" -type f 2>/dev/null | wc -l; }
 
 # push NAME: the policy $T/NAME.conf, live
