@@ -306,6 +306,8 @@ stack_init(const struct pol_snapshot *snap)
 		tc.pick_arg = lc;
 		tc.full_reply = busy_reply;
 		tc.full_reply_len = sizeof(busy_reply) - 1;
+		tc.lean_rcv_buf = SESS_LEAN_RCV_BUF; /* every session starts lean */
+		tc.lean_snd_buf = SESS_LEAN_SND_BUF;
 		lc->tcp = tcp_lcore_create(&tc);
 		/* a relay for at most every other flow: the other is its client */
 		if (lc->tcp == NULL || sess_init(lc, snap, gconf.max_flows, socket) < 0 ||

@@ -128,11 +128,15 @@ out_for(struct lcore_conf *lc, const struct tcp_flow *f)
  * reset instead. Every client that reads has taken them long before. */
 #define SESS_LINGER_MS 10000
 
-/* after - act on what the engine said */
+/* after - act on what the engine said. The flow is lean (small buffers,
+ * refused first when the chunk pool runs low) except while a message
+ * flows: a session before DATA needs a command line and a pipelined batch
+ * in, a few replies out (sess.h) */
 static void
 after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum smtp_action a,
       struct smtp_out *out)
 {
+	tcp_set_lean(f, ss->state != SMTP_S_DATA);
 	flush(lc, f, out);
 	if (a == SMTP_CLOSE) {
 		struct tls_conn *t = tls_of(ss);

@@ -71,6 +71,18 @@ struct sess_lcore {
 	char out[4096];            /* the engine's output, emptied into the flow after each call */
 };
 
+/* A session's TCP buffers before DATA (the flow is lean, tcp_set_lean()):
+ * what the command phase needs, so that a client that stops reading, or
+ * drips, holds at most a few chunks. In: a command line (SMTP_LINE_MAX) and
+ * a pipelined batch, with room for a TLS ClientHello or record to arrive in
+ * a few windows; two TCP chunks exactly. Out: the engine reads only while
+ * SMTP_OUT_ROOM is free (TLS_OVERHEAD more inside TLS), so this is a few
+ * replies queued behind a window the client keeps shut; a TLS handshake
+ * flight larger than this goes out as the client takes it. During DATA
+ * (and on the relay's backend leg) the flow has the full buffers. */
+#define SESS_LEAN_RCV_BUF 4064 /* 2 x TCP_CHUNK_DATA */
+#define SESS_LEAN_SND_BUF 4064
+
 /* The per-client limits of all lcores: set up by main() before the lcores
  * start (slot NULL: no table, no limits). */
 extern struct climit_table gate_climit;

@@ -147,7 +147,8 @@ static struct stats_metric table[] = {
         {.name = "tcp_segments_dropped_total",
          .help = "TCP segments dropped, by reason: csum, hdr (data offset), window, ack, noflow, "
                  "noport, full (table full, cookies off), nopool, ooo (out of order, not kept), "
-                 "flags.",
+                 "flags, lowpool (data of a session before DATA refused, not acked, while the "
+                 "chunk pool ran low).",
          .label = "reason",
          .v = {{"csum", L(tcp.drop_csum)},
                {"hdr", L(tcp.drop_hdr)},
@@ -158,7 +159,8 @@ static struct stats_metric table[] = {
                {"full", L(tcp.drop_full)},
                {"nopool", L(tcp.drop_nopool)},
                {"ooo", L(tcp.drop_ooo)},
-               {"flags", L(tcp.drop_flags)}}},
+               {"flags", L(tcp.drop_flags)},
+               {"lowpool", L(tcp.drop_lowpool)}}},
         G("tcp_flows_active", tcp.flows_active, "TCP flows in use, TIME_WAIT included."),
         G("tcp_flows_half_open", tcp.half_open, "TCP flows in SYN_RCVD."),
         G("tcp_flows_time_wait", tcp.flows_tw, "TCP flows in TIME_WAIT."),
@@ -166,6 +168,9 @@ static struct stats_metric table[] = {
         G("tcp_chunks_used", tcp.chunks_used, "TCP buffer chunks in use."),
         G("smtp_chunks_used", sess.chunks_used,
           "SMTP engine chunks in use (partial lines, long HELO names, senders)."),
+        G("tcp_chunks_used_max", tcp.chunks_hwm,
+          "The most TCP buffer chunks in use at once since start (per lcore: its high-water "
+          "mark)."),
         C("smtp_sessions_opened_total", smtp.sessions_opened, "SMTP sessions opened."),
         C("smtp_sessions_closed_total", smtp.sessions_closed, "SMTP sessions closed."),
         C("smtp_commands_total", smtp.commands, "SMTP command lines received."),

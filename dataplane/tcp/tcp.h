@@ -118,13 +118,25 @@ struct tcp_conf {
 	uint32_t cookie_fill; /* flows in use (per mille of max_flows) beyond which cookies start */
 	uint32_t tw_max;      /* flows kept in TIME_WAIT; beyond, the oldest is recycled */
 	uint32_t tw_ms;       /* TIME_WAIT length (2 MSL, shortened) */
-	uint32_t fin_wait2_ms;  /* FIN_WAIT_2 without the peer's FIN, as Linux's tcp_fin_timeout */
-	uint32_t rto_init_ms;   /* RFC 6298 2.1: 1 s */
-	uint32_t rto_min_ms;    /* RFC 6298 says 1 s; Linux and we use 200 ms */
-	uint32_t rto_max_ms;    /* RFC 6298 2.5: at least 60 s */
-	uint32_t snd_buf;       /* per-flow limit of queued send bytes (unacked included) */
-	uint32_t rcv_buf;       /* per-flow receive window, held bytes included */
-	uint32_t chunk_reserve; /* free chunks below which out-of-order data is dropped */
+	uint32_t fin_wait2_ms; /* FIN_WAIT_2 without the peer's FIN, as Linux's tcp_fin_timeout */
+	uint32_t rto_init_ms;  /* RFC 6298 2.1: 1 s */
+	uint32_t rto_min_ms;   /* RFC 6298 says 1 s; Linux and we use 200 ms */
+	uint32_t rto_max_ms;   /* RFC 6298 2.5: at least 60 s */
+	uint32_t snd_buf;      /* per-flow limit of queued send bytes (unacked included) */
+	uint32_t rcv_buf;      /* per-flow receive window, held bytes included */
+	/* A lean flow is one the application expects little from (an SMTP
+	 * session before DATA): small buffers, and the first to be refused
+	 * when the pool runs low. Passive opens start lean when lean_rcv_buf
+	 * is set, from the SYN-ACK's window on (a window once offered cannot
+	 * be taken back); tcp_set_lean() switches. The window scale offered
+	 * still follows rcv_buf, so that the window can open later. */
+	uint32_t lean_rcv_buf;  /* a lean flow's window, held bytes included; 0: no lean flows */
+	uint32_t lean_snd_buf;  /* a lean flow's queued send bytes */
+	uint32_t chunk_low;     /* free chunks below which a lean flow that already holds chunks
+	                           gets no new data (not acked: the peer sends it again later);
+	                           0: nchunks / 8 */
+	uint32_t chunk_reserve; /* free chunks below which out-of-order data is dropped, and no
+	                           lean flow gets new data or send space */
 	uint32_t challenge_ack_per_s; /* RFC 5961 7: challenge ACKs per second per lcore */
 	uint16_t mtu;                 /* IP MTU: our MSS is mtu - 40 (IPv4) or mtu - 60 (IPv6) */
 	uint8_t retries;              /* RTO retransmissions of data before giving up */
@@ -175,12 +187,14 @@ struct tcp_stats {
 	uint64_t drop_full;   /* SYN refused (table full, cookies off) or cookie ACK with no flow */
 	uint64_t drop_nopool; /* bytes refused for want of a chunk */
 	uint64_t drop_ooo;    /* out-of-order segment not kept (queue full, pool low) */
-	uint64_t drop_flags;  /* nonsense flag combinations (SYN+FIN, SYN+RST, no ACK) */
+	uint64_t drop_lowpool; /* a lean flow's data refused, not acked: the pool ran low */
+	uint64_t drop_flags;   /* nonsense flag combinations (SYN+FIN, SYN+RST, no ACK) */
 	/* gauges */
 	uint64_t flows_active; /* flows in use, TIME_WAIT included */
 	uint64_t flows_tw;
 	uint64_t half_open; /* SYN_RCVD */
 	uint64_t chunks_used;
+	uint64_t chunks_hwm;           /* the most chunks ever in use at once */
 	uint64_t state_n[TCP_S_COUNT]; /* flows per state */
 };
 
@@ -214,11 +228,19 @@ struct tcp_flow *tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct 
 /* tcp_send - queue bytes; returns how many were taken (bounded by conf.snd_buf
  * and the pool). 0 after tcp_close(). */
 size_t tcp_send(struct tcp_flow *f, const void *buf, size_t len);
-/* tcp_send_space - how many bytes tcp_send() would take now, pool permitting */
+/* tcp_send_space - how many bytes tcp_send() would take now, pool permitting
+ * (0 for a lean flow when the pool is down to conf.chunk_reserve) */
 size_t tcp_send_space(const struct tcp_flow *f);
 /* tcp_send_wait - call the app's sent() once send space frees (without
  * sending anything now) */
 void tcp_send_wait(struct tcp_flow *f);
+/* tcp_set_lean - lean (conf.lean_*_buf, first refused when the pool runs
+ * low) or full buffers (conf.rcv_buf, snd_buf) for the flow from now on. A
+ * window that grows is advertised at once; one that shrinks only stops
+ * moving its right edge (RFC 9293 3.8.6.2.2: a receiver SHOULD NOT shrink). */
+void tcp_set_lean(struct tcp_flow *f, bool lean);
+/* tcp_flow_lean - whether the flow is lean */
+bool tcp_flow_lean(const struct tcp_flow *f);
 /* tcp_close - FIN after the queued data; the flow stays until the peer's FIN */
 void tcp_close(struct tcp_flow *f);
 /* tcp_abort - RST now; closed() follows (TCP_END_ABORT) */

@@ -9,6 +9,14 @@
  * A dry pool degrades, it does not fail: tcp_send() takes fewer bytes,
  * received bytes beyond what the application took are not acknowledged
  * (the peer sends them again), out-of-order segments are dropped.
+ *
+ * A low pool is shared out by who needs it (tcp_pool_refuses()): below
+ * conf.chunk_low, a lean flow (an SMTP session before DATA) that already
+ * holds chunks gets no new data, since each command it sends only adds a
+ * reply it is not reading; below conf.chunk_reserve no lean flow does. What
+ * is left goes to full flows (a message on its way) and to new flows'
+ * first words. Refused data is not acknowledged: the peer's retransmission
+ * timer paces it, as for a lost segment, at no cost to us.
  */
 #include <string.h>
 
@@ -34,6 +42,8 @@ tcp_chunk_get(struct tcp_lcore *lc)
 	lc->chunk_free = ch->next;
 	lc->chunks_free_n--;
 	lc->st.chunks_used++;
+	if (lc->st.chunks_used > lc->st.chunks_hwm)
+		lc->st.chunks_hwm = lc->st.chunks_used;
 	ch->next = TCP_NIL;
 	ch->seq = 0;
 	ch->len = 0;
@@ -51,6 +61,21 @@ tcp_chunk_put(struct tcp_lcore *lc, uint32_t c)
 	lc->chunk_free = c;
 	lc->chunks_free_n++;
 	lc->st.chunks_used--;
+}
+
+/* tcp_pool_refuses - whether new data for f is refused for the pool's sake
+ * (see the file's header) */
+bool
+tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f)
+{
+	uint32_t free_n = lc->chunks_free_n;
+
+	if (!(f->flags & TCP_F_LEAN))
+		return false;
+	if (free_n <= lc->conf.chunk_reserve)
+		return true;
+	return free_n < lc->conf.chunk_low &&
+	       (f->sq.head != TCP_NIL || f->rq.head != TCP_NIL || f->ooo != TCP_NIL);
 }
 
 /* tcp_cq_append - copy up to len bytes at the tail; how many fitted in the pool */

@@ -61,6 +61,8 @@ enum tcp_fflag {
 	TCP_F_SACK = 1 << 19,       /* both SYNs permit SACK: our ACKs report held ranges, the
 	                               peer's drive our loss recovery (tcp_sack.c) */
 	TCP_F_KICK = 1 << 20,       /* tcp_rx_kick() asked: data() even with nothing held */
+	TCP_F_LEAN = 1 << 21,       /* lean buffers (tcp_set_lean()): refused first when the pool
+	                               runs low */
 };
 
 /* One flow. 320 bytes at most (checked): with the SMTP session's 256, an
@@ -78,6 +80,8 @@ struct tcp_flow {
 	uint8_t sb_n;           /* ranges in sb[] */
 	uint32_t flags;         /* enum tcp_fflag */
 	uint16_t mss;           /* send MSS: min(peer's, ours, TCP_CHUNK_DATA) */
+	uint32_t rcv_buf;       /* this flow's window, held bytes included (conf.rcv_buf or lean) */
+	uint32_t snd_buf;       /* this flow's limit of queued send bytes */
 	uint32_t idx;           /* own index in lc->flows */
 	uint32_t hnext;         /* flow table chain */
 	uint32_t wnext, wprev;  /* timer wheel slot list */
@@ -184,6 +188,7 @@ unsigned tcp_cq_peek(struct tcp_lcore *lc, const struct tcp_cq *q, size_t at, si
 int tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
                    uint32_t len, bool fin);
 void tcp_ooo_clear(struct tcp_lcore *lc, struct tcp_flow *f);
+bool tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f);
 
 /* tcp_timer.c */
 void tcp_timer_sched(struct tcp_lcore *lc, struct tcp_flow *f);
@@ -214,6 +219,7 @@ void tcp_sack_resend(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uin
 void tcp_limited_transmit(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at);
 uint32_t tcp_rcv_window(struct tcp_flow *f);
+uint32_t tcp_passive_rcv_buf(const struct tcp_conf *c);
 
 /* tcp_sack.c */
 void tcp_sack_clear(struct tcp_flow *f);

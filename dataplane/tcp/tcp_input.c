@@ -60,6 +60,12 @@ flow_init(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, u
 	f->app_id = app;
 	f->rto = lc->conf.rto_init_ms;
 	f->ssthresh = UINT32_MAX;
+	f->rcv_buf = tcp_passive_rcv_buf(&lc->conf);
+	f->snd_buf = lc->conf.snd_buf;
+	if (lc->conf.lean_rcv_buf != 0) {
+		f->flags |= TCP_F_LEAN;
+		f->snd_buf = lc->conf.lean_snd_buf;
+	}
 }
 
 /* peer_mss - the send MSS from the peer's option, ours, and the chunk size */
@@ -154,7 +160,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 		o.has = TCP_O_MSS;
 		lc->st.cookies_sent++;
 		tcp_send_reply(lc, seg, TCP_SYN | TCP_ACK, isn, seg->seq + 1,
-		               (uint16_t)umin(c->rcv_buf, 0xffff), &o);
+		               (uint16_t)umin(tcp_passive_rcv_buf(c), 0xffff), &o);
 		return;
 	}
 	flow_init(lc, f, seg, l->app);
@@ -208,7 +214,7 @@ full_reply(struct tcp_lcore *lc, const struct tcp_seg *seg)
 	o.flags = TCP_ACK | TCP_PSH | TCP_FIN;
 	o.seq = seg->ack;
 	o.ack = seg->seq; /* nothing of what it sent is taken */
-	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
+	o.wnd = (uint16_t)umin(tcp_passive_rcv_buf(&lc->conf), 0xffff);
 	o.data[0] = lc->conf.full_reply;
 	o.len[0] = lc->conf.full_reply_len;
 	lc->st.seg_out++;
@@ -233,7 +239,7 @@ cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_li
 	f->flags |= TCP_F_COOKIE;
 	f->irs = seg->seq - 1;
 	f->rcv_nxt = seg->seq;
-	f->rcv_adv = seg->seq + umin(lc->conf.rcv_buf, 0xffff); /* what the cookie SYN-ACK said */
+	f->rcv_adv = seg->seq + umin(f->rcv_buf, 0xffff); /* what the cookie SYN-ACK said */
 	f->iss = seg->ack - 1;
 	f->snd_una = f->snd_nxt = f->snd_max = f->recover = seg->ack;
 	f->mss = peer_mss(lc, f->family, mss);
@@ -522,7 +528,7 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			tcp_sack_recovery_try(lc, f); /* the duplicates were lost, the SACKs tell */
 		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
 		tcp_pend(lc, f);
-		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < lc->conf.snd_buf &&
+		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < f->snd_buf &&
 		    (f->flags & TCP_F_APP)) {
 			f->flags &= ~(uint32_t)TCP_F_SNDBLOCKED;
 			if (app != NULL && app->sent != NULL)
@@ -636,6 +642,11 @@ text_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 
 		len = room < len ? room : len;
 		fin = false;
+	}
+	if (len > 0 && tcp_pool_refuses(lc, f)) {
+		/* not acked, the FIN with it neither: the peer's RTO brings them back */
+		lc->st.drop_lowpool++;
+		return;
 	}
 	f->flags |= TCP_F_ACKNOW; /* every segment with text is answered at once */
 	tcp_pend(lc, f);

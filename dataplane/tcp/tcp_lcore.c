@@ -50,6 +50,9 @@ tcp_conf_default(struct tcp_conf *c)
 	c->rto_max_ms = 60000;
 	c->snd_buf = 65536;
 	c->rcv_buf = 65536;
+	c->lean_rcv_buf = 0; /* no lean flows unless the application asks (the gate does) */
+	c->lean_snd_buf = 0;
+	c->chunk_low = 0; /* nchunks / 8 */
 	c->chunk_reserve = 256;
 	c->challenge_ack_per_s = 1000;
 	c->mtu = 1500;
@@ -70,6 +73,7 @@ tcp_lcore_create(const struct tcp_conf *c)
 	if (c->emit == NULL || c->max_flows == 0 || c->max_flows >= TCP_NIL || c->nchunks == 0 ||
 	    c->nchunks >= TCP_NIL || c->mtu < 576 || c->rto_min_ms == 0 ||
 	    c->rto_max_ms < c->rto_min_ms || c->rcv_buf == 0 || c->rcv_buf > (1u << 30) ||
+	    c->lean_rcv_buf > c->rcv_buf || (c->lean_rcv_buf != 0 && c->lean_snd_buf == 0) ||
 	    c->cookies > TCP_COOKIES_NEVER)
 		return NULL;
 	lc = aligned_alloc(TCP_CACHE_LINE, sizeof(*lc));
@@ -77,6 +81,8 @@ tcp_lcore_create(const struct tcp_conf *c)
 		return NULL;
 	memset(lc, 0, sizeof(*lc));
 	lc->conf = *c;
+	if (c->chunk_low == 0) /* an eighth of the pool kept from lean flows that hold */
+		lc->conf.chunk_low = c->nchunks / 8;
 	while (nb < c->max_flows)
 		nb <<= 1;
 	lc->bucket_mask = nb - 1;
@@ -261,6 +267,21 @@ tcp_end(struct tcp_lcore *lc, struct tcp_flow *f, enum tcp_end why)
 	lc->reap = f->idx;
 }
 
+/* window_update - an ACK for a window that opened, if it opened enough to
+ * matter (RFC 9293 3.8.6.2.2: receiver-side silly window avoidance) */
+static void
+window_update(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t room = f->rcv_buf > f->rq.len ? f->rcv_buf - f->rq.len : 0;
+	uint32_t edge = f->rcv_nxt + room;
+	uint32_t thresh = f->rcv_buf / 2 < 2u * f->mss ? f->rcv_buf / 2 : 2u * f->mss;
+
+	if (SEQ_GEQ(edge, f->rcv_adv + thresh) || (f->rcv_adv == f->rcv_nxt && room > 0)) {
+		f->flags |= TCP_F_ACKNOW;
+		tcp_pend(lc, f);
+	}
+}
+
 /* tcp_deliver - offer held bytes to the application again, then the FIN */
 void
 tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f)
@@ -300,16 +321,8 @@ tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f)
 	f->flags &= ~(uint32_t)TCP_F_DELIVERING;
 	if (f->flags & TCP_F_DEAD)
 		return;
-	if (f->rq.len < before) { /* the window opened: say so if it matters */
-		uint32_t edge = f->rcv_nxt + (lc->conf.rcv_buf - f->rq.len);
-		uint32_t thresh =
-		        lc->conf.rcv_buf / 2 < 2u * f->mss ? lc->conf.rcv_buf / 2 : 2u * f->mss;
-
-		if (SEQ_GEQ(edge, f->rcv_adv + thresh) || f->rcv_adv == f->rcv_nxt) {
-			f->flags |= TCP_F_ACKNOW;
-			tcp_pend(lc, f);
-		}
-	}
+	if (f->rq.len < before)
+		window_update(lc, f);
 	if (f->rq.len == 0 && (f->flags & (TCP_F_FIN_RCVD | TCP_F_FIN_TOLD)) == TCP_F_FIN_RCVD) {
 		f->flags |= TCP_F_FIN_TOLD;
 		if (app->peer_fin != NULL)
@@ -412,6 +425,8 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 	f->ssthresh = UINT32_MAX;
 	f->mss = family == TCP_V6 ? lc->mss6 : lc->mss4;
 	f->rcv_ws = lc->rcv_ws;
+	f->rcv_buf = lc->conf.rcv_buf; /* an active open (the relay's backend leg) is full */
+	f->snd_buf = lc->conf.snd_buf;
 	f->iss = tcp_isn(lc, family, &k);
 	f->snd_una = f->snd_nxt = f->snd_max = f->recover = f->iss;
 	f->rtt_ts = (uint32_t)lc->now;
@@ -430,7 +445,10 @@ alive(const struct tcp_flow *f)
 	return !(f->flags & TCP_F_DEAD) && f->state > TCP_S_CLOSED && f->state < TCP_S_TIME_WAIT;
 }
 
-/* tcp_send_space - bytes tcp_send() would take */
+/* tcp_send_space - bytes tcp_send() would take. A lean flow gets none
+ * once the pool is down to its reserve, which is kept for full flows: an
+ * application that checks first (the SMTP engine) then holds its reply
+ * back, or refuses a new connection, rather than lose it. */
 size_t
 tcp_send_space(const struct tcp_flow *f)
 {
@@ -438,7 +456,9 @@ tcp_send_space(const struct tcp_flow *f)
 	    (f->state != TCP_S_ESTABLISHED && f->state != TCP_S_CLOSE_WAIT &&
 	     f->state != TCP_S_SYN_SENT))
 		return 0;
-	return f->sq.len < f->lc->conf.snd_buf ? f->lc->conf.snd_buf - f->sq.len : 0;
+	if ((f->flags & TCP_F_LEAN) && f->lc->chunks_free_n <= f->lc->conf.chunk_reserve)
+		return 0;
+	return f->sq.len < f->snd_buf ? f->snd_buf - f->sq.len : 0;
 }
 
 /* tcp_send - queue bytes for sending */
@@ -469,6 +489,41 @@ tcp_send_wait(struct tcp_flow *f)
 {
 	if (alive(f))
 		f->flags |= TCP_F_SNDBLOCKED;
+}
+
+/* tcp_set_lean - lean or full buffers from now on */
+void
+tcp_set_lean(struct tcp_flow *f, bool lean)
+{
+	struct tcp_lcore *lc = f->lc;
+	const struct tcp_conf *c = &lc->conf;
+
+	if (!alive(f) || lean == ((f->flags & TCP_F_LEAN) != 0))
+		return;
+	if (lean && c->lean_rcv_buf == 0)
+		return; /* no lean flows configured */
+	tcp_enter(lc, lc->now);
+	if (lean) {
+		f->flags |= TCP_F_LEAN;
+		f->rcv_buf =
+		        c->lean_rcv_buf; /* the right edge stays where it is (tcp_rcv_window) */
+		f->snd_buf = c->lean_snd_buf; /* what is queued stays; tcp_send() waits below */
+	} else {
+		f->flags &= ~(uint32_t)TCP_F_LEAN;
+		f->rcv_buf = c->rcv_buf;
+		f->snd_buf = c->snd_buf;
+		if (f->state != TCP_S_SYN_RCVD)
+			window_update(lc, f);
+		/* a writer blocked on the lean limit has bytes in flight: the
+		 * ACK that takes them calls its sent() */
+	}
+	tcp_leave(lc);
+}
+
+bool
+tcp_flow_lean(const struct tcp_flow *f)
+{
+	return (f->flags & TCP_F_LEAN) != 0;
 }
 
 /* tcp_close - our FIN after the queued data */

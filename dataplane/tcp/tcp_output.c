@@ -25,11 +25,21 @@ umin(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-/* tcp_rcv_window - the window to advertise, never moving the right edge back */
+/* tcp_passive_rcv_buf - the window a passive open starts with: lean when
+ * lean flows are configured, since the SYN-ACK's window cannot be taken back */
+uint32_t
+tcp_passive_rcv_buf(const struct tcp_conf *c)
+{
+	return c->lean_rcv_buf != 0 ? c->lean_rcv_buf : c->rcv_buf;
+}
+
+/* tcp_rcv_window - the window to advertise: the flow's buffer less what it
+ * holds, in what the scaled field can say, never moving the right edge back
+ * (a lean flow's smaller buffer only stops it moving) */
 uint32_t
 tcp_rcv_window(struct tcp_flow *f)
 {
-	uint32_t buf = f->lc->conf.rcv_buf, wnd = buf > f->rq.len ? buf - f->rq.len : 0;
+	uint32_t buf = f->rcv_buf, wnd = buf > f->rq.len ? buf - f->rq.len : 0;
 	uint32_t max = (uint32_t)0xffff << f->rcv_ws;
 
 	if (wnd > max)
@@ -141,7 +151,7 @@ tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f)
 
 	o.flags = TCP_SYN;
 	o.seq = f->iss;
-	o.wnd = (uint16_t)umin(lc->conf.rcv_buf, 0xffff);
+	o.wnd = (uint16_t)umin(f->rcv_buf, 0xffff);
 	syn_opts(lc, f, &o, true);
 	o.opt.has |= TCP_O_TS | TCP_O_SACKOK; /* offered; kept if the SYN-ACK has them too */
 	o.opt.ts_val = (uint32_t)lc->now;

@@ -396,6 +396,11 @@ check_lcore(void)
 		fz_check(ooo == f->ooo_n && ooo <= TCP_OOO_MAX, "ooo %u, ooo_n %u", ooo, f->ooo_n);
 		fz_check(f->sq.len <= z.conf.snd_buf, "send queue %u", f->sq.len);
 		fz_check(f->rq.len <= z.conf.rcv_buf, "receive queue %u", f->rq.len);
+		fz_check((f->flags & TCP_F_LEAN) ? f->rcv_buf == z.conf.lean_rcv_buf &&
+		                                           f->snd_buf == z.conf.lean_snd_buf
+		                                 : f->rcv_buf == z.conf.rcv_buf,
+		         "flow buffers %u/%u, lean %d", f->rcv_buf, f->snd_buf,
+		         !!(f->flags & TCP_F_LEAN));
 		fz_check(SEQ_LEQ(f->snd_una, f->snd_nxt) && SEQ_LEQ(f->snd_nxt, f->snd_max),
 		         "una %u nxt %u max %u", f->snd_una, f->snd_nxt, f->snd_max);
 		/* the SACK scoreboard: sorted ranges apart from each other, above
@@ -598,6 +603,8 @@ app_op(uint8_t d)
 		tcp_set_deadline(a->f, 0);
 		break;
 	default:
+		if (d & 0x40) /* a session entering DATA, or leaving it */
+			tcp_set_lean(a->f, (d >> 7) != 0);
 		fz_check(tcp_send_space(a->f) <= z.conf.snd_buf, "send space");
 		break;
 	}
@@ -681,6 +688,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	z.conf.emit = emit;
 	z.conf.pick_port = pick_port;
 	memcpy(z.conf.key, "fuzz-key-0123456", 16);
+	if (c1 & 0x10) { /* passive opens start lean, as the gate's sessions */
+		z.conf.lean_rcv_buf = 2048;
+		z.conf.lean_snd_buf = 2048;
+	}
 	z.take_mode = c1 & 3;
 	z.echo = (c1 >> 2) & 1;
 	z.close_fin = !((c1 >> 3) & 1);

@@ -40,10 +40,13 @@ async def connect(host, source, rcvbuf=None):
 
 async def drip(host, source, every, timeout, stats, sem):
     """one byte every `every` seconds until the gate ends it"""
+    stage = "connect"  # where an error struck, for the report
     try:
         async with sem:  # a bounded number of opens at once
             r, w = await connect(host, source)
+            stage = "banner"
             banner = await asyncio.wait_for(r.readline(), timeout)
+            stage = "drip"
         if not banner.startswith(b"220 "):
             stats["drip_bad_banner"] += 1
             return
@@ -84,6 +87,7 @@ async def drip(host, source, every, timeout, stats, sem):
         w.close()
     except (asyncio.TimeoutError, ConnectionError, OSError) as e:
         stats["drip_error"] += 1
+        stats["drip_error_" + stage] += 1
         stats["error " + type(e).__name__] += 1
 
 
