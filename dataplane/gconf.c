@@ -30,8 +30,8 @@ static const char *const repeatable[] = {"port", NULL};
 static const char *const port_keys[] = {"device",  "address", "mtu", "rx_desc",
                                         "tx_desc", "offload", NULL};
 static const char *const route_keys[] = {"prefix", "via", "port", NULL};
-static const char *const limit_keys[] = {"max_flows",   "syn_backlog", "mbufs",
-                                         "arp_timeout", "clients",     NULL};
+static const char *const limit_keys[] = {"max_flows", "syn_backlog", "mbufs", "arp_timeout",
+                                         "clients",   "tcp_buffers", NULL};
 static const char *const control_keys[] = {"socket", "mode", "group", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const auth_keys[] = {"socket",       "timeout",        "max_inflight",
@@ -300,7 +300,8 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 	g->max_flows = 100000;
 	g->syn_backlog = 1024;
 	g->mbufs = 16383;
-	g->clients = 65536; /* 1 MiB of slots */
+	g->clients = 65536;                  /* 1 MiB of slots */
+	g->tcp_buffers = (uint64_t)32 << 20; /* 16,384 chunks of 2 KiB */
 	g->arp_timeout_ms = 300 * 1000;
 	g->control_socket[0] = '\0'; /* EAL's runtime directory: one per --file-prefix */
 	g->control_mode = 0600;
@@ -352,6 +353,9 @@ gconf_load(const char *path, struct gconf *g, struct pol_errs *errs)
 		get_u32(n, "syn_backlog", 1, 10000000, &g->syn_backlog, errs);
 		get_u32(n, "mbufs", 511, 4000000, &g->mbufs, errs);
 		get_u32(n, "clients", 64, 1u << 26, &g->clients, errs);
+		if (conf_get(n, "tcp_buffers") != NULL)
+			conf_uint(conf_get(n, "tcp_buffers"), (uint64_t)1 << 20, (uint64_t)64 << 30,
+			          &g->tcp_buffers, errs);
 		if (conf_get(n, "arp_timeout") != NULL) {
 			uint64_t ms;
 

@@ -64,6 +64,7 @@ struct gconf {
 	uint32_t syn_backlog; /* half-open flows per lcore before SYN cookies */
 	uint32_t mbufs;       /* per port pool */
 	uint32_t clients;     /* slots of the per-client limits table, shared by all lcores */
+	uint64_t tcp_buffers; /* bytes of TCP buffer chunks per lcore (send, hold, out of order) */
 	uint32_t arp_timeout_ms;
 	char control_socket[108];
 	uint32_t control_mode;   /* permissions of the socket file */

@@ -299,6 +299,7 @@ stack_init(const struct pol_snapshot *snap)
 		tcp_conf_default(&tc);
 		tc.max_flows = gconf.max_flows;
 		tc.syn_backlog = gconf.syn_backlog;
+		tc.nchunks = (uint32_t)(gconf.tcp_buffers / TCP_CHUNK_SIZE);
 		tc.mtu = gconf.ports[0].mtu;
 		tc.emit = tcpio_emit;
 		tc.emit_arg = lc;
