@@ -45,6 +45,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
+. "$here/lib.sh"
 build="$top/build"
 smoke=0
 keep=0
@@ -166,43 +167,9 @@ control { socket = "$tmp/ctl.sock"; }
 metrics { listen = "off"; }
 log = "file:/dev/null";
 CONF
-cat >"$tmp/policy.conf" <<'POL'
-hostname = "mx.bench.example";
-local_domains = [ "local.example" ];
-local_hosts = [ "mx.bench.example" ];
-blacklist {
-    clients = [ "10.66.0.0/16" ];
-    helo = [ "*.dyn.example" ];
-    senders = [ "*@spam.example" ];
-}
-service mx {
-    ports = [ 25 ];
-    reject_remote_local_helo = true;
-    command_timeout = 5min;
-    session_timeout = 30min;
-}
-backend {
-    address = [ "10.255.255.25" ];
-    port = 2525;
-    handoff = none;
-    connect_timeout = 10s;
-}
-POL
+bench_policy "$tmp/policy.conf"
 
-"$gate_bin" --no-huge -m 1024 --no-pci --no-shconf --file-prefix "$prefix-gate" \
-	--lcores="0@$cpu_ctl,1@$cpu_gate" --log-level='*:warning' \
-	-- -c "$tmp/gate.conf" -p "$tmp/policy.conf" >"$tmp/gate.log" 2>&1 &
-gate_pid=$!
-for i in $(seq 1 100); do
-	grep -q "running on" "$tmp/gate.log" && break
-	if ! kill -0 "$gate_pid" 2>/dev/null; then
-		echo "flood-bench.sh: the gate did not start:" >&2
-		sed 's/^/  /' "$tmp/gate.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-grep -q "running on" "$tmp/gate.log" || { echo "flood-bench.sh: the gate did not start in 10 s" >&2; exit 1; }
+bench_gate_start flood-bench.sh
 
 echo before >"$tmp/phase"
 /usr/bin/python3 "$here/flood-sample.py" "$ctl" "$tmp/ctl.sock" "$gate_pid" "$interval" \

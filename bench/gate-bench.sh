@@ -34,6 +34,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
+. "$here/lib.sh"
 build="$top/build"
 smoke=0
 keep=0
@@ -146,47 +147,9 @@ control { socket = "$tmp/ctl.sock"; }
 metrics { listen = "off"; }
 log = "file:/dev/null";
 CONF
-# what smtpgate-bench's defaults expect: 10.66/16 refused at connect,
-# *.dyn.example at HELO, *@spam.example at MAIL, other domains than
-# local.example at RCPT (relay access denied)
-cat >"$tmp/policy.conf" <<'POL'
-hostname = "mx.bench.example";
-local_domains = [ "local.example" ];
-local_hosts = [ "mx.bench.example" ];
-blacklist {
-    clients = [ "10.66.0.0/16" ];
-    helo = [ "*.dyn.example" ];
-    senders = [ "*@spam.example" ];
-}
-service mx {
-    ports = [ 25 ];
-    reject_remote_local_helo = true;
-    command_timeout = 5min;
-    session_timeout = 30min;
-}
-# the generator's sink (--sink 2525), behind the same route as the clients
-backend {
-    address = [ "10.255.255.25" ];
-    port = 2525;
-    handoff = none;
-    connect_timeout = 10s;
-}
-POL
+bench_policy "$tmp/policy.conf"
 
-"$gate_bin" --no-huge -m 1024 --no-pci --no-shconf --file-prefix "$prefix-gate" \
-	--lcores="0@$cpu_ctl,1@$cpu_gate" --log-level='*:warning' \
-	-- -c "$tmp/gate.conf" -p "$tmp/policy.conf" >"$tmp/gate.log" 2>&1 &
-gate_pid=$!
-for i in $(seq 1 100); do
-	grep -q "running on" "$tmp/gate.log" && break
-	if ! kill -0 "$gate_pid" 2>/dev/null; then
-		echo "gate-bench.sh: the gate did not start:" >&2
-		sed 's/^/  /' "$tmp/gate.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-grep -q "running on" "$tmp/gate.log" || { echo "gate-bench.sh: the gate did not start in 10 s" >&2; exit 1; }
+bench_gate_start gate-bench.sh
 
 # ---- the runs ----
 # field FILE KEY... - a value of the generator's JSON report
