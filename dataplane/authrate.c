@@ -1,6 +1,10 @@
 /* authrate - failed AUTH checks per client (IPv4 address or IPv6 /64); see authrate.h */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "authrate.h"
 
@@ -10,7 +14,13 @@ authrate_init(struct authrate *r, uint32_t max_failures, uint64_t window_ms)
 	r->rec = calloc(AUTHRATE_SIZE, sizeof(*r->rec));
 	r->max_failures = max_failures;
 	r->window_ms = window_ms;
-	return r->rec != NULL ? 0 : -1;
+	if (r->rec == NULL)
+		return -1;
+	if (getrandom(r->secret, sizeof(r->secret), 0) != (ssize_t)sizeof(r->secret)) {
+		authrate_free(r);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -30,14 +40,14 @@ id_of(uint8_t family, const uint8_t *addr, uint8_t id[CLIMIT_ID_SIZE])
 	climit_client_id(&c, id);
 }
 
-/* rec_of - the record for id (possibly another client's, to be replaced) */
+/* rec_of - the record for id (possibly another client's, to be replaced);
+ * keyed like climit's slots, so that a client cannot pick addresses that
+ * land on another client's record and reset its count */
 static struct authrate_rec *
 rec_of(const struct authrate *r, const uint8_t id[CLIMIT_ID_SIZE])
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint64_t h = XXH3_64bits_withSecret(id, CLIMIT_ID_SIZE, r->secret, sizeof(r->secret));
 
-	for (int i = 0; i < CLIMIT_ID_SIZE; i++)
-		h = (h ^ id[i]) * 16777619u;
 	return &r->rec[h % AUTHRATE_SIZE];
 }
 

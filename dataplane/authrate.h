@@ -13,7 +13,9 @@
  * its slot; the table is sized for the clients failing at once on one
  * gate). Plain C; one thread (the auth thread) owns it.
  *
- * Untrusted input: the client's address, which picks the record.
+ * Untrusted input: the client's address, which picks the record through a
+ * hash keyed with a secret drawn at init (as climit's), so that no client
+ * can know which other clients share its record.
  */
 #ifndef AUTHRATE_H
 #define AUTHRATE_H
@@ -33,12 +35,14 @@ struct authrate_rec {
 };
 
 struct authrate {
-	struct authrate_rec *rec; /* AUTHRATE_SIZE */
+	struct authrate_rec *rec;      /* AUTHRATE_SIZE */
+	uint8_t secret[CLIMIT_SECRET]; /* the record hash's key (XXH3 secret) */
 	uint32_t max_failures;
 	uint64_t window_ms;
 };
 
-/* authrate_init - an empty table; 0 or -1 (no memory) */
+/* authrate_init - an empty table with a fresh random hash key; 0 or -1
+ * (no memory, or no randomness) */
 int authrate_init(struct authrate *r, uint32_t max_failures, uint64_t window_ms);
 void authrate_free(struct authrate *r);
 /* authrate_limited - the client at family (4 or 6) and addr (16 bytes,

@@ -1,6 +1,7 @@
 /* test_authrate - AUTH's failure count per client (dataplane/authrate.c):
  * who shares a count (an IPv4 address, an IPv6 /64, IPv4-mapped as IPv4),
- * the limit, the window, and a record taken over by another client */
+ * the limit, the window, a record taken over by another client, and the
+ * record's hash keyed per table */
 #include <stdlib.h>
 
 #include "authrate.h"
@@ -9,6 +10,9 @@
 
 #define MAX_FAIL  3
 #define WINDOW_MS 60000
+/* Clients tried before giving up on finding one that takes a given
+ * record: with a random key, none among them has odds of e^-16. */
+#define TRIES (16 * AUTHRATE_SIZE)
 
 /* addr_of - family and 16 address bytes as the lcores send them (IPv4 in the first 4) */
 static uint8_t
@@ -116,14 +120,70 @@ test_takeover(void)
 	snprintf(a, sizeof(a), "2001:db8:ffff:1::1");
 	for (int i = 0; i < MAX_FAIL; i++)
 		fail(&r, a, 10);
-	for (n = 0; n < 4 * AUTHRATE_SIZE && limited(&r, a, 20); n++) {
+	for (n = 0; n < TRIES && limited(&r, a, 20); n++) {
 		snprintf(b, sizeof(b), "2001:db8:%x:%x::1", n >> 16, n & 0xffff);
 		fail(&r, b, 15);
 	}
-	ok(n < 4 * AUTHRATE_SIZE && !limited(&r, a, 20),
+	ok(n < TRIES && !limited(&r, a, 20),
 	   "a client whose record another took is counted afresh (after %d other clients)", n);
 	ok(n > 1, "but only once another client hashed to its record (%d clients)", n);
 	authrate_free(&r);
+}
+
+/* taker - a client (n-th /64 of 2001:db8::/32) whose failures reset a's
+ * count in r, or -1 when none of the first TRIES does */
+static int
+taker(const char *a, char *b, size_t bsize)
+{
+	struct authrate r;
+	int n, found = -1;
+
+	if (authrate_init(&r, MAX_FAIL, WINDOW_MS) < 0)
+		abort();
+	for (n = 0; n < TRIES && found < 0; n++) {
+		for (int i = 0; i < MAX_FAIL; i++)
+			fail(&r, a, 10);
+		snprintf(b, bsize, "2001:db8:%x:%x::1", n >> 16, n & 0xffff);
+		fail(&r, b, 15);
+		if (!limited(&r, a, 20))
+			found = n;
+	}
+	authrate_free(&r);
+	return found;
+}
+
+/* shares_record - b's failures reset a's count in a fresh table */
+static bool
+shares_record(const char *a, const char *b)
+{
+	struct authrate r;
+	bool shared;
+
+	if (authrate_init(&r, MAX_FAIL, WINDOW_MS) < 0)
+		abort();
+	for (int i = 0; i < MAX_FAIL; i++)
+		fail(&r, a, 10);
+	fail(&r, b, 15);
+	shared = !limited(&r, a, 20);
+	authrate_free(&r);
+	return shared;
+}
+
+/* test_keyed - which clients share a record depends on each table's secret:
+ * a pair that shares one in one table does not in fresh ones (each fresh
+ * table has 1 in AUTHRATE_SIZE odds of placing them together again, so
+ * three in a row would be a 1 in 2^36 accident) */
+static void
+test_keyed(void)
+{
+	const char *a = "2001:db8:ffff:2::1";
+	char b[64];
+	int n = taker(a, b, sizeof(b)), again = 0;
+
+	ok(n >= 0, "a client that shares a's record in one table (%s)", n >= 0 ? b : "none");
+	for (int t = 0; t < 3; t++)
+		again += shares_record(a, b);
+	ok(n >= 0 && again < 3, "does not share it in three fresh tables (%d of 3 did)", again);
 }
 
 int
@@ -132,5 +192,6 @@ main(void)
 	test_grouping();
 	test_limit();
 	test_takeover();
+	test_keyed();
 	return done_testing();
 }
