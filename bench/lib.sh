@@ -1,5 +1,5 @@
-# bench/lib.sh - what the memif benches share (sourced by gate-bench.sh and
-# flood-bench.sh): the policy smtpgate-bench's defaults expect, and starting
+# bench/lib.sh - what the memif benches share (sourced by gate-bench.sh,
+# flood-bench.sh and mem-bench.sh): the policy smtpgate-bench's defaults expect, and starting
 # the gate. The caller sets tmp, gate_bin, prefix, cpu_ctl and cpu_gate, and
 # writes $tmp/gate.conf.
 
@@ -32,15 +32,18 @@ backend {
 POL
 }
 
-# bench_gate_start NAME: the gate on $tmp/gate.conf and $tmp/policy.conf, its
-# worker on $cpu_gate; sets gate_pid; exits with the gate's log if it does
-# not start within 10 s (NAME: the script, for the messages)
+# bench_gate_start NAME [MIB [SECONDS]]: the gate on $tmp/gate.conf and
+# $tmp/policy.conf with MIB of DPDK memory (1024), its worker on $cpu_gate;
+# sets gate_pid; exits with the gate's log if it does not start within
+# SECONDS (10) (NAME: the script, for the messages)
 bench_gate_start() {
-	"$gate_bin" --no-huge -m 1024 --no-pci --no-shconf --file-prefix "$prefix-gate" \
+	local mib=${2:-1024} wait_s=${3:-10}
+
+	"$gate_bin" --no-huge -m "$mib" --no-pci --no-shconf --file-prefix "$prefix-gate" \
 		--lcores="0@$cpu_ctl,1@$cpu_gate" --log-level='*:warning' \
 		-- -c "$tmp/gate.conf" -p "$tmp/policy.conf" >"$tmp/gate.log" 2>&1 &
 	gate_pid=$!
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 $((wait_s * 10))); do
 		grep -q "running on" "$tmp/gate.log" && return 0
 		if ! kill -0 "$gate_pid" 2>/dev/null; then
 			echo "$1: the gate did not start:" >&2
@@ -49,6 +52,6 @@ bench_gate_start() {
 		fi
 		sleep 0.1
 	done
-	echo "$1: the gate did not start in 10 s" >&2
+	echo "$1: the gate did not start in $wait_s s" >&2
 	exit 1
 }

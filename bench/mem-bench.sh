@@ -41,6 +41,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
+. "$here/lib.sh"
 build="$top/build"
 smoke=0
 keep=0
@@ -112,6 +113,7 @@ ctl=$build/tools/smtpgatectl
 ncpu=$(nproc)
 cpu_gate=$((ncpu > 1 ? 1 : 0))
 cpu_gen=0
+cpu_ctl=$cpu_gen # the control thread shares the generator's CPU
 gate_mac=02:53:47:00:00:01
 gen_mac=02:53:47:00:00:02
 # the policy of bench/gate-bench.sh, with timeouts that let sessions idle
@@ -140,18 +142,7 @@ control { socket = "$tmp/ctl.sock"; }
 metrics { listen = "off"; }
 log = "file:/dev/null";
 CONF
-	"$gate_bin" --no-huge -m 1536 --no-pci --no-shconf --file-prefix "$prefix-gate" \
-		--lcores="0@$cpu_gen,1@$cpu_gate" --log-level='*:warning' \
-		-- -c "$tmp/gate.conf" -p "$tmp/policy.conf" >"$tmp/gate.log" 2>&1 &
-	gate_pid=$!
-	for _ in $(seq 1 600); do
-		grep -q "running on" "$tmp/gate.log" && return 0
-		kill -0 "$gate_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "mem-bench.sh: the gate did not start:" >&2
-	sed 's/^/  /' "$tmp/gate.log" >&2
-	return 1
+	bench_gate_start mem-bench.sh 1536 60
 }
 gate_stop() {
 	kill -TERM "$gate_pid" 2>/dev/null || true
