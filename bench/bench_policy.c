@@ -1219,13 +1219,15 @@ time_stages(const struct pol_snapshot *s, const struct pol_service *svc, const s
  * timed passes out */
 static __attribute__((noinline)) void
 time_full(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_service *svc,
-          const struct envq *ev, size_t n, int runs, double *sec, double *hit_rate)
+          const struct envq *ev, size_t n, int runs, double *sec, double *hit_rate,
+          double *bypass_rate)
 {
 	double t[MAX_RUNS];
-	uint64_t counts[POL_R_COUNT] = {0}, h0, m0, h1, m1;
+	uint64_t counts[POL_R_COUNT] = {0}, h0, m0, h1, m1, b0, b1;
 
 	run_envelopes(s, r, svc, ev, n, 4, counts);
 	pol_reader_cache_stats(r, &h0, &m0);
+	pol_reader_cache_sampling(r, &b0);
 	for (int k = 0; k < runs; k++) {
 		double t0 = now_seconds();
 
@@ -1233,8 +1235,10 @@ time_full(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_s
 		t[k] = now_seconds() - t0;
 	}
 	pol_reader_cache_stats(r, &h1, &m1);
+	pol_reader_cache_sampling(r, &b1);
 	*sec = median(t, runs);
 	*hit_rate = h1 + m1 > h0 + m0 ? (double)(h1 - h0) / (double)(h1 + m1 - h0 - m0) : 0;
+	*bypass_rate = h1 + m1 > h0 + m0 ? (double)(b1 - b0) / (double)(h1 + m1 - h0 - m0) : 0;
 }
 
 /* Zipf's law over the ranks 1..n with exponent ZIPF_S: the k-th most
@@ -1400,8 +1404,8 @@ struct results {
 	unsigned ncr;
 	double env_s, stage_s[4];
 	uint64_t counts[POL_R_COUNT];
-	double cold_r_s, cold_r_hits; /* cold workload through an lcore reader */
-	double zipf_s, zipf_hits;     /* Zipf workload through an lcore reader */
+	double cold_r_s, cold_r_hits, cold_r_bypass; /* cold workload through an lcore reader */
+	double zipf_s, zipf_hits, zipf_bypass;       /* Zipf workload through an lcore reader */
 	size_t zipf_pool;
 	struct kind_result kinds[K_COUNT];
 	long maxrss_kib;
@@ -1448,6 +1452,9 @@ print_text(const struct results *R, const char *dir, uint64_t seed, int runs)
 	       100 * R->cold_r_hits);
 	printf("  %-44s %12.0f %10.1f %9.1f%%\n", "repeated, lcore reader (Zipf, see below)",
 	       (double)R->nq / R->zipf_s, R->zipf_s * 1e9 / (double)R->nq, 100 * R->zipf_hits);
+	printf("  (inputs that bypassed the fact cache while it sampled: cold %.1f%%, "
+	       "repeated %.1f%%)\n",
+	       100 * R->cold_r_bypass, 100 * R->zipf_bypass);
 	printf("  (%zu envelopes each; repeated: client, HELO, sender and recipient each drawn\n"
 	       "   by Zipf's law, s = %.1f, from the inputs of %zu cold envelopes)\n",
 	       R->nq, ZIPF_S, R->zipf_pool);
@@ -1500,15 +1507,16 @@ print_json(const struct results *R, const char *dir, uint64_t seed, int runs)
 	}
 	printf("],\n \"envelopes\":{\"count\":%zu,\"per_second\":%.0f,\"ns_per_envelope\":%.1f,"
 	       "\"reader_cold_per_second\":%.0f,\"reader_cold_cache_hits\":%.4f,"
+	       "\"reader_cold_cache_bypassed\":%.4f,\"zipf_cache_bypassed\":%.4f,"
 	       "\"zipf_per_second\":%.0f,\"zipf_cache_hits\":%.4f,\"zipf_s\":%.2f,"
 	       "\"zipf_pool\":%zu,"
 	       "\"stage_ns\":{\"connect\":%.1f,\"helo\":%.1f,\"mail\":%.1f,\"rcpt\":%.1f},"
 	       "\"verdicts\":{",
 	       R->nq, (double)R->nq / R->env_s, R->env_s * 1e9 / (double)R->nq,
-	       (double)R->nq / R->cold_r_s, R->cold_r_hits, (double)R->nq / R->zipf_s, R->zipf_hits,
-	       ZIPF_S, R->zipf_pool, R->stage_s[0] * 1e9 / (double)R->nq,
-	       R->stage_s[1] * 1e9 / (double)R->nq, R->stage_s[2] * 1e9 / (double)R->nq,
-	       R->stage_s[3] * 1e9 / (double)R->nq);
+	       (double)R->nq / R->cold_r_s, R->cold_r_hits, R->cold_r_bypass, R->zipf_bypass,
+	       (double)R->nq / R->zipf_s, R->zipf_hits, ZIPF_S, R->zipf_pool,
+	       R->stage_s[0] * 1e9 / (double)R->nq, R->stage_s[1] * 1e9 / (double)R->nq,
+	       R->stage_s[2] * 1e9 / (double)R->nq, R->stage_s[3] * 1e9 / (double)R->nq);
 	for (int r = 0; r < POL_R_COUNT; r++)
 		printf("%s\"%s\":%" PRIu64, r ? "," : "", pol_reason_name((enum pol_reason)r),
 		       R->counts[r]);
@@ -1788,8 +1796,9 @@ main(int argc, char **argv)
 	/* instrumented from here (callgrind sees time_full entered, for
 	 * --toggle-collect) to after the second call */
 	CALLGRIND_START_INSTRUMENTATION;
-	time_full(pol_live(rd), rd, svc, ev, nq, runs, &R->cold_r_s, &R->cold_r_hits);
-	time_full(pol_live(rd), rd, svc, ez, nq, runs, &R->zipf_s, &R->zipf_hits);
+	time_full(pol_live(rd), rd, svc, ev, nq, runs, &R->cold_r_s, &R->cold_r_hits,
+	          &R->cold_r_bypass);
+	time_full(pol_live(rd), rd, svc, ez, nq, runs, &R->zipf_s, &R->zipf_hits, &R->zipf_bypass);
 	CALLGRIND_STOP_INSTRUMENTATION;
 	if (vpath != NULL) {
 		FILE *vf = fopen(vpath, "w");

@@ -367,8 +367,12 @@ void pol_quiescent(struct pol_reader *r);
 void pol_reader_offline(struct pol_reader *r); /* before sleeping */
 void pol_reader_online(struct pol_reader *r);
 /* pol_reader_cache_stats - lookups of the reader's cache of input facts
- * (HELO names, senders, recipients seen recently) answered and missed */
+ * (HELO names, senders, recipients seen recently) answered and missed;
+ * missed includes the inputs that bypassed it while it samples */
 void pol_reader_cache_stats(const struct pol_reader *r, uint64_t *hits, uint64_t *misses);
+/* pol_reader_cache_sampling - whether the reader's cache samples (its hit
+ * rate was low: most inputs bypass it), and how many inputs bypassed it */
+bool pol_reader_cache_sampling(const struct pol_reader *r, uint64_t *bypassed);
 
 /* pol_publish - make s live: clone a scratch for every registered reader,
  * swap the pointer, wait for a grace period and free the old snapshot.

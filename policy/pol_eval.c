@@ -86,48 +86,89 @@ scan_part(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in, en
 	hs_scan(s->hs[in][part]->db, a->full, (unsigned)a->full_len, 0, scr, on_match, c);
 }
 
+/* Keys of one input looked up together: hashed and prefetched first, so
+ * that their cache misses overlap, then probed in order of specificity. */
+#define NAME_KEYS 16
+
+struct name_keys {
+	const struct hset *t[NAME_KEYS];
+	const char *key[NAME_KEYS];
+	size_t len[NAME_KEYS];
+	uint64_t h[NAME_KEYS];
+	unsigned n;
+};
+
+/* keys_probe - look the gathered keys up in order, filling out; then none are left */
+static void
+keys_probe(const struct pol_snapshot *s, struct name_keys *k, uint32_t out[S_COUNT], unsigned mask)
+{
+	for (unsigned i = 0; i < k->n; i++)
+		merge(s, hset_get_hashed(k->t[i], k->key[i], k->len[i], k->h[i]), out, mask);
+	k->n = 0;
+}
+
+/* keys_add - gather a key and start loading its slot; a name of more labels
+ * than NAME_KEYS holds is probed in rounds, still in order */
+static inline __attribute__((always_inline)) void
+keys_add(const struct pol_snapshot *s, struct name_keys *k, const struct hset *t, const char *key,
+         size_t len, uint32_t out[S_COUNT], unsigned mask)
+{
+	if (hset_count(t) == 0)
+		return; /* no entry of this kind (local parts, often): no hash */
+	if (__builtin_expect(k->n == NAME_KEYS, 0))
+		keys_probe(s, k, out, mask);
+	k->t[k->n] = t;
+	k->key[k->n] = key;
+	k->len[k->n] = len;
+	k->h[k->n] = hset_hash_prefetch(t, key, len);
+	k->n++;
+}
+
 /* match_name - the most specific entry of each wanted slot for one input:
  * exact address, local part, domain, parent domains longest first, then
- * the lowest-numbered matching glob or regex */
+ * the lowest-numbered matching glob or regex. The hash slots of every key
+ * are prefetched before the Hyperscan scans, whose results wait in c, so
+ * that the scans' work hides the misses. */
 static void
 match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
            const struct pol_addr *a, uint32_t out[S_COUNT], unsigned mask)
 {
-	for (unsigned k = 0; k < S_COUNT; k++)
-		out[k] = POL_NONE;
+	struct name_keys k;
+	struct hs_ctx c = {.s = s, .mask = mask};
+
+	k.n = 0;
+	for (unsigned i = 0; i < S_COUNT; i++)
+		out[i] = c.out[i] = POL_NONE;
 	if (in != IN_HELO) {
 		if (a->dom != NULL)
-			merge(s, hset_get(s->t_addr, a->full, a->full_len), out, mask);
-		merge(s, hset_get(s->t_lpart, a->lp, a->lp_len), out, mask);
+			keys_add(s, &k, s->t_addr, a->full, a->full_len, out, mask);
+		keys_add(s, &k, s->t_lpart, a->lp, a->lp_len, out, mask);
 	}
 	if (a->dom != NULL) {
 		const char *d = a->dom, *end = a->dom + a->dom_len;
 
-		merge(s, hset_get(s->t_dom, d, a->dom_len), out, mask);
+		keys_add(s, &k, s->t_dom, d, a->dom_len, out, mask);
 		if (d[0] != '[') {
 			for (const char *p = memchr(d, '.', a->dom_len); p != NULL;
 			     p = memchr(p + 1, '.', (size_t)(end - p - 1)))
-				merge(s, hset_get(s->t_sub, p + 1, (size_t)(end - p - 1)), out,
-				      mask);
+				keys_add(s, &k, s->t_sub, p + 1, (size_t)(end - p - 1), out, mask);
 		}
 	}
 	if (a->full_len > 0 && scr != NULL) {
-		struct hs_ctx c = {.s = s, .mask = mask};
-
-		for (unsigned k = 0; k < S_COUNT; k++)
-			c.out[k] = POL_NONE;
 		/* both parts report into c, which keeps the lowest entry of all */
 		if (s->hs[in][HP_ALWAYS] != NULL)
 			scan_part(s, scr, in, HP_ALWAYS, a, &c);
 		if (s->hs[in][HP_LIT] != NULL && pol_grams_any(s->grams[in], a->full, a->full_len))
 			scan_part(s, scr, in, HP_LIT, a, &c);
-		/* on_match filled wanted slots only */
-		for (unsigned m = mask; m != 0; m &= m - 1) {
-			unsigned k = (unsigned)__builtin_ctz(m);
+	}
+	keys_probe(s, &k, out, mask);
+	/* patterns only decide the slots no name entry filled; on_match filled
+	 * wanted slots only */
+	for (unsigned m = mask; m != 0; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
 
-			if (out[k] == POL_NONE)
-				out[k] = c.out[k];
-		}
+		if (out[i] == POL_NONE)
+			out[i] = c.out[i];
 	}
 }
 
@@ -250,7 +291,8 @@ input_facts(const struct pol_snapshot *s, struct pol_reader *r, enum pol_input i
 	struct pol_fcache *fc = r != NULL ? pol_reader_fcache(r) : NULL;
 	struct pol_fkey k;
 	const uint32_t *hit;
-	bool keyed = fc != NULL && pol_fcache_key(in, x, &k);
+	/* a cold workload samples: most inputs skip the cache for a hash */
+	bool keyed = fc != NULL && pol_fcache_key(in, x, &k) && pol_fcache_wanted(fc, &k);
 
 	if (keyed && (hit = pol_fcache_get(fc, s->id, &k)) != NULL) {
 		memcpy(f, hit, POL_FC_FACTS * sizeof(*f));

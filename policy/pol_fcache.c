@@ -10,6 +10,17 @@
  * from; under any other snapshot it is a miss, so no fact outlives its
  * snapshot (ids are never reused) and a push needs no flush.
  *
+ * The cache must never cost more than it saves. A probe reads only a
+ * small array of hash tags (128 KiB, in L2): an entry (two cache lines
+ * somewhere in 4 MiB) is read only when its tag matches, so a miss costs
+ * no memory access to speak of; an insert writes one entry. When nothing
+ * repeats (a spam run of fresh addresses) even the inserts are waste, so
+ * the cache watches its hit rate over windows of FC_WINDOW inputs: below
+ * FC_LOW_PCT it goes to sampling, where only one input in FC_SAMPLE (by
+ * hash bits, so the same inputs each time) is probed and kept and the
+ * others bypass it for the price of a hash; when the sampled inputs hit
+ * FC_HIGH_PCT of the time again, every input is probed once more.
+ *
  * Bounded and allocation-free after creation: FC_SETS sets of FC_WAYS
  * entries, least recently used out; inputs longer than FC_KEY_MAX are not
  * cached. Only its reader's thread touches a cache.
@@ -29,27 +40,46 @@
 /* Key bytes an entry holds: most addresses and HELO names are shorter, and
  * the entry is then exactly two cache lines. */
 #define FC_KEY_MAX 100
+/* Probes between two looks at the hit rate: short enough to notice a
+ * change of workload within milliseconds on a busy lcore. */
+#define FC_WINDOW POL_FC_WINDOW
+/* Below this hit rate, inserts cost more than hits save (an insert is a
+ * store miss, a hit saves a whole match of the input): sample. */
+#define FC_LOW_PCT 10
+/* Sampled inputs hitting this often: probe everything again. Above
+ * FC_LOW_PCT so that the mode does not flap on every window. */
+#define FC_HIGH_PCT 20
+/* One input in FC_SAMPLE is probed while sampling. */
+#define FC_SAMPLE POL_FC_SAMPLE
+/* The hash bits that choose the sampled inputs: above the set index, below
+ * the tag, so that sampling neither crowds some sets nor biases tags. */
+#define FC_SAMPLE_SHIFT 16
 
 struct fc_entry {
 	uint64_t snap;            /* snapshot id of the facts; 0: empty */
-	uint32_t tag;             /* high hash bits, checked before the key */
+	uint32_t f[POL_FC_FACTS]; /* the facts, by kind (see pol_eval.c) */
 	uint8_t kind;             /* enum pol_input */
 	uint8_t len;              /* key length */
-	uint8_t mru;              /* in a set's way 0 only: the way used last */
-	uint32_t f[POL_FC_FACTS]; /* the facts, by kind (see pol_eval.c) */
 	char key[FC_KEY_MAX];
 };
 
-/* Recency is one index per set (in way 0's spare byte), not the order of
- * the ways: a hit or an insert moves no entry, where moving one copied
- * 128 bytes or more on every miss. */
+/* The tags are apart from the entries: a probe reads 8 bytes of a 128 KiB
+ * array that stays in L2, and an entry only when its tag matches. Recency
+ * is one index per set: a hit or an insert moves no entry. */
 struct pol_fcache {
+	uint32_t tag[FC_SETS][FC_WAYS]; /* high hash bits | 1; 0: empty way */
+	uint8_t mru[FC_SETS];           /* the way used last */
+	uint64_t hits, misses;          /* misses include bypassed inputs */
+	uint64_t bypassed;              /* inputs not probed while sampling */
+	uint32_t win_probes, win_hits;  /* this window's probes and hits */
+	bool sampling;                  /* probe one input in FC_SAMPLE only */
 	struct fc_entry e[FC_SETS][FC_WAYS];
-	uint64_t hits, misses;
 } __attribute__((aligned(64))); /* its size a multiple of 64, as aligned_alloc wants */
 
 _Static_assert(sizeof(struct fc_entry) == 128, "a cache entry is two cache lines");
 _Static_assert((FC_SETS & (FC_SETS - 1)) == 0, "FC_SETS is a power of two");
+_Static_assert((FC_SAMPLE & (FC_SAMPLE - 1)) == 0, "FC_SAMPLE is a power of two");
+_Static_assert(FC_SETS <= 1u << FC_SAMPLE_SHIFT, "sample bits are above the set index");
 _Static_assert(FC_WAYS == 2, "one recency index tells the victim of two ways only");
 
 /* pol_fcache_new - an empty cache, or NULL */
@@ -85,49 +115,97 @@ pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k)
 	return true;
 }
 
+static uint32_t
+fc_tag(const struct pol_fkey *k)
+{
+	return (uint32_t)(k->h >> 32) | 1;
+}
+
+/* pol_fcache_wanted - whether to probe (and later keep) this input; while
+ * sampling, the others are counted as bypassed misses and not looked at */
+bool
+pol_fcache_wanted(struct pol_fcache *c, const struct pol_fkey *k)
+{
+	if (!c->sampling || ((k->h >> FC_SAMPLE_SHIFT) & (FC_SAMPLE - 1)) == 0)
+		return true;
+	c->bypassed++;
+	c->misses++;
+	return false;
+}
+
+/* fc_window - count a probe; at the end of a window, choose the mode */
+static void
+fc_window(struct pol_fcache *c, bool hit)
+{
+	/* while sampling, a window is as many inputs but FC_SAMPLE times fewer
+	 * probes: a workload that turns repetitive is noticed as soon */
+	c->win_hits += hit;
+	if (++c->win_probes < (c->sampling ? FC_WINDOW / FC_SAMPLE : FC_WINDOW))
+		return;
+	if (!c->sampling && c->win_hits * 100 < c->win_probes * FC_LOW_PCT)
+		c->sampling = true;
+	else if (c->sampling && c->win_hits * 100 >= c->win_probes * FC_HIGH_PCT)
+		c->sampling = false;
+	c->win_probes = c->win_hits = 0;
+}
+
 /* pol_fcache_get - the facts of an input under snapshot snap, or NULL */
 const uint32_t *
 pol_fcache_get(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k)
 {
-	struct fc_entry *set = c->e[k->h & (FC_SETS - 1)];
-	uint32_t tag = (uint32_t)(k->h >> 32);
+	size_t set = k->h & (FC_SETS - 1);
+	uint32_t tag = fc_tag(k);
 
 	for (int w = 0; w < FC_WAYS; w++) {
-		struct fc_entry *e = &set[w];
+		struct fc_entry *e = &c->e[set][w];
 
-		if (e->snap != snap || e->tag != tag || e->kind != k->kind || e->len != k->len ||
-		    memcmp(e->key, k->in, k->len) != 0)
+		if (c->tag[set][w] != tag || e->snap != snap || e->kind != k->kind ||
+		    e->len != k->len || memcmp(e->key, k->in, k->len) != 0)
 			continue;
 		c->hits++;
-		set[0].mru = (uint8_t)w;
+		c->mru[set] = (uint8_t)w;
+		fc_window(c, true);
 		return e->f;
 	}
 	c->misses++;
+	fc_window(c, false);
 	return NULL;
 }
 
-/* pol_fcache_put - remember the facts of an input, evicting the least recently used */
+/* pol_fcache_put - remember the facts of an input: in the way that held it
+ * under an older snapshot, else instead of the least recently used */
 void
 pol_fcache_put(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k,
                const uint32_t f[POL_FC_FACTS])
 {
-	struct fc_entry *set = c->e[k->h & (FC_SETS - 1)];
-	unsigned victim = 1u - set[0].mru;
-	struct fc_entry *e = &set[victim];
+	size_t set = k->h & (FC_SETS - 1);
+	uint32_t tag = fc_tag(k);
+	unsigned victim = c->tag[set][0] == tag ? 0 : c->tag[set][1] == tag ? 1 : 1u - c->mru[set];
+	struct fc_entry *e = &c->e[set][victim];
 
-	set[0].mru = (uint8_t)victim;
+	c->mru[set] = (uint8_t)victim;
+	c->tag[set][victim] = tag;
 	e->snap = snap;
-	e->tag = (uint32_t)(k->h >> 32);
 	e->kind = k->kind;
 	e->len = k->len;
 	memcpy(e->f, f, sizeof(e->f));
 	memcpy(e->key, k->in, k->len);
 }
 
-/* pol_fcache_stats - lookups answered and not */
+/* pol_fcache_stats - lookups answered and not (bypassed ones included) */
 void
 pol_fcache_stats(const struct pol_fcache *c, uint64_t *hits, uint64_t *misses)
 {
 	*hits = c != NULL ? c->hits : 0;
 	*misses = c != NULL ? c->misses : 0;
+}
+
+/* pol_fcache_sampling - whether the cache is sampling, and how many inputs
+ * bypassed it so far */
+bool
+pol_fcache_sampling(const struct pol_fcache *c, uint64_t *bypassed)
+{
+	if (bypassed != NULL)
+		*bypassed = c != NULL ? c->bypassed : 0;
+	return c != NULL && c->sampling;
 }

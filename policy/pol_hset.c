@@ -2,17 +2,18 @@
  *
  * The builder is already the final table: an open-addressing slot array kept
  * at load factor at most 1/2 (doubled and rehashed as keys come), which finds
- * duplicates as they are added, and one growing blob holding every key's
- * bytes. hset_build only shrinks the blob and hands both over, so the table
- * is never larger than the smallest power of two of at least twice the keys.
+ * duplicates as they are added, and one growing blob holding a record per
+ * key. hset_build only shrinks the blob and hands both over, so the table is
+ * never larger than the smallest power of two of at least twice the keys.
  *
- * A slot is 16 bytes (four to a cache line): the high 32 bits of the key's
- * XXH3 hash as a tag, the key's offset and length in the blob, and the value.
- * The low bits of the hash pick the first slot, so the tag is independent of
- * the position and a probe compares key bytes only when all 32 tag bits
- * match. Probing is linear; at load 1/2 a lookup mostly reads one slot line
- * and one blob line. An empty slot has length HSET_EMPTY, so keys are limited
- * to less than 4 GiB each and 4 GiB in all (hset_builder_add fails beyond).
+ * A slot is 8 bytes (eight to a cache line): the high 32 bits of the key's
+ * hash (keyed: hset_hash) as a tag and the offset of the key's record (+1; 0 is an empty
+ * slot). A record is the value, the length and the key's bytes, 4-aligned,
+ * so that a hit finds its value in the line it compares. The low bits of the
+ * hash pick the first slot, so the tag is independent of the position and a
+ * probe reads a record only when all 32 tag bits match: a miss costs one
+ * slot line, a hit that and one record line. Records are limited to 4 GiB
+ * in all (hset_builder_add fails beyond).
  *
  * Once built, the table is only read, by any number of threads.
  */
@@ -21,74 +22,90 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+#include <time.h>
+
 /* inlined: the keys are short and the call into the shared library cost as much as the hash */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/* Slot length of an empty slot; no key is this long. */
-#define HSET_EMPTY UINT32_MAX
 /* Slots of a new builder (a power of two). */
 #define HSET_MIN_SLOTS 16
+/* Records start on 4-byte boundaries, for their value and length. */
+#define HSET_REC_ALIGN 4
 
-struct hset_slot {
-	uint32_t tag; /* high 32 bits of the key's hash */
-	uint32_t off; /* key bytes at blob + off */
-	uint32_t len; /* key length, HSET_EMPTY for an empty slot */
+/* A key's record in the blob. */
+struct hset_rec {
 	uint32_t val; /* value given with the first add of the key */
+	uint32_t len; /* key length */
+	char key[];   /* len bytes, not NUL-terminated */
 };
 
 struct hset_builder {
-	struct hset_slot *slots; /* mask + 1 slots */
-	size_t mask;             /* slot count - 1 */
-	size_t count;            /* keys */
-	char *blob;              /* key bytes, back to back */
-	size_t blob_len;         /* bytes used in blob */
-	size_t blob_cap;         /* bytes allocated for blob */
+	uint64_t *slots; /* mask + 1 slots: tag << 32 | (record offset + 1), 0 empty */
+	size_t mask;     /* slot count - 1 */
+	size_t count;    /* keys */
+	char *blob;      /* records, back to back */
+	size_t blob_len; /* bytes used in blob */
+	size_t blob_cap; /* bytes allocated for blob */
 };
 
-struct hset {
-	struct hset_slot *slots; /* mask + 1 slots, at most half of them used */
-	size_t mask;             /* slot count - 1 */
-	size_t count;            /* keys */
-	char *blob;              /* key bytes, NULL when there are none */
-	size_t blob_len;         /* bytes in blob */
-};
+/* The hash is keyed with a secret drawn when the program starts, so that
+ * a client, who cannot know it, cannot aim lookups at the longest probe
+ * runs of a table (the tables are read-only: that is all a client could
+ * do). Every table of the process uses it, so one hash of a key serves a
+ * lookup in any of them. */
+static uint64_t hset_secret;
 
-/* hset_hash - XXH3 of a key; len 0 never reads key */
-static uint64_t
+/* hset_secret_init - draw the secret before main(), while there is one thread */
+__attribute__((constructor)) static void
+hset_secret_init(void)
+{
+	uint64_t x;
+
+	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
+		x = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&x;
+	hset_secret = x;
+}
+
+/* hset_hash - XXH3 of a key, seeded with the secret; len 0 never reads key.
+ * (A wyhash-like multiply hash was tried: no fewer instructions than XXH3
+ * on these 10-40 byte keys.) */
+uint64_t
 hset_hash(const char *key, size_t len)
 {
-	return XXH3_64bits(key, len);
+	return XXH3_64bits_withSeed(key, len, hset_secret);
 }
 
-/* hset_slots_new - n empty slots */
-static struct hset_slot *
-hset_slots_new(size_t n)
+static uint32_t
+slot_tag(uint64_t slot)
 {
-	struct hset_slot *s = malloc(n * sizeof(*s));
-
-	if (s == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		s[i].len = HSET_EMPTY;
-	return s;
+	return (uint32_t)(slot >> 32);
 }
 
-/* hset_find - the slot holding key, or the empty slot where it would go */
-static struct hset_slot *
-hset_find(struct hset_slot *slots, size_t mask, const char *blob, const char *key, size_t len,
+static const struct hset_rec *
+slot_rec(const char *blob, uint64_t slot)
+{
+	return (const struct hset_rec *)(const void *)(blob + ((uint32_t)slot - 1));
+}
+
+/* hset_find - the index of the slot holding key, or of the empty slot where it would go */
+static size_t
+hset_find(const uint64_t *slots, size_t mask, const char *blob, const char *key, size_t len,
           uint64_t h)
 {
 	uint32_t tag = (uint32_t)(h >> 32);
 
 	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		struct hset_slot *s = &slots[i];
+		const struct hset_rec *r;
 
-		if (s->len == HSET_EMPTY)
-			return s;
-		if (s->tag == tag && s->len == len &&
-		    (len == 0 || memcmp(blob + s->off, key, len) == 0))
-			return s;
+		if (slots[i] == 0)
+			return i;
+		if (slot_tag(slots[i]) != tag)
+			continue;
+		r = slot_rec(blob, slots[i]);
+		if (r->len == len && (len == 0 || memcmp(r->key, key, len) == 0))
+			return i;
 	}
 }
 
@@ -100,7 +117,7 @@ hset_builder_new(void)
 
 	if (b == NULL)
 		return NULL;
-	b->slots = hset_slots_new(HSET_MIN_SLOTS);
+	b->slots = calloc(HSET_MIN_SLOTS, sizeof(*b->slots));
 	if (b->slots == NULL) {
 		free(b);
 		return NULL;
@@ -114,23 +131,22 @@ static int
 hset_grow(struct hset_builder *b)
 {
 	size_t n = (b->mask + 1) * 2, mask = n - 1;
-	struct hset_slot *slots = hset_slots_new(n);
+	uint64_t *slots = calloc(n, sizeof(*slots));
 
 	if (slots == NULL)
 		return -1;
 	for (size_t i = 0; i <= b->mask; i++) {
-		const struct hset_slot *o = &b->slots[i];
-		const char *key = o->len > 0 ? b->blob + o->off : NULL;
-
+		const struct hset_rec *r;
 		size_t j;
 
-		if (o->len == HSET_EMPTY)
+		if (b->slots[i] == 0)
 			continue;
+		r = slot_rec(b->blob, b->slots[i]);
 		/* Keys are distinct: the first empty slot of the probe is the place. */
-		j = (size_t)hset_hash(key, o->len) & mask;
-		while (slots[j].len != HSET_EMPTY)
+		j = (size_t)hset_hash(r->key, r->len) & mask;
+		while (slots[j] != 0)
 			j = (j + 1) & mask;
-		slots[j] = *o;
+		slots[j] = b->slots[i];
 	}
 	free(b->slots);
 	b->slots = slots;
@@ -138,21 +154,22 @@ hset_grow(struct hset_builder *b)
 	return 0;
 }
 
-/* hset_blob_append - copy key into the blob of b; its offset or -1 */
+/* hset_blob_append - a record of key and val at the end of the blob of b;
+ * its offset or -1 */
 static int64_t
-hset_blob_append(struct hset_builder *b, const char *key, size_t len)
+hset_blob_append(struct hset_builder *b, const char *key, size_t len, uint32_t val)
 {
-	size_t off = b->blob_len;
+	size_t off = b->blob_len, need = sizeof(struct hset_rec) + len;
+	struct hset_rec r = {.val = val, .len = (uint32_t)len};
 
-	if (len == 0)
-		return 0;
-	if (len > UINT32_MAX - 1 - off)
-		return -1; /* offsets and lengths are 32 bits */
-	if (off + len > b->blob_cap) {
+	need = (need + HSET_REC_ALIGN - 1) & ~(size_t)(HSET_REC_ALIGN - 1);
+	if (len > UINT32_MAX || need > UINT32_MAX - 1 - off)
+		return -1; /* slots hold offset + 1 in 32 bits */
+	if (off + need > b->blob_cap) {
 		size_t cap = b->blob_cap > 0 ? b->blob_cap : 4096;
 		char *p;
 
-		while (cap < off + len)
+		while (cap < off + need)
 			cap *= 2;
 		p = realloc(b->blob, cap);
 		if (p == NULL)
@@ -160,38 +177,37 @@ hset_blob_append(struct hset_builder *b, const char *key, size_t len)
 		b->blob = p;
 		b->blob_cap = cap;
 	}
-	memcpy(b->blob + off, key, len);
-	b->blob_len += len;
+	memcpy(b->blob + off, &r, sizeof(r));
+	if (len > 0)
+		memcpy(b->blob + off + sizeof(r), key, len);
+	b->blob_len += need;
 	return (int64_t)off;
 }
 
 /* hset_builder_add - add key -> val; 1 if the key was there (first value
- * kept), 0 if added, -1 on allocation failure or a key past the 4 GiB limits */
+ * kept), 0 if added, -1 on allocation failure or a key past the 4 GiB limit */
 int
 hset_builder_add(struct hset_builder *b, const char *key, size_t len, uint32_t val)
 {
-	struct hset_slot *s;
+	size_t i;
 	int64_t off;
 	uint64_t h;
 
-	if (b == NULL || len >= HSET_EMPTY)
+	if (b == NULL || len >= UINT32_MAX)
 		return -1;
 	h = hset_hash(key, len);
-	s = hset_find(b->slots, b->mask, b->blob, key, len, h);
-	if (s->len != HSET_EMPTY)
+	i = hset_find(b->slots, b->mask, b->blob, key, len, h);
+	if (b->slots[i] != 0)
 		return 1;
 	if ((b->count + 1) * 2 > b->mask + 1) {
 		if (hset_grow(b) < 0)
 			return -1;
-		s = hset_find(b->slots, b->mask, b->blob, key, len, h);
+		i = hset_find(b->slots, b->mask, b->blob, key, len, h);
 	}
-	off = hset_blob_append(b, key, len);
+	off = hset_blob_append(b, key, len, val);
 	if (off < 0)
 		return -1;
-	s->tag = (uint32_t)(h >> 32);
-	s->off = (uint32_t)off;
-	s->len = (uint32_t)len;
-	s->val = val;
+	b->slots[i] = (h >> 32) << 32 | (uint64_t)((uint32_t)off + 1);
 	b->count++;
 	return 0;
 }
@@ -238,31 +254,33 @@ hset_builder_free(struct hset_builder *b)
 	free(b);
 }
 
+/* hset_get_hashed - the value of key, or HSET_NONE; hash is hset_hash(key, len) */
+uint32_t
+hset_get_hashed(const struct hset *h, const char *key, size_t len, uint64_t hash)
+{
+	uint32_t tag = (uint32_t)(hash >> 32);
+
+	if (h->count == 0)
+		return HSET_NONE;
+	for (size_t i = (size_t)hash & h->mask;; i = (i + 1) & h->mask) {
+		uint64_t s = h->slots[i];
+		const struct hset_rec *r;
+
+		if (s == 0)
+			return HSET_NONE;
+		if (slot_tag(s) != tag)
+			continue;
+		r = slot_rec(h->blob, s);
+		if (r->len == len && (len == 0 || memcmp(r->key, key, len) == 0))
+			return r->val;
+	}
+}
+
 /* hset_get - the value of key, or HSET_NONE */
 uint32_t
 hset_get(const struct hset *h, const char *key, size_t len)
 {
-	uint64_t hash = hset_hash(key, len);
-	uint32_t tag = (uint32_t)(hash >> 32);
-
-	if (len >= HSET_EMPTY || h->count == 0)
-		return HSET_NONE;
-	for (size_t i = (size_t)hash & h->mask;; i = (i + 1) & h->mask) {
-		const struct hset_slot *s = &h->slots[i];
-
-		if (s->len == HSET_EMPTY)
-			return HSET_NONE;
-		if (s->tag == tag && s->len == len &&
-		    (len == 0 || memcmp(h->blob + s->off, key, len) == 0))
-			return s->val;
-	}
-}
-
-/* hset_count - keys in the table */
-size_t
-hset_count(const struct hset *h)
-{
-	return h->count;
+	return hset_get_hashed(h, key, len, hset_hash(key, len));
 }
 
 /* hset_mem - bytes allocated for the table */

@@ -2,10 +2,16 @@
  *
  * Exact addresses, domains and host names of the policy (up to some 100,000
  * per list) live here. Built once on the control thread, then only read by
- * many threads: open addressing with linear probing over a power-of-two slot
- * array, each slot holding the key's 32-bit hash tag and an offset into one
- * key blob, so a lookup touches one or two cache lines. XXH3 hashes keys.
- * Keys are byte strings compared exactly: callers normalise case first.
+ * many threads: open addressing with linear probing over a power-of-two array
+ * of 8-byte slots, each holding the key's 32-bit hash tag and the offset of
+ * its record (value, length, bytes) in one blob, so a miss reads one cache
+ * line and a hit two. The hash is keyed with a secret of the process. Keys are byte strings
+ * compared exactly: callers normalise case first.
+ *
+ * A caller with several keys to look up hashes them all first
+ * (hset_hash), prefetches their slots (hset_prefetch) and then probes
+ * (hset_get_hashed), so that the cache misses overlap instead of being
+ * taken one after the other.
  */
 #ifndef POL_HSET_H
 #define POL_HSET_H
@@ -16,7 +22,16 @@
 #define HSET_NONE UINT32_MAX /* lookup result for an absent key */
 
 struct hset_builder;
-struct hset;
+
+/* A built table: only read, by any number of threads. Its fields are here
+ * for the inline helpers below; the rest of the code keeps to the functions. */
+struct hset {
+	uint64_t *slots; /* mask + 1 slots, at most half of them used */
+	size_t mask;     /* slot count - 1 */
+	size_t count;    /* keys */
+	char *blob;      /* records, NULL when there are none */
+	size_t blob_len; /* bytes in blob */
+};
 
 struct hset_builder *hset_builder_new(void);
 /* hset_builder_add - add key -> val; a key already present keeps its first
@@ -27,7 +42,25 @@ struct hset *hset_build(struct hset_builder *b);
 void hset_builder_free(struct hset_builder *b);
 
 uint32_t hset_get(const struct hset *h, const char *key, size_t len);
-size_t hset_count(const struct hset *h);
+/* hset_hash - the hash hset_get_hashed wants for a key (the same for every table) */
+uint64_t hset_hash(const char *key, size_t len);
+/* hset_hash_prefetch - hset_hash, and start loading the slot the key probes first */
+static inline uint64_t
+hset_hash_prefetch(const struct hset *h, const char *key, size_t len)
+{
+	uint64_t hash = hset_hash(key, len);
+
+	__builtin_prefetch(&h->slots[(size_t)hash & h->mask]);
+	return hash;
+}
+/* hset_get_hashed - hset_get with the key's hset_hash already known */
+uint32_t hset_get_hashed(const struct hset *h, const char *key, size_t len, uint64_t hash);
+/* hset_count - keys in the table */
+static inline size_t
+hset_count(const struct hset *h)
+{
+	return h->count;
+}
 size_t hset_mem(const struct hset *h);
 void hset_free(struct hset *h);
 

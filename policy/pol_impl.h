@@ -127,8 +127,10 @@ void pol_grams_free(struct pol_grams *g);
 bool pol_grams_any(const struct pol_grams *g, const char *s, size_t n);
 
 /* pol_fcache.c: per-reader facts of recent inputs */
-#define POL_FC_FACTS 3     /* facts per input: whitelist, blacklist, local */
-#define POL_FC_SETS  16384 /* sets of two inputs; the low hash bits pick one */
+#define POL_FC_FACTS  3     /* facts per input: whitelist, blacklist, local */
+#define POL_FC_SETS   16384 /* sets of two inputs; the low hash bits pick one */
+#define POL_FC_WINDOW 1024  /* probes per look at the hit rate */
+#define POL_FC_SAMPLE 16    /* while sampling, one input in 16 is probed */
 struct pol_fcache;
 struct pol_fkey {
 	const char *in; /* the input as the client sent it */
@@ -139,10 +141,12 @@ struct pol_fkey {
 struct pol_fcache *pol_fcache_new(void);
 void pol_fcache_free(struct pol_fcache *c);
 bool pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k);
+bool pol_fcache_wanted(struct pol_fcache *c, const struct pol_fkey *k);
 const uint32_t *pol_fcache_get(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k);
 void pol_fcache_put(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k,
                     const uint32_t f[POL_FC_FACTS]);
 void pol_fcache_stats(const struct pol_fcache *c, uint64_t *hits, uint64_t *misses);
+bool pol_fcache_sampling(const struct pol_fcache *c, uint64_t *bypassed);
 
 /* pol_compile.c */
 void pol_snapshot_scratch_free(struct pol_snapshot *s);

@@ -48,6 +48,12 @@ pol_reader_cache_stats(const struct pol_reader *r, uint64_t *hits, uint64_t *mis
 	pol_fcache_stats(r != NULL ? r->fc : NULL, hits, misses);
 }
 
+bool
+pol_reader_cache_sampling(const struct pol_reader *r, uint64_t *bypassed)
+{
+	return pol_fcache_sampling(r != NULL ? r->fc : NULL, bypassed);
+}
+
 /* pol_reader_register - the lock is taken before the thread goes online, so
  * that a writer waiting for a grace period under the lock never waits for
  * a thread that is itself waiting for the lock */

@@ -17,8 +17,8 @@ static const char *const policy_text =
         "relay { allow_clients = [ \"172.16.0.0/12\" ]; }\n"
         "blacklist {\n"
         "  clients = [ \"198.51.100.0/24\", \"2001:db8:bad::/48\", \"10.66.0.0/16\" ];\n"
-        "  helo = [ \"bad.helo.example\", \".evil.example\", \"*.dyn.example\", \"/^[0-9.]+$/\" "
-        "];\n"
+        "  helo = [ \"bad.helo.example\", \".evil.example\", \"*.dyn.example\", \"/^[0-9.]+$/\",\n"
+        "          \".l2.l1.evil.example\" ];\n"
         "  senders = [ \"spammer@bad.example\", \"@badsender.example\", \"badlocal@\",\n"
         "              \".spamdomain.example\", \"*@glob.example\", \"/^[a-z]{2}[0-9]{6,}@/\",\n"
         "              \"@partner.example\" ];\n"
@@ -150,6 +150,31 @@ static const struct ecase cases[] = {
         {"helo .domain matches a subdomain", "mx", "203.0.113.5", NULL, "x.y.evil.example", NULL,
          NULL, POL_HELO, "550 5.7.1 <x.y.evil.example>: Helo command rejected: Access denied",
          POL_R_BL_HELO, ".evil.example", NULL},
+        /* a name's keys are probed 16 at a time (pol_eval.c NAME_KEYS): the
+         * most specific entry still decides across rounds */
+        {"helo of 18 labels: the more specific .domain, in the first round", "mx", "203.0.113.5",
+         NULL, "h14.h13.h12.h11.h10.h9.h8.h7.h6.h5.h4.h3.h2.h1.l2.l1.evil.example", NULL, NULL,
+         POL_HELO,
+         "550 5.7.1 <h14.h13.h12.h11.h10.h9.h8.h7.h6.h5.h4.h3.h2.h1.l2.l1.evil.example>: Helo "
+         "command rejected: Access denied",
+         POL_R_BL_HELO, ".l2.l1.evil.example", NULL},
+        {"helo of 22 labels: the more specific .domain, both in the second round", "mx",
+         "203.0.113.5", NULL,
+         "h18.h17.h16.h15.h14.h13.h12.h11.h10.h9.h8.h7.h6.h5.h4.h3.h2.h1.l2.l1.evil.example", NULL,
+         NULL, POL_HELO,
+         "550 5.7.1 "
+         "<h18.h17.h16.h15.h14.h13.h12.h11.h10.h9.h8.h7.h6.h5.h4.h3.h2.h1.l2.l1.evil.example>: "
+         "Helo command rejected: Access denied",
+         POL_R_BL_HELO, ".l2.l1.evil.example", NULL},
+        {"sender of 24 domain labels: .domain found in the second round", "mx", "203.0.113.5", NULL,
+         "h." R,
+         "x@d20.d19.d18.d17.d16.d15.d14.d13.d12.d11.d10.d9.d8.d7.d6.d5.d4.d3.d2.d1.er.spamdomain."
+         "example",
+         NULL, POL_MAIL,
+         "550 5.7.1 "
+         "<x@d20.d19.d18.d17.d16.d15.d14.d13.d12.d11.d10.d9.d8.d7.d6.d5.d4.d3.d2.d1.er.spamdomain."
+         "example>: Sender address rejected: Access denied",
+         POL_R_BL_SENDER, ".spamdomain.example", NULL},
         {"helo .domain not the domain", "mx", "203.0.113.5", NULL, "evil.example", NULL, NULL,
          POL_HELO, OK, POL_R_ACCEPT, NULL, NULL},
         {"helo glob", "mx", "203.0.113.5", NULL, "host-1.DYN.example", NULL, NULL, POL_HELO,

@@ -176,6 +176,91 @@ test_lru(void)
 	pol_fcache_free(c);
 }
 
+/* test_sampling - a cache that keeps missing samples: only one input in
+ * POL_FC_SAMPLE (the same ones each time) is probed, the others bypass it;
+ * once the sampled inputs hit again, every input is probed again */
+static void
+test_sampling(void)
+{
+	struct pol_fcache *c = pol_fcache_new();
+	const uint32_t f[POL_FC_FACTS] = {1, 2, 3};
+	char name[64];
+	struct pol_fkey k;
+	unsigned wanted = 0, wanted_again = 0, n = 0;
+	uint64_t bypassed, hits, misses;
+	static char sampled[64][64];
+
+	if (!ok(c != NULL, "cache made"))
+		return;
+	ok(!pol_fcache_sampling(c, NULL), "a new cache probes every input");
+	/* a cold workload: every input new, probed, missed and kept */
+	for (unsigned i = 0; i < POL_FC_WINDOW; i++) {
+		snprintf(name, sizeof(name), "cold%u@x.example", i);
+		pol_fcache_key(IN_SENDER, name, &k);
+		if (pol_fcache_wanted(c, &k) && pol_fcache_get(c, 1, &k) == NULL)
+			pol_fcache_put(c, 1, &k, f);
+	}
+	ok(pol_fcache_sampling(c, &bypassed), "after a window of misses it samples");
+	is_int(bypassed, 0, "nothing bypassed before");
+	/* new inputs: about one in POL_FC_SAMPLE is probed */
+	for (unsigned i = 0; i < 4096; i++) {
+		snprintf(name, sizeof(name), "fresh%u@x.example", i);
+		pol_fcache_key(IN_SENDER, name, &k);
+		if (!pol_fcache_wanted(c, &k))
+			continue;
+		wanted++;
+		if (n < 64)
+			snprintf(sampled[n++], sizeof(sampled[0]), "%s", name);
+		if (pol_fcache_get(c, 1, &k) == NULL)
+			pol_fcache_put(c, 1, &k, f);
+	}
+	ok(wanted > 4096 / POL_FC_SAMPLE / 2 && wanted < 4096 / POL_FC_SAMPLE * 2,
+	   "while sampling, %u of 4096 inputs probed (1 in %u expected)", wanted, POL_FC_SAMPLE);
+	pol_fcache_sampling(c, &bypassed);
+	is_int(bypassed, 4096 - wanted, "the others bypassed it");
+	pol_fcache_stats(c, &hits, &misses);
+	is_int(hits + misses, POL_FC_WINDOW + 4096, "bypassed inputs count as misses");
+	/* the same inputs are chosen again: the choice is by hash, not by turn */
+	for (unsigned i = 0; i < 4096; i++) {
+		snprintf(name, sizeof(name), "fresh%u@x.example", i);
+		pol_fcache_key(IN_SENDER, name, &k);
+		wanted_again += pol_fcache_wanted(c, &k);
+	}
+	is_int(wanted_again, wanted, "the same inputs sampled on a second pass");
+	/* the sampled inputs now repeat: they hit, and the cache probes all again */
+	for (unsigned round = 0; round < 2 * POL_FC_WINDOW / n + 1; round++) {
+		for (unsigned i = 0; i < n; i++) {
+			pol_fcache_key(IN_SENDER, sampled[i], &k);
+			if (pol_fcache_wanted(c, &k) && pol_fcache_get(c, 1, &k) == NULL)
+				pol_fcache_put(c, 1, &k, f);
+		}
+	}
+	ok(!pol_fcache_sampling(c, NULL), "repeated inputs hit: every input is probed again");
+	snprintf(name, sizeof(name), "fresh%u@x.example", 99999);
+	pol_fcache_key(IN_SENDER, name, &k);
+	ok(pol_fcache_wanted(c, &k), "a new input is probed again");
+	pol_fcache_free(c);
+}
+
+/* cold_stream - n envelopes of inputs never seen, through reader r: the
+ * workload that makes the cache sample */
+static void
+cold_stream(struct pol_reader *r, unsigned n)
+{
+	const struct pol_snapshot *s = pol_live(r);
+	char helo[64], from[64], to[64];
+	struct pol_verdict v;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct env e = {helo, from, to};
+
+		snprintf(helo, sizeof(helo), "h%u.example", i);
+		snprintf(from, sizeof(from), "u%u@x.example", i);
+		snprintf(to, sizeof(to), "r%u@l.example", i);
+		play(s, r, &e, &v);
+	}
+}
+
 int
 main(void)
 {
@@ -186,6 +271,7 @@ main(void)
 	unsigned differ = 0;
 
 	test_lru();
+	test_sampling();
 	ok(pol_publish(compile("a.conf", pol_a), &errs) > 0, "policy a published");
 	r = pol_reader_register();
 	ok(r != NULL, "reader registered");
@@ -197,6 +283,12 @@ main(void)
 	pol_reader_cache_stats(r, &h0, &m0);
 	is_int(m0 - m1, 0, "second sight: no input missed (the long one is not looked up)");
 	ok(h0 - h1 >= 40, "second sight: %lu inputs found", (unsigned long)(h0 - h1));
+
+	/* a cold stream: the cache samples, and the verdicts stay the same */
+	cold_stream(r, 2 * POL_FC_WINDOW);
+	ok(pol_reader_cache_sampling(r, &h0), "after a cold stream the reader's cache samples");
+	ok(h0 > 0, "inputs bypassed it (%lu)", (unsigned long)h0);
+	is_int(check_all(r, "a sampling", 2, NULL), 0, "sampling: verdicts as without cache");
 
 	/* a push: what was cached under a must not decide under b */
 	pol_reader_offline(r);
