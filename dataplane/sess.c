@@ -3,12 +3,13 @@
  * Each lcore registers one TCP application whose callbacks drive the SMTP
  * engine: accept opens a session (the greeting), data feeds it, its
  * replies go back with tcp_send(), and the engine's deadline becomes the
- * flow's. Sessions come from a per-lcore pool sized for the flow table;
- * the engine's 512-byte chunks from another. Output goes through one
- * per-lcore buffer that is emptied into the flow after every call, and
- * the engine is only offered input while the flow can take a whole reply,
- * so nothing the engine writes is ever dropped: a slow reader holds back
- * the client through the TCP window instead.
+ * flow's (moved only when it comes earlier: see arm()). Sessions come
+ * from a per-lcore pool sized for the flow table; the engine's 512-byte
+ * chunks from another. Output goes through one per-lcore buffer that is
+ * emptied into the flow after every call, and the engine is only offered
+ * input while the flow can take a whole reply, so nothing the engine
+ * writes is ever dropped: a slow reader holds back the client through the
+ * TCP window instead.
  *
  * After STARTTLS (the engine's 220, sent in the clear) the session's bytes
  * go through its TLS connection (tls/): ciphertext from TCP is fed to it,
@@ -35,7 +36,15 @@ struct climit_table gate_climit;
 struct sess {
 	struct smtp_session ss;
 	struct climit_hold hold; /* the session counted against its client's limit */
+	uint64_t armed;          /* the deadline the flow's timer has (0: none), see arm() */
 };
+
+/* sess_of - the glue's state around an engine session */
+static inline struct sess *
+sess_of(struct smtp_session *ss)
+{
+	return (struct sess *)ss; /* ss comes first */
+}
 
 /* now - the loop's clock, set once per iteration by lc_main */
 static inline uint64_t
@@ -84,9 +93,10 @@ tls_push(struct tcp_flow *f, struct tls_conn *t)
 /* flush - hand the engine's output to the flow; it always fits (see above),
  * encrypted first inside TLS */
 static void
-flush(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_out *out)
+flush(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss,
+      struct smtp_out *out)
 {
-	struct tls_conn *t = tls_of(tcp_flow_app(f));
+	struct tls_conn *t = tls_of(ss);
 
 	if (t != NULL) {
 		if (out->len > 0 && tls_conn_write(t, out->buf, out->len) < 0)
@@ -104,10 +114,10 @@ flush(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_out *out)
  * (inside TLS: what is left once the waiting ciphertext and a record's
  * overhead are counted) */
 static struct smtp_out
-out_for(struct lcore_conf *lc, const struct tcp_flow *f)
+out_for(struct lcore_conf *lc, const struct tcp_flow *f, const struct smtp_session *ss)
 {
 	size_t space = tcp_send_space(f);
-	struct tls_conn *t = tls_of(tcp_flow_app(f));
+	struct tls_conn *t = tls_of(ss);
 
 	if (t != NULL) {
 		size_t used = tls_conn_out(t) + TLS_OVERHEAD;
@@ -128,6 +138,29 @@ out_for(struct lcore_conf *lc, const struct tcp_flow *f)
  * reset instead. Every client that reads has taken them long before. */
 #define SESS_LINGER_MS 10000
 
+/* set_timer - the flow's timer at at (0: none), as the session's own */
+static void
+set_timer(struct tcp_flow *f, struct smtp_session *ss, uint64_t at)
+{
+	sess_of(ss)->armed = at;
+	tcp_set_deadline(f, at);
+}
+
+/* arm - the engine's deadline to the flow's timer. Every command moves it
+ * later (the command timeout starts again), and the timer then need not
+ * move: it fires early, on_deadline sees that nothing is due and arms it
+ * again. So it is re-armed only when the deadline comes earlier than the
+ * timer (a push that shortened a timeout, the greet wait), or is gone. */
+static void
+arm(struct tcp_flow *f, struct smtp_session *ss)
+{
+	uint64_t at = smtp_deadline(ss), armed = sess_of(ss)->armed;
+
+	if (armed != 0 && armed <= at)
+		return;
+	set_timer(f, ss, at);
+}
+
 /* after - act on what the engine said. The flow is lean (small buffers,
  * refused first when the chunk pool runs low) except while a message
  * flows: a session before DATA needs a command line and a pipelined batch
@@ -137,7 +170,7 @@ after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum s
       struct smtp_out *out)
 {
 	tcp_set_lean(f, ss->state != SMTP_S_DATA);
-	flush(lc, f, out);
+	flush(lc, f, ss, out);
 	if (a == SMTP_CLOSE) {
 		struct tls_conn *t = tls_of(ss);
 
@@ -145,11 +178,11 @@ after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum s
 			tls_conn_close(t); /* close_notify after the last reply */
 			tls_push(f, t);
 		}
-		tcp_set_deadline(f, lc->now + SESS_LINGER_MS);
+		set_timer(f, ss, lc->now + SESS_LINGER_MS);
 		tcp_close(f);
 		return;
 	}
-	tcp_set_deadline(f, smtp_deadline(ss));
+	arm(f, ss);
 }
 
 /* refuse - answer a connection we take no session for, and end it */
@@ -234,7 +267,7 @@ on_accept(void *ctx, struct tcp_flow *f)
 	const struct tcp_key *k = tcp_flow_key(f);
 	const struct pol_snapshot *snap = pol_live(lc->pol);
 	struct sess *s;
-	struct smtp_out out = out_for(lc, f);
+	struct smtp_out out = out_for(lc, f, NULL);
 	struct cidr client = {.family = tcp_flow_family(f)};
 	struct climit_hold hold;
 	enum smtp_action a;
@@ -257,6 +290,7 @@ on_accept(void *ctx, struct tcp_flow *f)
 		return 0; /* no session: the flow carries the 421 and ends */
 	s = chunk_get(&lc->sess.sessions);
 	s->hold = hold;
+	s->armed = 0;
 	tcp_flow_set_app(f, &s->ss);
 	a = smtp_open(&s->ss, &lc->sess.env, snap, now_of(lc), &client, k->lport, &out);
 	after(lc, f, &s->ss, a, &out);
@@ -284,7 +318,7 @@ plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, c
 		return relay_body(lc, ss, buf, len);
 	lc->sess.cur = f;
 	do {
-		struct smtp_out out = out_for(lc, f);
+		struct smtp_out out = out_for(lc, f, ss);
 		enum smtp_action a;
 
 		if (out.cap < SMTP_OUT_ROOM) {
@@ -349,7 +383,7 @@ tls_established(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *
 	         alg);
 	tls_log(lc, ss, "Anonymous TLS connection established from", tail);
 	smtp_tls_ready(ss, pol_live(lc->pol), now_of(lc));
-	tcp_set_deadline(f, smtp_deadline(ss));
+	arm(f, ss);
 }
 
 /* tls_failed - the handshake failed or TLS ended early: the session ends,
@@ -368,7 +402,7 @@ tls_failed(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss)
 	}
 	tls_push(f, ss->tls);
 	ss->state = SMTP_S_CLOSING;
-	tcp_set_deadline(f, 0);
+	set_timer(f, ss, 0);
 	tcp_close(f);
 }
 
@@ -483,7 +517,7 @@ void
 sess_answer(struct lcore_conf *lc, struct tcp_flow *f, const char *reply, bool end)
 {
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f);
+	struct smtp_out out = out_for(lc, f, ss);
 	enum smtp_action a;
 
 	if (ss == NULL || ss->state == SMTP_S_CLOSING)
@@ -505,7 +539,7 @@ sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *f, enum smtp_auth_resul
                  const char *user)
 {
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f);
+	struct smtp_out out = out_for(lc, f, ss);
 	enum smtp_action a;
 
 	if (ss == NULL || ss->state != SMTP_S_AUTH_WAIT)
@@ -525,8 +559,13 @@ sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *f, enum smtp_auth_resul
 static void
 on_peer_fin(void *ctx, struct tcp_flow *f)
 {
+	struct smtp_session *ss = tcp_flow_app(f);
+
 	(void)ctx;
-	tcp_set_deadline(f, 0);
+	if (ss != NULL)
+		set_timer(f, ss, 0);
+	else
+		tcp_set_deadline(f, 0);
 	tcp_close(f);
 }
 
@@ -549,9 +588,14 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 {
 	struct lcore_conf *lc = ctx;
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f);
+	struct smtp_out out = out_for(lc, f, ss);
 	enum smtp_action a;
 
+	sess_of(ss)->armed = 0; /* the flow's timer is spent */
+	if (ss->state != SMTP_S_CLOSING && now < smtp_deadline(ss)) {
+		arm(f, ss); /* armed before the deadline moved later (see arm) */
+		return;
+	}
 	lc->sess.deadlines++;
 	if (ss->state == SMTP_S_CLOSING) {
 		tcp_abort(f); /* our last words were not taken in SESS_LINGER_MS */
@@ -562,7 +606,7 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 		tls_log(lc, ss, "timeout after STARTTLS from", "");
 		lc->sess.tls.failed++;
 		ss->state = SMTP_S_CLOSING;
-		tcp_set_deadline(f, 0);
+		set_timer(f, ss, 0);
 		tcp_abort(f);
 		return;
 	}

@@ -33,23 +33,61 @@ app_str(struct app *a, const char *s)
 	app_mem(a, s, strlen(s));
 }
 
+/* Eight bytes at a time: the high bit of each byte of the result is set
+ * for a byte below ' ' or at or above DEL (a control byte, DEL or 8-bit).
+ * Borrows and carries only run upwards, so the lowest flagged byte is
+ * exact. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t
+unprintable(uint64_t x)
+{
+	return (((x - ONES * ' ') & ~x) | ((x + ONES) | x)) & HIGHS;
+}
+
+/* printable_run - how many bytes of s[0..n) are printable from the start */
+static size_t
+printable_run(const char *s, size_t n)
+{
+	size_t k = 0;
+	uint64_t x, m;
+
+	if (n < 8) {
+		while (k < n && (unsigned char)(s[k] - ' ') < 0x7f - ' ')
+			k++;
+		return k;
+	}
+	for (; k + 8 <= n; k += 8) {
+		memcpy(&x, s + k, sizeof(x));
+		if ((m = unprintable(x)) != 0)
+			return k + (size_t)__builtin_ctzll(m) / 8;
+	}
+	if (k == n)
+		return n;
+	/* the last bytes: the word ending at n, whose lower bytes were checked */
+	k = n - 8;
+	memcpy(&x, s + k, sizeof(x));
+	m = unprintable(x);
+	return m != 0 ? k + (size_t)__builtin_ctzll(m) / 8 : n;
+}
+
 /* app_client - client text as it may appear in a log line: printable, at
- * most POL_MAX_INPUT bytes of it; runs of printable bytes go in whole */
+ * most POL_MAX_INPUT bytes of it; runs of printable bytes go in whole,
+ * each found in one pass (the log line is written on every refusal) */
 static void
 app_client(struct app *a, const char *s)
 {
-	size_t n = 0;
+	size_t n = strnlen(s, POL_MAX_INPUT), at = 0;
 
-	while (n < POL_MAX_INPUT && s[n] != '\0') {
-		size_t run = n;
+	while (at < n) {
+		size_t run = printable_run(s + at, n - at);
 
-		while (run < POL_MAX_INPUT && (unsigned char)(s[run] - ' ') < 0x7f - ' ')
-			run++;
-		app_mem(a, s + n, run - n);
-		n = run;
-		if (n < POL_MAX_INPUT && s[n] != '\0') {
+		app_mem(a, s + at, run);
+		at += run;
+		if (at < n) {
 			app_mem(a, "?", 1); /* a control byte, DEL or 8-bit */
-			n++;
+			at++;
 		}
 	}
 }
@@ -58,9 +96,35 @@ app_client(struct app *a, const char *s)
 static void
 app_field(struct app *a, const char *key, size_t keylen, const char *s)
 {
+	size_t n = strnlen(s, POL_MAX_INPUT);
+
+	if (printable_run(s, n) == n && (size_t)(a->end - a->p) >= keylen + n + 1) {
+		/* the common case: all printable, and room for all of it */
+		memcpy(a->p, key, keylen);
+		memcpy(a->p + keylen, s, n);
+		a->p[keylen + n] = '>';
+		a->p += keylen + n + 1;
+		return;
+	}
 	app_mem(a, key, keylen);
 	app_client(a, s);
 	app_mem(a, ">", 1);
+}
+
+/* dec_octet - an address byte in decimal, no leading zeros */
+static inline char *
+dec_octet(char *p, unsigned v)
+{
+	if (v >= 100) {
+		unsigned h = v / 100;
+
+		*p++ = (char)('0' + h);
+		v -= h * 100;
+		*p++ = (char)('0' + v / 10);
+	} else if (v >= 10)
+		*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
 }
 
 /* pol_client_name - "unknown[192.0.2.1]": Postfix's name for a client whose
@@ -69,26 +133,21 @@ char *
 pol_client_name(const struct cidr *client, char *buf, size_t size)
 {
 	char ip[64], *slash;
-	struct cidr c = *client;
+	struct cidr c;
 
-	if (c.family == 4 && size >= sizeof("unknown[255.255.255.255]")) {
+	if (client->family == 4 && size >= sizeof("unknown[255.255.255.255]")) {
 		/* the common case, without printf: it is on every refusal's path */
 		char *p = buf + 8;
 
 		memcpy(buf, "unknown[", 8);
 		for (int i = 0; i < 4; i++) {
-			unsigned v = c.addr[i];
-
-			if (v >= 100)
-				*p++ = (char)('0' + v / 100);
-			if (v >= 10)
-				*p++ = (char)('0' + v / 10 % 10);
-			*p++ = (char)('0' + v % 10);
+			p = dec_octet(p, client->addr[i]);
 			*p++ = i < 3 ? '.' : ']';
 		}
 		*p = '\0';
 		return buf;
 	}
+	c = *client;
 	c.len = c.family == 4 ? 32 : 128;
 	cidr_format(&c, ip, sizeof(ip));
 	slash = strchr(ip, '/');

@@ -66,13 +66,16 @@ skip_route(const char *addr, const char *end)
 	}
 }
 
-/* last_at - the last '@' of the mailbox, outside a quoted local part */
+/* last_at - the last '@' of the mailbox, outside a quoted local part
+ * (most quote nothing: then it is the last '@' at all) */
 static const char *
 last_at(const char *s, const char *end)
 {
 	const char *at = NULL;
 	bool quoted = false;
 
+	if (memchr(s, '"', (size_t)(end - s)) == NULL)
+		return memrchr(s, '@', (size_t)(end - s));
 	for (const char *p = s; p < end; p++) {
 		if (quoted && *p == '\\' && p + 1 < end)
 			p++;

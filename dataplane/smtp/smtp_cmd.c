@@ -30,9 +30,15 @@ struct args {
 	bool body8;  /* MAIL: BODY=8BITMIME */
 };
 
+/* Verbs and keys as little-endian words of their lowercase letters: a
+ * line has no control or 8-bit byte by the time it is parsed, so | 0x20
+ * folds ASCII letters (only) to lowercase, as strncasecmp would. */
+#define WORD4(a, b, c, d)                                                                          \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define FOLD4 0x20202020u
+
+/* A verb's work, in verbs[] by enum smtp_cmd. */
 struct verb {
-	char name[9]; /* lowercase */
-	enum smtp_cmd cmd;
 	/* check - 0 to proceed, or -1 after replying with the refusal */
 	int (*check)(struct smtp_call *c, struct args *a);
 	void (*proceed)(struct smtp_call *c, struct args *a);
@@ -196,17 +202,18 @@ proceed_ehlo(struct smtp_call *c, struct args *a)
 
 /* ---- MAIL, RCPT ---- */
 
-/* path - "<...>" at *p: the address inside, quotes and escapes honoured;
- * 0 with a->addr set and *p after the '>', or -1 */
-static int
-path(char **p, struct args *a)
+/* smtp_path_end - the end of a path's address at s (after its '<'): the
+ * first '>', '<' or space outside a quoted string, or the line's NUL. Most
+ * addresses quote nothing: then it is the first of those at all. */
+char *
+smtp_path_end(char *s)
 {
-	char *s = *p, *q;
 	bool quoted = false;
+	char *q = s + strcspn(s, "\"<> ");
 
-	if (*s != '<')
-		return -1;
-	for (q = s + 1; *q != '\0'; q++) {
+	if (*q != '"')
+		return q;
+	for (; *q != '\0'; q++) {
 		if (quoted && *q == '\\' && q[1] != '\0')
 			q++;
 		else if (*q == '"')
@@ -214,6 +221,19 @@ path(char **p, struct args *a)
 		else if (!quoted && (*q == '>' || *q == '<' || *q == ' '))
 			break;
 	}
+	return q;
+}
+
+/* path - "<...>" at *p: the address inside, quotes and escapes honoured;
+ * 0 with a->addr set and *p after the '>', or -1 */
+static int
+path(char **p, struct args *a)
+{
+	char *s = *p, *q;
+
+	if (*s != '<')
+		return -1;
+	q = smtp_path_end(s + 1);
 	if (*q != '>')
 		return -1;
 	*q = '\0';
@@ -223,17 +243,38 @@ path(char **p, struct args *a)
 	return 0;
 }
 
+/* Envelope keys, as the folded words of their first letters. */
+#define KEY_FROM WORD4('f', 'r', 'o', 'm') /* "FROM:" */
+#define KEY_TO   0x6f74u                   /* "TO:": 't' 'o', little-endian */
+
 /* envelope - "FROM:<addr> params" or "TO:<addr> params": the address, and
- * the parameters' start in *params; Postfix's leniency: spaces after ':' */
+ * the parameters' start in *params; Postfix's leniency: spaces after ':'.
+ * The key is compared as one folded word (no control byte reaches here,
+ * so | 0x20 folds letters only, as strncasecmp would) */
 static int
-envelope(struct args *a, const char *key, char **params)
+envelope(struct args *a, bool from, char **params)
 {
-	size_t klen = strlen(key);
 	char *p = a->arg;
 
-	if (a->len < klen || strncasecmp(p, key, klen) != 0)
-		return -1;
-	p += klen;
+	if (from) {
+		uint32_t w;
+
+		if (a->len < 5)
+			return -1;
+		memcpy(&w, p, sizeof(w));
+		if ((w | FOLD4) != KEY_FROM || p[4] != ':')
+			return -1;
+		p += 5;
+	} else {
+		uint16_t w;
+
+		if (a->len < 3)
+			return -1;
+		memcpy(&w, p, sizeof(w));
+		if ((w | 0x2020u) != KEY_TO || p[2] != ':')
+			return -1;
+		p += 3;
+	}
 	while (*p == ' ')
 		p++;
 	if (path(&p, a) < 0 || (*p != '\0' && *p != ' '))
@@ -349,7 +390,7 @@ check_mail(struct smtp_call *c, struct args *a)
 		smtp_error(c, SMTP_E_TLS_REQUIRED);
 		return -1;
 	}
-	if (envelope(a, "FROM:", &p) < 0)
+	if (envelope(a, true, &p) < 0)
 		return syntax(c, "501 5.5.4 Syntax: MAIL FROM:<address>");
 	if (address(c, a, true) < 0)
 		return -1;
@@ -384,7 +425,7 @@ check_rcpt(struct smtp_call *c, struct args *a)
 
 	if (c->ss->state != SMTP_S_MAIL)
 		return sequence(c, "503 5.5.1 Error: need MAIL command");
-	if (envelope(a, "TO:", &p) < 0 || a->alen == 0)
+	if (envelope(a, false, &p) < 0 || a->alen == 0)
 		return syntax(c, "501 5.5.4 Syntax: RCPT TO:<address>");
 	if (address(c, a, false) < 0)
 		return -1;
@@ -560,62 +601,115 @@ proceed_auth(struct smtp_call *c, struct args *a)
 	smtp_auth_command(c, a->arg, a->len);
 }
 
-static const struct verb verbs[] = {
-        {"helo", SMTP_C_HELO, check_helo_cmd, proceed_helo},
-        {"ehlo", SMTP_C_EHLO, check_ehlo_cmd, proceed_ehlo},
-        {"mail", SMTP_C_MAIL, check_mail, proceed_mail},
-        {"rcpt", SMTP_C_RCPT, check_rcpt, proceed_rcpt},
-        {"data", SMTP_C_DATA, check_data, proceed_data},
-        {"rset", SMTP_C_RSET, check_rset, proceed_rset},
-        {"noop", SMTP_C_NOOP, NULL, proceed_noop},
-        {"quit", SMTP_C_QUIT, NULL, proceed_quit},
-        {"vrfy", SMTP_C_VRFY, check_vrfy, proceed_vrfy},
-        {"help", SMTP_C_HELP, NULL, proceed_help},
-        {"starttls", SMTP_C_STARTTLS, check_starttls, proceed_starttls},
-        {"auth", SMTP_C_AUTH, NULL, proceed_auth},
+static const struct verb verbs[SMTP_C_COUNT] = {
+        [SMTP_C_HELO] = {check_helo_cmd, proceed_helo},
+        [SMTP_C_EHLO] = {check_ehlo_cmd, proceed_ehlo},
+        [SMTP_C_MAIL] = {check_mail, proceed_mail},
+        [SMTP_C_RCPT] = {check_rcpt, proceed_rcpt},
+        [SMTP_C_DATA] = {check_data, proceed_data},
+        [SMTP_C_RSET] = {check_rset, proceed_rset},
+        [SMTP_C_NOOP] = {NULL, proceed_noop},
+        [SMTP_C_QUIT] = {NULL, proceed_quit},
+        [SMTP_C_VRFY] = {check_vrfy, proceed_vrfy},
+        [SMTP_C_HELP] = {NULL, proceed_help},
+        [SMTP_C_STARTTLS] = {check_starttls, proceed_starttls},
+        [SMTP_C_AUTH] = {NULL, proceed_auth},
 };
-_Static_assert(sizeof(verbs[0].name) == 9, "lookup compares 8 bytes, then relies on the NUL");
 
-/* lookup - the verb of the first len bytes, caseless; NULL when unknown.
- * Only ASCII letters fold onto the table's lowercase letters with | 0x20.
- * Names are compared as one 8-byte word, zero-padded like the table's
- * (a memcmp call per table entry cost more than the rest of the lookup). */
-static const struct verb *
+/* lookup - the verb of the first len bytes, caseless (SMTP_C_UNKNOWN when
+ * none). The line has no control or 8-bit byte (smtp_command checked), so
+ * only ASCII letters fold onto lowercase letters with | 0x20, and each
+ * verb is one compare of a folded word. */
+static enum smtp_cmd
 lookup(const char *s, size_t len)
 {
-	char low[8] = {0};
-	uint64_t want, have;
+	uint32_t w, w2;
 
 	if (len != 4 && len != 8)
-		return NULL;
-	for (size_t k = 0; k < len; k++)
-		low[k] = (char)(s[k] | 0x20);
-	memcpy(&want, low, sizeof(want));
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		memcpy(&have, verbs[i].name, sizeof(have));
-		if (have == want) /* name[8] is always its NUL */
-			return &verbs[i];
+		return SMTP_C_UNKNOWN;
+	memcpy(&w, s, sizeof(w));
+	w |= FOLD4;
+	if (len == 8) {
+		memcpy(&w2, s + 4, sizeof(w2));
+		w2 |= FOLD4;
+		return w == WORD4('s', 't', 'a', 'r') && w2 == WORD4('t', 't', 'l', 's')
+		               ? SMTP_C_STARTTLS
+		               : SMTP_C_UNKNOWN;
 	}
-	return NULL;
+	switch (w) {
+	case WORD4('h', 'e', 'l', 'o'):
+		return SMTP_C_HELO;
+	case WORD4('e', 'h', 'l', 'o'):
+		return SMTP_C_EHLO;
+	case WORD4('m', 'a', 'i', 'l'):
+		return SMTP_C_MAIL;
+	case WORD4('r', 'c', 'p', 't'):
+		return SMTP_C_RCPT;
+	case WORD4('d', 'a', 't', 'a'):
+		return SMTP_C_DATA;
+	case WORD4('r', 's', 'e', 't'):
+		return SMTP_C_RSET;
+	case WORD4('n', 'o', 'o', 'p'):
+		return SMTP_C_NOOP;
+	case WORD4('q', 'u', 'i', 't'):
+		return SMTP_C_QUIT;
+	case WORD4('v', 'r', 'f', 'y'):
+		return SMTP_C_VRFY;
+	case WORD4('h', 'e', 'l', 'p'):
+		return SMTP_C_HELP;
+	case WORD4('a', 'u', 't', 'h'):
+		return SMTP_C_AUTH;
+	default:
+		return SMTP_C_UNKNOWN;
+	}
+}
+
+/* verb_len - the length of the first word (up to a space), where it can
+ * be a verb: 4 or 8; else what strcspn(line, " ") says (no verb has it) */
+static size_t
+verb_len(const char *line, size_t len)
+{
+	if (len >= 4 && (len == 4 || line[4] == ' '))
+		return 4;
+	if (len >= 8 && (len == 8 || line[8] == ' '))
+		return 8;
+	return strcspn(line, " ");
+}
+
+/* smtp_verb - the verb of a command line, and its length */
+enum smtp_cmd
+smtp_verb(const char *line, size_t len, size_t *vlen)
+{
+	*vlen = verb_len(line, len);
+	return lookup(line, *vlen);
+}
+
+/* has_unplain - whether a line holds a control or 8-bit byte */
+static bool
+has_unplain(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch < ' ' || ch >= 0x7f)
+			return true;
+	}
+	return false;
 }
 
 /* smtp_command - answer one complete command line */
 void
-smtp_command(struct smtp_call *c, char *line, size_t len)
+smtp_command(struct smtp_call *c, char *line, size_t len, bool plain)
 {
 	struct smtp_session *ss = c->ss;
 	const struct verb *vb;
 	struct args a = {0};
 	size_t vlen;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)line[i];
-
-		if (ch < ' ' || ch >= 0x7f) {
-			smtp_reply(c, "500 5.5.2 Error: bad syntax");
-			smtp_error(c, SMTP_E_BAD_CHAR);
-			return;
-		}
+	if (!plain && has_unplain(line, len)) {
+		smtp_reply(c, "500 5.5.2 Error: bad syntax");
+		smtp_error(c, SMTP_E_BAD_CHAR);
+		return;
 	}
 	while (len > 0 && line[len - 1] == ' ')
 		line[--len] = '\0';
@@ -624,9 +718,8 @@ smtp_command(struct smtp_call *c, char *line, size_t len)
 		smtp_error(c, SMTP_E_SYNTAX);
 		return;
 	}
-	vlen = strcspn(line, " ");
-	vb = lookup(line, vlen);
-	ss->where = vb != NULL ? vb->cmd : SMTP_C_UNKNOWN;
+	ss->where = smtp_verb(line, len, &vlen);
+	vb = ss->where != SMTP_C_UNKNOWN ? &verbs[ss->where] : NULL;
 	/* RFC 5321 3.1: after a 554 greeting, 503 to everything but QUIT */
 	if (ss->state == SMTP_S_DENIED && ss->where != SMTP_C_QUIT) {
 		char name[80];

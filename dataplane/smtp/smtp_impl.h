@@ -3,6 +3,7 @@
 #define SMTP_IMPL_H
 
 #include <stdbool.h>
+#include <string.h>
 
 #include "smtp.h"
 
@@ -36,6 +37,13 @@ enum smtp_line_ev {
  * first event; returns how many bytes were read */
 size_t smtp_line_scan(uint8_t *lstate, char *buf, uint16_t *len, const unsigned char *p, size_t n,
                       enum smtp_line_ev *ev);
+/* smtp_line_whole - at a line boundary, a whole line at the start of p
+ * (buf: SMTP_LINE_MAX bytes), read once: how many bytes it took, the
+ * event and, for SMTP_LINE_DONE, the line in buf[0..len) and whether it
+ * is plain (no control or 8-bit byte); 0 when the line is not there whole
+ * or is over the limit: smtp_line_scan then reads it */
+size_t smtp_line_whole(const unsigned char *p, size_t n, char *buf, uint16_t *len, bool *plain,
+                       enum smtp_line_ev *ev);
 
 /* ---- smtp_addr.c ---- */
 
@@ -55,12 +63,35 @@ enum smtp_addr_err smtp_addr_check(const char *addr, size_t len);
 
 /* ---- smtp_reply.c ---- */
 
+/* smtp_reply_put - append head, tail and CRLF as one reply line; counted
+ * (class, 4xx/5xx errors) unless it is a non-final line of a multi-line one */
+void smtp_reply_put(struct smtp_call *c, const char *head, size_t hlen, const char *tail,
+                    size_t tlen, bool counted);
+
+/* The lengths below are the compiler's for the literal texts most replies
+ * are: a constant reply is copied whole, never measured per session. */
+
 /* smtp_reply - append one reply line and count it (class, 4xx/5xx errors) */
-void smtp_reply(struct smtp_call *c, const char *text);
+static inline void
+smtp_reply(struct smtp_call *c, const char *text)
+{
+	smtp_reply_put(c, text, strlen(text), "", 0, true);
+}
+
 /* smtp_reply2 - the same, in two pieces: smtp_reply2(c, "250 ", hostname) */
-void smtp_reply2(struct smtp_call *c, const char *head, const char *tail);
+static inline void
+smtp_reply2(struct smtp_call *c, const char *head, const char *tail)
+{
+	smtp_reply_put(c, head, strlen(head), tail, strlen(tail), true);
+}
+
 /* smtp_reply_more - a "250-..." line of a multi-line reply (tail may be NULL); not counted */
-void smtp_reply_more(struct smtp_call *c, const char *head, const char *tail);
+static inline void
+smtp_reply_more(struct smtp_call *c, const char *head, const char *tail)
+{
+	smtp_reply_put(c, head, strlen(head), tail != NULL ? tail : "",
+	               tail != NULL ? strlen(tail) : 0, false);
+}
 /* smtp_error - count an error of a kind (the reply is written separately) */
 void smtp_error(struct smtp_call *c, enum smtp_err e);
 /* smtp_hangup - a last reply, a log line "<why> after CMD from CLIENT"; the session ends */
@@ -79,8 +110,16 @@ char *smtp_echo(char *dst, size_t size, const char *src, size_t len);
 
 /* ---- smtp_cmd.c ---- */
 
-/* smtp_command - answer one complete command line (NUL-terminated at len) */
-void smtp_command(struct smtp_call *c, char *line, size_t len);
+/* smtp_command - answer one complete command line (NUL-terminated at len);
+ * plain: the line reader found no control or 8-bit byte in it */
+void smtp_command(struct smtp_call *c, char *line, size_t len, bool plain);
+/* smtp_verb - the verb of a command line (plain, trailing spaces cut,
+ * NUL-terminated at len > 0) and the length of its first word; SMTP_C_UNKNOWN
+ * when it names none */
+enum smtp_cmd smtp_verb(const char *line, size_t len, size_t *vlen);
+/* smtp_path_end - where the address of a path ends (s: after its '<', in
+ * a NUL-terminated line): the first '>', '<' or space outside quotes */
+char *smtp_path_end(char *s);
 /* smtp_txn_reset - forget the open transaction, give its chunk back */
 void smtp_txn_reset(struct smtp_call *c);
 

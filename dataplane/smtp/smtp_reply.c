@@ -41,43 +41,25 @@ count(struct smtp_call *c, const char *line)
 		c->ss->nerrors++;
 }
 
-/* put - append head, tail (or NULL) and CRLF; returns where the line starts.
- * No printf: most sessions are a few constant replies. */
-static char *
-put(struct smtp_out *out, const char *head, const char *tail)
+/* smtp_reply_put - append head, tail and CRLF; count the line when it is
+ * a reply's last. No printf: most sessions are a few constant replies. */
+void
+smtp_reply_put(struct smtp_call *c, const char *head, size_t hlen, const char *tail, size_t tlen,
+               bool counted)
 {
+	struct smtp_out *out = c->out;
 	char *start = out->buf + out->len;
 	size_t room = out->cap - out->len;
-	size_t h = strlen(head), t = tail != NULL ? strlen(tail) : 0;
 
-	if (h + t < 4 || h + t + 2 > room)
-		smtp_panic("reply of %zu bytes does not fit in %zu", h + t, room);
-	memcpy(start, head, h);
-	memcpy(start + h, tail != NULL ? tail : "", t);
-	memcpy(start + h + t, "\r\n", 2);
-	out->len += h + t + 2;
-	return start;
-}
-
-/* smtp_reply - append one reply line and count it */
-void
-smtp_reply(struct smtp_call *c, const char *text)
-{
-	count(c, put(c->out, text, NULL));
-}
-
-/* smtp_reply2 - the same, in two pieces ("250 ", hostname) */
-void
-smtp_reply2(struct smtp_call *c, const char *head, const char *tail)
-{
-	count(c, put(c->out, head, tail));
-}
-
-/* smtp_reply_more - append a non-final line of a multi-line reply */
-void
-smtp_reply_more(struct smtp_call *c, const char *head, const char *tail)
-{
-	put(c->out, head, tail);
+	if (hlen + tlen < 4 || hlen + tlen + 2 > room)
+		smtp_panic("reply of %zu bytes does not fit in %zu", hlen + tlen, room);
+	memcpy(start, head, hlen);
+	if (tlen > 0) /* most replies are one constant piece */
+		memcpy(start + hlen, tail, tlen);
+	memcpy(start + hlen + tlen, "\r\n", 2);
+	out->len += hlen + tlen + 2;
+	if (counted)
+		count(c, start);
 }
 
 /* smtp_error - count an error of a kind */

@@ -161,9 +161,10 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 	return action(ss);
 }
 
-/* line_end - a complete line: its reply, then the error limit */
+/* line_end - a complete line: its reply, then the error limit; plain: no
+ * control or 8-bit byte in it, as the line reader found */
 static void
-line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
+line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len, bool plain)
 {
 	if (ev != SMTP_LINE_BARE_LF) {
 		c->ss->last_ms = c->now;
@@ -178,7 +179,7 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len)
 	switch (ev) {
 	case SMTP_LINE_DONE:
 		line[len] = '\0';
-		smtp_command(c, line, len);
+		smtp_command(c, line, len, plain);
 		break;
 	case SMTP_LINE_LONG:
 		smtp_reply(c, "500 5.5.6 Error: line too long");
@@ -211,7 +212,7 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
            uint64_t now, const void *data, size_t len, size_t *consumed, struct smtp_out *out)
 {
 	const unsigned char *p = data;
-	char line[SMTP_LINE_TEXT + 1];
+	char line[SMTP_LINE_MAX]; /* smtp_line_whole() copies in words */
 	uint16_t llen = 0;
 	struct smtp_call c;
 	size_t i = 0;
@@ -241,13 +242,20 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 	}
 	while (i < len && reading(ss)) {
 		enum smtp_line_ev ev;
+		bool plain = false;
+		size_t took = 0;
 
-		/* at a line boundary only, so that every line read is answered */
-		if (llen == 0 && ss->lstate == SMTP_L_TEXT && room(out) < SMTP_OUT_ROOM)
-			break;
-		i += smtp_line_scan(&ss->lstate, line, &llen, p + i, len - i, &ev);
+		if (llen == 0 && ss->lstate == SMTP_L_TEXT) {
+			/* at a line boundary only, so that every line read is answered */
+			if (room(out) < SMTP_OUT_ROOM)
+				break;
+			took = smtp_line_whole(p + i, len - i, line, &llen, &plain, &ev);
+		}
+		if (took == 0)
+			took = smtp_line_scan(&ss->lstate, line, &llen, p + i, len - i, &ev);
+		i += took;
 		if (ev != SMTP_LINE_MORE) {
-			line_end(&c, ev, line, llen);
+			line_end(&c, ev, line, llen, plain);
 			llen = 0;
 		}
 	}

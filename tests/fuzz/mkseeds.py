@@ -61,6 +61,13 @@ SMTP = {
     + b"DATA\r\n" + BODY + b"QUIT\r\n",
     "big-message": EHLO + MAIL + RCPT + b"DATA\r\n" + (b"x" * 78 + b"\r\n") * 20 + b".\r\nQUIT\r\n",
     "v6-literal": b"EHLO [IPv6:2001:db8::1]\r\nMAIL FROM:<a@[192.0.2.9]>\r\nRCPT TO:<postmaster>\r\nQUIT\r\n",
+    # the one-pass line reader's edges: 510 and 511 bytes, odd bytes, verbs in mixed case
+    "line-limits": EHLO + b"NOOP " + b"x" * 505 + b"\r\nNOOP " + b"x" * 506 + b"\r\nNOOP "
+    + b"y" * 504 + b"\r\r\nQUIT\r\n",
+    "line-odd-bytes": EHLO + b"MAIL FROM:<a\x00b@x.example>\r\nHELO h\x7f\r\nNOOP \x80\r\n"
+    b"QU\rIT\r\r\nMAIL FROM:<\"q >\\\"x\"@remote.example>\r\nQUIT\r\n",
+    "verbs-case": b"hElO x\r\nMaIl FrOm:<a@remote.example>\r\nrCpT tO:<u@local.example>\r\n"
+    b"StArTtLs\r\nstarttl\r\nHELOO x\r\nrcpt To: <v@local.example>\r\nQuIt\r\n",
 }
 # decisions: port+client, output size, then segments (0: the rest at once)
 ONE = [0, 0]

@@ -197,6 +197,45 @@ test_fixed(void)
 	is_int(n, 0, "a buffer of 0 bytes: nothing written, 0 returned");
 }
 
+/* test_odd_bytes - the appender scans client text eight bytes at a time:
+ * an odd byte (control, DEL, 8-bit) at every place of texts of 0 to 40
+ * bytes, in each field, and the cut at POL_MAX_INPUT around an odd byte */
+static void
+test_odd_bytes(void)
+{
+	static const unsigned char odd[] = {0x01, 0x1f, 0x7f, 0x80, 0xff};
+	static char text[POL_MAX_INPUT + 20];
+	struct input in = {0};
+	bool good = true;
+
+	set_client(&in, "192.0.2.1");
+	in.stage = POL_RCPT;
+	strcpy(in.v.text, "554 5.7.1 <u@x>: Relay access denied");
+	for (size_t len = 0; len <= 40 && good; len++)
+		for (size_t at = 0; at <= len && good; at++)
+			for (size_t o = 0; o < sizeof(odd) && good; o++)
+				for (int field = 0; field < 3 && good; field++) {
+					memset(text, 'a' + (int)(len % 26), len);
+					text[len] = '\0';
+					if (at < len)
+						text[at] = (char)odd[o];
+					in.q.helo = field == 0 ? text : "h";
+					in.q.sender = field == 1 ? text : "s@x";
+					in.q.rcpt = field == 2 ? text : "u@x";
+					good = same_at(&in, BUF_MAX);
+				}
+	ok(good, "an odd byte at every place of texts of 0 to 40 bytes, in each field");
+	good = true;
+	for (size_t at = POL_MAX_INPUT - 10; at < POL_MAX_INPUT + 10 && good; at++) {
+		memset(text, 'b', sizeof(text) - 1);
+		text[sizeof(text) - 1] = '\0';
+		text[at] = '\x7f';
+		in.q.helo = in.q.sender = in.q.rcpt = text;
+		good = same_at(&in, BUF_MAX);
+	}
+	ok(good, "an odd byte around the POL_MAX_INPUT cut");
+}
+
 /* ---- random inputs ---- */
 
 /* rnd_text - up to max bytes of client-like text, some of it odd */
@@ -257,6 +296,7 @@ int
 main(void)
 {
 	test_fixed();
+	test_odd_bytes();
 	test_random();
 	return done_testing();
 }
