@@ -31,6 +31,19 @@ struct lc_txbuf {
 	struct rte_mbuf *m[LC_BURST];
 };
 
+/* The last IPv4 destination routed, and the neighbour entry of its next
+ * hop: a gate answers the same few peers (a router, the TAP's kernel) over
+ * and over, so ip4_output() skips the route walk and the neighbour hash.
+ * Routes do not change while the gate runs; the entry is checked again at
+ * every use (a cache slot is reused for another address, expires, or
+ * learns another MAC). */
+struct lc_nexthop4 {
+	uint32_t dst;            /* host order; 0: nothing cached */
+	uint32_t nh;             /* next hop, network order */
+	unsigned port;           /* gate_ports index */
+	struct nbr_entry *entry; /* in lc->nbr, or NULL */
+};
+
 /* Drops and events, by reason: plain increments, one writer. */
 struct lc_stats {
 	uint64_t rx_pkts;
@@ -74,6 +87,7 @@ struct lcore_conf {
 	struct rte_mempool *pool; /* for packets this lcore makes */
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
 	struct nbr_cache nbr;
+	struct lc_nexthop4 nh4; /* ip4_output()'s last route and neighbour */
 	struct pol_reader *pol;
 	uint64_t now; /* ms, read once per loop */
 	struct tcp_lcore *tcp;

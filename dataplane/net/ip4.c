@@ -5,6 +5,8 @@
  * gate's TCP segments are never fragmented by a sane peer, and reassembly
  * is state an attacker could fill); options are dropped too.
  */
+#include <string.h>
+
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -117,28 +119,55 @@ csum_good(unsigned port, const struct rte_mbuf *m, uint64_t mask, uint64_t good,
 	return rte_raw_cksum(hdr, hlen) == 0xffff;
 }
 
+/* cached_mac - the next hop's MAC from the entry ip4_output() used last,
+ * if that entry is still the next hop's, resolved and fresh (what
+ * nbr_lookup() would answer, without its hash) */
+static inline bool
+cached_mac(const struct lc_nexthop4 *c, uint64_t now, struct rte_ether_addr *mac)
+{
+	const struct nbr_entry *e = c->entry;
+
+	if (e == NULL || e->family != 4 || !e->resolved || e->port != c->port ||
+	    e->expires <= now || memcmp(e->addr, &c->nh, 4) != 0)
+		return false;
+	*mac = e->mac;
+	return true;
+}
+
 void
 ip4_output(struct lcore_conf *lc, struct rte_mbuf *m, uint64_t now)
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(eh + 1);
-	unsigned port;
-	uint32_t nh;
+	struct lc_nexthop4 *c = &lc->nh4;
+	uint32_t dst = rte_be_to_cpu_32(ih->dst_addr);
 
-	if (ip4_route(lc->gc, rte_be_to_cpu_32(ih->dst_addr), &port, &nh) < 0) {
-		lc->stats.drop_noroute++;
-		rte_pktmbuf_free(m);
-		return;
+	if (c->dst != dst || dst == 0) {
+		unsigned port;
+		uint32_t nh;
+
+		if (ip4_route(lc->gc, dst, &port, &nh) < 0) {
+			lc->stats.drop_noroute++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+		c->dst = dst;
+		c->port = port;
+		c->entry = c->nh == rte_cpu_to_be_32(nh) ? c->entry : NULL;
+		c->nh = rte_cpu_to_be_32(nh);
 	}
-	if (arp_resolve(lc, port, nh, &eh->dst_addr, now) < 0) {
-		/* the first packet to a new neighbour waits for no one: TCP retransmits */
-		lc->stats.drop_noroute++;
-		rte_pktmbuf_free(m);
-		return;
+	if (!cached_mac(c, now, &eh->dst_addr)) {
+		if (arp_resolve(lc, c->port, rte_be_to_cpu_32(c->nh), &eh->dst_addr, now) < 0) {
+			/* the first packet to a new neighbour waits for no one: TCP retransmits */
+			lc->stats.drop_noroute++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+		c->entry = nbr_find(&lc->nbr, 4, (const uint8_t *)&c->nh);
 	}
-	eh->src_addr = gate_ports.mac[port];
+	eh->src_addr = gate_ports.mac[c->port];
 	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	lc_send(lc, port, m);
+	lc_send(lc, c->port, m);
 }
 
 /* icmp4_input - answer echo requests; everything else is dropped */

@@ -69,9 +69,10 @@ void
 tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
              const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len)
 {
-	struct tcp_seg seg = {.family = TCP_V4};
+	struct tcp_seg seg; /* not zeroed: tcp_wire_parse() sets every other field */
 	const uint8_t *tcp = (const uint8_t *)ih + hlen;
 
+	seg.family = TCP_V4;
 	seg.src = tcp_ip_v4(ih->src_addr);
 	if (elsewhere(lc, port, m, &seg.src, tcp, len - hlen))
 		return;
@@ -94,6 +95,19 @@ tcpio_input6(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
 	rte_pktmbuf_free(m);
 }
 
+/* The constant part of every IPv4 header we send: copied, then the
+ * length and addresses patched in. */
+static const struct rte_ipv4_hdr ip4_template = {
+        .version_ihl = RTE_IPV4_VHL_DEF,
+        .fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
+        .time_to_live = 64,
+        .next_proto_id = IPPROTO_TCP,
+};
+
+/* tcpio_emit - the segment into a fresh mbuf: Ethernet room, IP header
+ * from its template, TCP header and payload; the TCP checksum summed
+ * once over the contiguous segment (or left to the device, from the
+ * pseudo-header sum) */
 int
 tcpio_emit(void *arg, const struct tcp_out *o)
 {
@@ -120,29 +134,36 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 		memcpy(tcp + hlen, o->data[0], o->len[0]);
 	if (o->len[1] > 0)
 		memcpy(tcp + hlen + o->len[0], o->data[1], o->len[1]);
-	if (gate_ports.tx_csum) {
-		/* the device sums header and payload; it wants the pseudo-header's sum in place */
-		uint16_t ph = rte_cpu_to_be_16((uint16_t)~tcp_csum_fold(tcp_wire_csum_pseudo(
-		        o->family, &o->src, &o->dst, (uint32_t)(hlen + plen))));
+	{
+		uint32_t ps =
+		        tcp_wire_csum_pseudo(o->family, &o->src, &o->dst, (uint32_t)(hlen + plen));
 
-		memcpy(tcp + 16, &ph, 2);
-		m->l2_len = RTE_ETHER_HDR_LEN;
-		m->l3_len = (uint16_t)iplen;
-		m->ol_flags |= (o->family == TCP_V4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM
-		                                    : RTE_MBUF_F_TX_IPV6) |
-		               RTE_MBUF_F_TX_TCP_CKSUM;
-	} else {
-		tcp_wire_csum_out(tcp, hlen, o);
+		if (gate_ports.tx_csum) {
+			/* the device sums header and payload; it wants the
+			 * pseudo-header's sum in place */
+			uint16_t ph = rte_cpu_to_be_16((uint16_t)~tcp_csum_fold(ps));
+
+			memcpy(tcp + 16, &ph, 2);
+			m->l2_len = RTE_ETHER_HDR_LEN;
+			m->l3_len = (uint16_t)iplen;
+			m->ol_flags |=
+			        (o->family == TCP_V4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM
+			                             : RTE_MBUF_F_TX_IPV6) |
+			        RTE_MBUF_F_TX_TCP_CKSUM;
+		} else {
+			/* header and payload are contiguous now: one pass (the
+			 * header's checksum field is still 0) */
+			uint16_t c =
+			        rte_cpu_to_be_16(tcp_csum_fold(tcp_csum_add(ps, tcp, hlen + plen)));
+
+			memcpy(tcp + 16, &c, 2);
+		}
 	}
 	if (o->family == TCP_V4) {
 		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
 
-		memset(ih, 0, sizeof(*ih));
-		ih->version_ihl = RTE_IPV4_VHL_DEF;
+		*ih = ip4_template;
 		ih->total_length = rte_cpu_to_be_16((uint16_t)(iplen + hlen + plen));
-		ih->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-		ih->time_to_live = 64;
-		ih->next_proto_id = IPPROTO_TCP;
 		memcpy(&ih->src_addr, o->src.b, 4);
 		memcpy(&ih->dst_addr, o->dst.b, 4);
 		ih->hdr_checksum = gate_ports.tx_csum ? 0 : rte_ipv4_cksum(ih);

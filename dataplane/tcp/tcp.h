@@ -143,6 +143,7 @@ struct tcp_conf {
 	uint8_t syn_retries;          /* SYN retransmissions (active open) */
 	uint8_t synack_retries;       /* SYN-ACK retransmissions (passive open; 2 under pressure) */
 	uint8_t cookies;              /* enum tcp_cookie_mode */
+	uint8_t no_prediction;        /* tests: every segment takes the general path */
 	uint8_t key[16]; /* secret for ISNs, cookies and the flow hash; all zero: random */
 	/* emit - send a segment; 0, or negative when it could not be (no mbuf):
 	 * the stack counts it and goes on as if the segment were lost */
@@ -164,6 +165,7 @@ struct tcp_conf {
 /* Counters and gauges of one lcore: plain increments, one writer. */
 struct tcp_stats {
 	uint64_t seg_in, seg_out;
+	uint64_t predicted;           /* segments that took the header-prediction fast path */
 	uint64_t bytes_in, bytes_out; /* payload delivered to apps / first transmissions */
 	uint64_t retransmits;         /* segments sent again (RTO, fast retransmit, SYN/SYN-ACK) */
 	uint64_t rto_fired;

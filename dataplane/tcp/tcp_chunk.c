@@ -22,13 +22,6 @@
 
 #include "tcp_impl.h"
 
-/* tcp_chunk - index to pointer */
-struct tcp_chunk *
-tcp_chunk(struct tcp_lcore *lc, uint32_t c)
-{
-	return (struct tcp_chunk *)(lc->chunk_mem + (size_t)c * TCP_CHUNK_SIZE);
-}
-
 /* tcp_chunk_get - a chunk off the free list, or TCP_NIL */
 uint32_t
 tcp_chunk_get(struct tcp_lcore *lc)

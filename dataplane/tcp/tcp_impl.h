@@ -66,7 +66,8 @@ enum tcp_fflag {
 };
 
 /* One flow. 320 bytes at most (checked): with the SMTP session's 256, an
- * idle session stays well under its 1 KiB. */
+ * idle session stays well under its 1 KiB. Its buffer sizes are not kept:
+ * they follow from TCP_F_LEAN and the lcore's conf (tcp_rcv_buf()). */
 struct tcp_flow {
 	struct tcp_key key;     /* the table key: addresses and ports */
 	uint8_t family;         /* enum tcp_family, part of the key */
@@ -76,12 +77,11 @@ struct tcp_flow {
 	uint8_t retries;        /* consecutive RTO or probe expiries */
 	uint8_t dupacks;        /* duplicate ACKs in a row */
 	uint8_t ooo_n;          /* chunks in the out-of-order queue */
-	uint16_t why;           /* enum tcp_end, once dead */
+	uint8_t why;            /* enum tcp_end, once dead */
 	uint8_t sb_n;           /* ranges in sb[] */
-	uint32_t flags;         /* enum tcp_fflag */
 	uint16_t mss;           /* send MSS: min(peer's, ours, TCP_CHUNK_DATA) */
-	uint32_t rcv_buf;       /* this flow's window, held bytes included (conf.rcv_buf or lean) */
-	uint32_t snd_buf;       /* this flow's limit of queued send bytes */
+	uint32_t flags;         /* enum tcp_fflag; TCP_F_LEAN picks the buffers (tcp_rcv_buf()) */
+	uint32_t hash;          /* tcp_key_hash() of the key, kept for unlinking */
 	uint32_t idx;           /* own index in lc->flows */
 	uint32_t hnext;         /* flow table chain */
 	uint32_t wnext, wprev;  /* timer wheel slot list */
@@ -167,11 +167,29 @@ struct tcp_lcore {
 	uint64_t tabkey[2]; /* the flow table hash's key, derived from sipkey */
 } __attribute__((aligned(TCP_CACHE_LINE)));
 
+/* tcp_rcv_buf - the flow's window, held bytes included: lean or full */
+static inline uint32_t
+tcp_rcv_buf(const struct tcp_flow *f)
+{
+	return (f->flags & TCP_F_LEAN) ? f->lc->conf.lean_rcv_buf : f->lc->conf.rcv_buf;
+}
+
+/* tcp_snd_buf - the flow's limit of queued send bytes: lean or full */
+static inline uint32_t
+tcp_snd_buf(const struct tcp_flow *f)
+{
+	return (f->flags & TCP_F_LEAN) ? f->lc->conf.lean_snd_buf : f->lc->conf.snd_buf;
+}
+
 /* tcp_table.c */
 struct tcp_flow *tcp_flow_alloc(struct tcp_lcore *lc);
 void tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f);
-struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
-void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f);
+/* tcp_flow_lookup - the flow of a 4-tuple whose tcp_key_hash() is hash,
+ * or NULL; the caller keeps hash for tcp_flow_hash_add() on a miss */
+struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family,
+                                 const struct tcp_key *k);
+/* tcp_flow_hash_add - link a flow whose key is set; hash: its tcp_key_hash() */
+void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash);
 void tcp_set_state(struct tcp_flow *f, enum tcp_state s);
 void tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f);
@@ -179,7 +197,13 @@ void tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f);
 /* tcp_chunk.c */
 uint32_t tcp_chunk_get(struct tcp_lcore *lc);
 void tcp_chunk_put(struct tcp_lcore *lc, uint32_t c);
-struct tcp_chunk *tcp_chunk(struct tcp_lcore *lc, uint32_t c);
+
+/* tcp_chunk - index to pointer (inline: every queue walk takes it) */
+static inline struct tcp_chunk *
+tcp_chunk(struct tcp_lcore *lc, uint32_t c)
+{
+	return (struct tcp_chunk *)(lc->chunk_mem + (size_t)c * TCP_CHUNK_SIZE);
+}
 size_t tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t len);
 void tcp_cq_drop(struct tcp_lcore *lc, struct tcp_cq *q, size_t n);
 void tcp_cq_clear(struct tcp_lcore *lc, struct tcp_cq *q);
@@ -233,14 +257,49 @@ bool tcp_sack_next_any(const struct tcp_flow *f, uint32_t *seq, uint32_t *len);
 void tcp_sack_dupack(struct tcp_lcore *lc, struct tcp_flow *f, bool dup);
 void tcp_sack_recovery_try(struct tcp_lcore *lc, struct tcp_flow *f);
 
-/* tcp_lcore.c */
-void tcp_enter(struct tcp_lcore *lc, uint64_t now);
+/* tcp_lcore.c; the small ones inline, as they run several times per segment */
 void tcp_leave(struct tcp_lcore *lc);
-void tcp_pend(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_unpend(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_end(struct tcp_lcore *lc, struct tcp_flow *f, enum tcp_end why);
 void tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f);
-const struct tcp_app *tcp_app_of(struct tcp_lcore *lc, const struct tcp_flow *f);
-void *tcp_ctx_of(struct tcp_lcore *lc, const struct tcp_flow *f);
+
+/* tcp_enter - start of an entry point */
+static inline void
+tcp_enter(struct tcp_lcore *lc, uint64_t now)
+{
+	if (lc->depth++ == 0 && now > lc->now)
+		lc->now = now;
+	if (lc->wheel_tick == 0) /* the wheel starts at the first time we are told */
+		lc->wheel_tick = lc->now / TCP_WHEEL_TICK;
+}
+
+/* tcp_pend - queue f for the end-of-call work */
+static inline void
+tcp_pend(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	if (f->flags & TCP_F_PENDING)
+		return;
+	f->flags |= TCP_F_PENDING;
+	f->pnext = TCP_NIL;
+	if (lc->pend_tail != TCP_NIL)
+		lc->flows[lc->pend_tail].pnext = f->idx;
+	else
+		lc->pend_head = f->idx;
+	lc->pend_tail = f->idx;
+}
+
+/* tcp_app_of - the flow's application, or NULL */
+static inline const struct tcp_app *
+tcp_app_of(struct tcp_lcore *lc, const struct tcp_flow *f)
+{
+	return lc->apps[f->app_id].used ? &lc->apps[f->app_id].ops : NULL;
+}
+
+/* tcp_ctx_of - its application's context */
+static inline void *
+tcp_ctx_of(struct tcp_lcore *lc, const struct tcp_flow *f)
+{
+	return lc->apps[f->app_id].ctx;
+}
 
 #endif

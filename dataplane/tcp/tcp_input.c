@@ -60,12 +60,8 @@ flow_init(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, u
 	f->app_id = app;
 	f->rto = lc->conf.rto_init_ms;
 	f->ssthresh = UINT32_MAX;
-	f->rcv_buf = tcp_passive_rcv_buf(&lc->conf);
-	f->snd_buf = lc->conf.snd_buf;
-	if (lc->conf.lean_rcv_buf != 0) {
+	if (lc->conf.lean_rcv_buf != 0) /* the buffers of tcp_passive_rcv_buf() */
 		f->flags |= TCP_F_LEAN;
-		f->snd_buf = lc->conf.lean_snd_buf;
-	}
 }
 
 /* peer_mss - the send MSS from the peer's option, ours, and the chunk size */
@@ -134,7 +130,8 @@ ts_update(struct tcp_flow *f, const struct tcp_seg *seg)
 
 /* passive_open - a SYN to a listening port: a SYN_RCVD flow or a cookie */
 static void
-passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l)
+passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l,
+             uint32_t hash)
 {
 	const struct tcp_conf *c = &lc->conf;
 	bool cookie = c->cookies == TCP_COOKIES_ALWAYS ||
@@ -183,7 +180,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	f->snd_wl1 = seg->seq;
 	init_cwnd(f);
 	tcp_set_state(f, TCP_S_SYN_RCVD);
-	tcp_flow_hash_add(lc, f);
+	tcp_flow_hash_add(lc, f, hash);
 	tcp_send_synack(lc, f);
 	f->flags |= TCP_F_RTT;
 	f->rtt_ts = (uint32_t)lc->now;
@@ -226,7 +223,7 @@ full_reply(struct tcp_lcore *lc, const struct tcp_seg *seg)
 /* cookie_open - the ACK returned a valid cookie: an established flow */
 static void
 cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_listener *l,
-            uint16_t mss)
+            uint16_t mss, uint32_t hash)
 {
 	struct tcp_flow *f = tcp_flow_alloc(lc);
 
@@ -239,7 +236,7 @@ cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_li
 	f->flags |= TCP_F_COOKIE;
 	f->irs = seg->seq - 1;
 	f->rcv_nxt = seg->seq;
-	f->rcv_adv = seg->seq + umin(f->rcv_buf, 0xffff); /* what the cookie SYN-ACK said */
+	f->rcv_adv = seg->seq + umin(tcp_rcv_buf(f), 0xffff); /* what the cookie SYN-ACK said */
 	f->iss = seg->ack - 1;
 	f->snd_una = f->snd_nxt = f->snd_max = f->recover = seg->ack;
 	f->mss = peer_mss(lc, f->family, mss);
@@ -248,15 +245,15 @@ cookie_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_li
 	f->snd_wl2 = seg->ack;
 	init_cwnd(f);
 	tcp_set_state(f, TCP_S_ESTABLISHED);
-	tcp_flow_hash_add(lc, f);
+	tcp_flow_hash_add(lc, f, hash);
 	open_done(lc, f);
 	if (!(f->flags & TCP_F_DEAD) && (seg->len > 0 || seg->flags & TCP_FIN))
 		input_sync(lc, f, seg);
 }
 
-/* input_closed - a segment that matches no flow */
+/* input_closed - a segment that matches no flow; hash: its 4-tuple's */
 static void
-input_closed(struct tcp_lcore *lc, const struct tcp_seg *seg)
+input_closed(struct tcp_lcore *lc, const struct tcp_seg *seg, uint32_t hash)
 {
 	const struct tcp_listener *l = find_listener(lc, seg->dport);
 	uint8_t fl = seg->flags;
@@ -271,7 +268,7 @@ input_closed(struct tcp_lcore *lc, const struct tcp_seg *seg)
 			rst_for(lc, seg);
 			return;
 		}
-		passive_open(lc, seg, l);
+		passive_open(lc, seg, l, hash);
 		return;
 	}
 	if ((fl & (TCP_SYN | TCP_ACK)) == TCP_ACK && l != NULL && lc->cookie_last_ms != 0 &&
@@ -279,7 +276,7 @@ input_closed(struct tcp_lcore *lc, const struct tcp_seg *seg)
 		uint16_t mss;
 
 		if (tcp_cookie_check(lc, seg, &mss) == 0) {
-			cookie_open(lc, seg, l, mss);
+			cookie_open(lc, seg, l, mss, hash);
 			return;
 		}
 		lc->st.cookies_bad++;
@@ -447,14 +444,15 @@ newreno_dupack(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t flight)
 	}
 }
 
+static bool ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg);
+
 /* ack_in - RFC 9293 3.10.7.4 fifth check, past RFC 5961's range test;
  * false when f is no more (or no more to process) */
 static bool
 ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 {
-	uint32_t ack = seg->ack, old_wnd = f->snd_wnd, acked, flight;
+	uint32_t ack = seg->ack, old_wnd = f->snd_wnd, flight;
 	uint32_t wnd = (uint32_t)seg->wnd << f->snd_ws;
-	const struct tcp_app *app = tcp_app_of(lc, f);
 
 	if (SEQ_LT(f->snd_wl1, seg->seq) || (f->snd_wl1 == seg->seq && SEQ_LEQ(f->snd_wl2, ack))) {
 		f->snd_wnd = wnd;
@@ -485,7 +483,19 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			f->retries = 0; /* the peer is there, its window is just closed */
 		return true;
 	}
-	acked = ack - f->snd_una;
+	return ack_new(lc, f, seg);
+}
+
+/* ack_new - an acceptable ACK of new data (snd_una < SEG.ACK <= snd_max),
+ * the window already taken: the send queue, RTT, congestion window, RTO,
+ * the application's sent(), our FIN; false when f is no more (or no more
+ * to process) */
+static bool
+ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint32_t ack = seg->ack, acked = ack - f->snd_una;
+	const struct tcp_app *app = tcp_app_of(lc, f);
+
 	{
 		uint32_t data = umin(acked, f->sq.len);
 		bool fin_acked = (f->flags & TCP_F_FIN_QUEUED) && acked > f->sq.len;
@@ -528,7 +538,7 @@ ack_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			tcp_sack_recovery_try(lc, f); /* the duplicates were lost, the SACKs tell */
 		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
 		tcp_pend(lc, f);
-		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < f->snd_buf &&
+		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < tcp_snd_buf(f) &&
 		    (f->flags & TCP_F_APP)) {
 			f->flags &= ~(uint32_t)TCP_F_SNDBLOCKED;
 			if (app != NULL && app->sent != NULL)
@@ -666,12 +676,68 @@ text_in(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		fin_in(lc, f);
 }
 
+/* predicted - header prediction (RFC 9293 3.10.7.4's common case; Van
+ * Jacobson's, as in BSD): an established flow, a segment with no flag but
+ * ACK (PSH allowed) at rcv_nxt, whose text fits the window, that leaves the
+ * send window as it is and acks new data or carries text, with nothing
+ * unusual going on: no out-of-order queue, no SACK scoreboard or blocks,
+ * no duplicate ACKs or recovery, no FIN of ours queued, no writer waiting
+ * on sent(). Then RFC 9293's checks all pass, none of the rare branches
+ * of ack_in() and text_in() is taken, and no callback runs before the
+ * text is delivered. Anything else takes the general path. */
+static inline bool
+predicted(const struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint32_t wnd = (uint32_t)seg->wnd << f->snd_ws;
+
+	return f->state == TCP_S_ESTABLISHED && (seg->flags & ~TCP_PSH) == TCP_ACK &&
+	       seg->seq == f->rcv_nxt && wnd == f->snd_wnd && wnd != 0 &&
+	       !(f->flags & (TCP_F_RECOVERY | TCP_F_FIN_QUEUED | TCP_F_SNDBLOCKED)) &&
+	       f->ooo == TCP_NIL && f->sb_n == 0 && f->dupacks == 0 &&
+	       !(seg->opt.has & TCP_O_SACK) && SEQ_LEQ(f->snd_una, seg->ack) &&
+	       SEQ_LEQ(seg->ack, f->snd_max) && (seg->len > 0 || seg->ack != f->snd_una) &&
+	       seg->len <= (SEQ_GT(f->rcv_adv, f->rcv_nxt) ? f->rcv_adv - f->rcv_nxt : 0);
+}
+
+/* input_fast - a predicted segment: what the general path would do with
+ * it, in a straight line (the unit tests compare the two) */
+static void
+input_fast(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	uint32_t got;
+
+	lc->st.predicted++;
+	ts_update(f, seg);
+	if (SEQ_LT(f->snd_wl1, seg->seq) ||
+	    (f->snd_wl1 == seg->seq && SEQ_LEQ(f->snd_wl2, seg->ack))) {
+		f->snd_wl1 = seg->seq; /* the window itself is unchanged */
+		f->snd_wl2 = seg->ack;
+	}
+	if (seg->ack != f->snd_una && !ack_new(lc, f, seg))
+		return;
+	if (seg->len == 0)
+		return;
+	if (tcp_pool_refuses(lc, f)) { /* not acked: the peer's RTO brings it back */
+		lc->st.drop_lowpool++;
+		return;
+	}
+	f->flags |= TCP_F_ACKNOW;
+	tcp_pend(lc, f);
+	got = rcv_data(lc, f, seg->data, seg->len);
+	f->rcv_nxt += got;
+}
+
 /* input_sync - a segment for a flow in SYN_RCVD or a synchronized state */
 static void
 input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 {
 	uint8_t fl = seg->flags;
 	uint32_t seglen = seg->len + !!(fl & TCP_SYN) + !!(fl & TCP_FIN);
+
+	if (!lc->conf.no_prediction && predicted(f, seg)) {
+		input_fast(lc, f, seg);
+		return;
+	}
 
 	if (f->state == TCP_S_SYN_RCVD && (fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
 	    seg->seq == f->irs) { /* our SYN-ACK was lost */
@@ -823,7 +889,7 @@ input_synsent(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *se
 
 /* input_tw - a segment for a flow in TIME_WAIT */
 static void
-input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
+input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, uint32_t hash)
 {
 	uint8_t fl = seg->flags;
 
@@ -836,7 +902,7 @@ input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		/* RFC 9293 3.10.7.4 note / RFC 6191: a new incarnation may start */
 		tcp_flow_free(lc, f);
 		lc->st.tw_recycled++;
-		input_closed(lc, seg);
+		input_closed(lc, seg, hash);
 		return;
 	}
 	if (fl & (TCP_SYN | TCP_FIN) || seg->len > 0) {
@@ -852,6 +918,7 @@ tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
 {
 	struct tcp_key k;
 	struct tcp_flow *f;
+	uint32_t hash;
 
 	tcp_enter(lc, now);
 	lc->st.seg_in++;
@@ -866,13 +933,14 @@ tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
 	k.raddr = seg->src;
 	k.lport = seg->dport;
 	k.rport = seg->sport;
-	f = tcp_flow_lookup(lc, seg->family, &k);
+	hash = tcp_key_hash(lc, seg->family, &k); /* once: a miss that opens a flow keeps it */
+	f = tcp_flow_lookup(lc, hash, seg->family, &k);
 	if (f == NULL)
-		input_closed(lc, seg);
+		input_closed(lc, seg, hash);
 	else if (f->flags & TCP_F_DEAD)
 		lc->st.drop_noflow++;
 	else if (f->state == TCP_S_TIME_WAIT)
-		input_tw(lc, f, seg);
+		input_tw(lc, f, seg, hash);
 	else if (f->state == TCP_S_SYN_SENT)
 		input_synsent(lc, f, seg);
 	else

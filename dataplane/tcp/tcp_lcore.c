@@ -195,43 +195,6 @@ tcp_unlisten(struct tcp_lcore *lc, uint16_t port)
 			lc->listen[i].used = 0;
 }
 
-const struct tcp_app *
-tcp_app_of(struct tcp_lcore *lc, const struct tcp_flow *f)
-{
-	return lc->apps[f->app_id].used ? &lc->apps[f->app_id].ops : NULL;
-}
-
-void *
-tcp_ctx_of(struct tcp_lcore *lc, const struct tcp_flow *f)
-{
-	return lc->apps[f->app_id].ctx;
-}
-
-/* tcp_enter - start of an entry point */
-void
-tcp_enter(struct tcp_lcore *lc, uint64_t now)
-{
-	if (lc->depth++ == 0 && now > lc->now)
-		lc->now = now;
-	if (lc->wheel_tick == 0) /* the wheel starts at the first time we are told */
-		lc->wheel_tick = lc->now / TCP_WHEEL_TICK;
-}
-
-/* tcp_pend - queue f for the end-of-call work */
-void
-tcp_pend(struct tcp_lcore *lc, struct tcp_flow *f)
-{
-	if (f->flags & TCP_F_PENDING)
-		return;
-	f->flags |= TCP_F_PENDING;
-	f->pnext = TCP_NIL;
-	if (lc->pend_tail != TCP_NIL)
-		lc->flows[lc->pend_tail].pnext = f->idx;
-	else
-		lc->pend_head = f->idx;
-	lc->pend_tail = f->idx;
-}
-
 /* tcp_unpend - off the pending list (a flow being freed) */
 void
 tcp_unpend(struct tcp_lcore *lc, struct tcp_flow *f)
@@ -258,7 +221,7 @@ tcp_end(struct tcp_lcore *lc, struct tcp_flow *f, enum tcp_end why)
 	if (f->flags & TCP_F_DEAD)
 		return;
 	f->flags |= TCP_F_DEAD;
-	f->why = (uint16_t)why;
+	f->why = (uint8_t)why;
 	tcp_timer_cancel(lc, f);
 	if (f->state == TCP_S_TIME_WAIT)
 		tcp_tw_unlink(lc, f);
@@ -272,9 +235,9 @@ tcp_end(struct tcp_lcore *lc, struct tcp_flow *f, enum tcp_end why)
 static void
 window_update(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	uint32_t room = f->rcv_buf > f->rq.len ? f->rcv_buf - f->rq.len : 0;
+	uint32_t buf = tcp_rcv_buf(f), room = buf > f->rq.len ? buf - f->rq.len : 0;
 	uint32_t edge = f->rcv_nxt + room;
-	uint32_t thresh = f->rcv_buf / 2 < 2u * f->mss ? f->rcv_buf / 2 : 2u * f->mss;
+	uint32_t thresh = buf / 2 < 2u * f->mss ? buf / 2 : 2u * f->mss;
 
 	if (SEQ_GEQ(edge, f->rcv_adv + thresh) || (f->rcv_adv == f->rcv_nxt && room > 0)) {
 		f->flags |= TCP_F_ACKNOW;
@@ -394,6 +357,7 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 	struct tcp_flow *f;
 	struct tcp_key k;
 	unsigned attempt;
+	uint32_t hash = 0;
 
 	if (app < 0 || app >= TCP_MAX_APPS || !lc->apps[app].used ||
 	    (family != TCP_V4 && family != TCP_V6))
@@ -407,7 +371,10 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 		k.lport = lc->conf.pick_port != NULL
 		                  ? lc->conf.pick_port(lc->conf.pick_arg, &k, attempt)
 		                  : default_port(lc, attempt);
-		if (k.lport == 0 || tcp_flow_lookup(lc, family, &k) == NULL)
+		if (k.lport == 0)
+			break;
+		hash = tcp_key_hash(lc, family, &k); /* kept for tcp_flow_hash_add() */
+		if (tcp_flow_lookup(lc, hash, family, &k) == NULL)
 			break;
 	}
 	lc->port_hint += attempt + 1;
@@ -425,13 +392,12 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 	f->ssthresh = UINT32_MAX;
 	f->mss = family == TCP_V6 ? lc->mss6 : lc->mss4;
 	f->rcv_ws = lc->rcv_ws;
-	f->rcv_buf = lc->conf.rcv_buf; /* an active open (the relay's backend leg) is full */
-	f->snd_buf = lc->conf.snd_buf;
+	/* an active open (the relay's backend leg) is not lean: full buffers */
 	f->iss = tcp_isn(lc, family, &k);
 	f->snd_una = f->snd_nxt = f->snd_max = f->recover = f->iss;
 	f->rtt_ts = (uint32_t)lc->now;
 	tcp_set_state(f, TCP_S_SYN_SENT);
-	tcp_flow_hash_add(lc, f);
+	tcp_flow_hash_add(lc, f, hash);
 	tcp_send_syn(lc, f);
 	tcp_timer_tcp(lc, f, lc->now + f->rto);
 	tcp_leave(lc);
@@ -458,7 +424,9 @@ tcp_send_space(const struct tcp_flow *f)
 		return 0;
 	if ((f->flags & TCP_F_LEAN) && f->lc->chunks_free_n <= f->lc->conf.chunk_reserve)
 		return 0;
-	return f->sq.len < f->snd_buf ? f->snd_buf - f->sq.len : 0;
+	uint32_t max = tcp_snd_buf(f);
+
+	return f->sq.len < max ? max - f->sq.len : 0;
 }
 
 /* tcp_send - queue bytes for sending */
@@ -504,14 +472,11 @@ tcp_set_lean(struct tcp_flow *f, bool lean)
 		return; /* no lean flows configured */
 	tcp_enter(lc, lc->now);
 	if (lean) {
+		/* the right edge stays where it is (tcp_rcv_window); what is
+		 * queued stays, tcp_send() waits below the lean limit */
 		f->flags |= TCP_F_LEAN;
-		f->rcv_buf =
-		        c->lean_rcv_buf; /* the right edge stays where it is (tcp_rcv_window) */
-		f->snd_buf = c->lean_snd_buf; /* what is queued stays; tcp_send() waits below */
 	} else {
 		f->flags &= ~(uint32_t)TCP_F_LEAN;
-		f->rcv_buf = c->rcv_buf;
-		f->snd_buf = c->snd_buf;
 		if (f->state != TCP_S_SYN_RCVD)
 			window_update(lc, f);
 		/* a writer blocked on the lean limit has bytes in flight: the
@@ -603,7 +568,7 @@ tcp_rx_kick(struct tcp_flow *f)
 void
 tcp_set_deadline(struct tcp_flow *f, uint64_t at)
 {
-	if (!alive(f))
+	if (!alive(f) || f->t_app == at)
 		return;
 	f->t_app = at;
 	tcp_timer_sched(f->lc, f);

@@ -39,7 +39,7 @@ tcp_passive_rcv_buf(const struct tcp_conf *c)
 uint32_t
 tcp_rcv_window(struct tcp_flow *f)
 {
-	uint32_t buf = f->rcv_buf, wnd = buf > f->rq.len ? buf - f->rq.len : 0;
+	uint32_t buf = tcp_rcv_buf(f), wnd = buf > f->rq.len ? buf - f->rq.len : 0;
 	uint32_t max = (uint32_t)0xffff << f->rcv_ws;
 
 	if (wnd > max)
@@ -123,10 +123,12 @@ rto_restart(struct tcp_lcore *lc, struct tcp_flow *f)
 	tcp_timer_tcp(lc, f, lc->now + f->rto);
 }
 
-/* tcp_timer_tcp - set t_tcp (0: none) */
+/* tcp_timer_tcp - set t_tcp (0: none); an unchanged deadline touches nothing */
 void
 tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
 {
+	if (f->t_tcp == at)
+		return;
 	f->t_tcp = at;
 	tcp_timer_sched(lc, f);
 }
@@ -151,7 +153,7 @@ tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f)
 
 	o.flags = TCP_SYN;
 	o.seq = f->iss;
-	o.wnd = (uint16_t)umin(f->rcv_buf, 0xffff);
+	o.wnd = (uint16_t)umin(tcp_rcv_buf(f), 0xffff);
 	syn_opts(lc, f, &o, true);
 	o.opt.has |= TCP_O_TS | TCP_O_SACKOK; /* offered; kept if the SYN-ACK has them too */
 	o.opt.ts_val = (uint32_t)lc->now;

@@ -69,7 +69,7 @@ tcp_flow_alloc(struct tcp_lcore *lc)
 static void
 hash_unlink(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	uint32_t *p = &lc->bucket[tcp_key_hash(lc, f->family, &f->key) & lc->bucket_mask];
+	uint32_t *p = &lc->bucket[f->hash & lc->bucket_mask];
 
 	while (*p != TCP_NIL) {
 		if (*p == f->idx) {
@@ -103,28 +103,31 @@ tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f)
 	lc->flow_free = f->idx;
 }
 
-/* tcp_flow_lookup - the flow of a 4-tuple, or NULL */
+/* tcp_flow_lookup - walk the chain of hash; a flow's kept hash is
+ * compared first, so a chain's other flows cost one load each */
 struct tcp_flow *
-tcp_flow_lookup(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
+tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family, const struct tcp_key *k)
 {
-	uint32_t i = lc->bucket[tcp_key_hash(lc, family, k) & lc->bucket_mask];
+	uint32_t i = lc->bucket[hash & lc->bucket_mask];
 
 	while (i != TCP_NIL) {
 		struct tcp_flow *f = &lc->flows[i];
 
-		if (key_eq(f, family, k))
+		if (f->hash == hash && key_eq(f, family, k))
 			return f;
 		i = f->hnext;
 	}
 	return NULL;
 }
 
-/* tcp_flow_hash_add - link a flow whose key is set */
+/* tcp_flow_hash_add - link a flow whose key is set, under the hash its
+ * lookup computed (one SipHash per 4-tuple and segment) */
 void
-tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f)
+tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash)
 {
-	uint32_t *b = &lc->bucket[tcp_key_hash(lc, f->family, &f->key) & lc->bucket_mask];
+	uint32_t *b = &lc->bucket[hash & lc->bucket_mask];
 
+	f->hash = hash;
 	f->hnext = *b;
 	*b = f->idx;
 	f->flags |= TCP_F_IN_HASH;

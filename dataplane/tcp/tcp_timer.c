@@ -115,6 +115,13 @@ tcp_timers_run(struct tcp_lcore *lc, uint64_t now)
 {
 	uint64_t tick = now / TCP_WHEEL_TICK, n = 0;
 
+	if (tick < lc->wheel_tick && lc->depth == 0) {
+		/* no slot due (most loop iterations): only the clock moves;
+		 * between calls nothing is pending for tcp_leave() */
+		if (now > lc->now)
+			lc->now = now;
+		return;
+	}
 	tcp_enter(lc, now);
 	while (lc->wheel_tick <= tick && n < TCP_WHEEL_SLOTS) {
 		uint64_t t = lc->wheel_tick;

@@ -9,32 +9,48 @@
 
 #include "tcp_wire.h"
 
+/* Big-endian loads and stores of any alignment: one load or store and a
+ * byte swap each (the compiler does not merge byte-wise ones here). */
 static inline uint16_t
 rd16(const uint8_t *p)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap16(v);
+#endif
+	return v;
 }
 
 static inline uint32_t
 rd32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	return v;
 }
 
 static inline void
 wr16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap16(v);
+#endif
+	memcpy(p, &v, 2);
 }
 
 static inline void
 wr32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	memcpy(p, &v, 4);
 }
 
 /* parse_opts - the options between p and end */
@@ -115,36 +131,18 @@ tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
 	seg->flags = p[13];
 	seg->wnd = rd16(p + 14);
 	memset(&seg->opt, 0, sizeof(seg->opt));
-	parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
+	if (off == TCP_HDR_LEN + 12 && rd32(p + TCP_HDR_LEN) == 0x0101080a) {
+		/* NOP NOP TS, the options of nearly every segment of a flow
+		 * with timestamps (RFC 7323 appendix A's layout): at once */
+		seg->opt.has = TCP_O_TS;
+		seg->opt.ts_val = rd32(p + TCP_HDR_LEN + 4);
+		seg->opt.ts_ecr = rd32(p + TCP_HDR_LEN + 8);
+	} else if (off > TCP_HDR_LEN) {
+		parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
+	}
 	seg->data = p + off;
 	seg->len = (uint32_t)(len - off);
 	return 0;
-}
-
-/* tcp_wire_hdr_len - header and options, padded to 32 bits */
-size_t
-tcp_wire_hdr_len(const struct tcp_out *o)
-{
-	size_t n = TCP_HDR_LEN;
-
-	if (o->opt.has & TCP_O_MSS)
-		n += 4;
-	if (o->opt.has & TCP_O_WS)
-		n += 4; /* NOP + 3 */
-	if (o->opt.has & TCP_O_SACKOK)
-		n += 4; /* NOP NOP + 2 */
-	if (o->opt.has & TCP_O_TS)
-		n += 12; /* NOP NOP + 10 */
-	if ((o->opt.has & TCP_O_SACK) && o->opt.nsack > 0)
-		n += 4 + 8u * o->opt.nsack; /* NOP NOP + 2 + 8 per block */
-	return n;
-}
-
-/* tcp_wire_payload_len - both pieces */
-size_t
-tcp_wire_payload_len(const struct tcp_out *o)
-{
-	return (size_t)o->len[0] + o->len[1];
 }
 
 /* tcp_wire_build - header in network order, options MSS then NOP,WS as Linux orders them */
@@ -208,20 +206,44 @@ tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 	return hlen;
 }
 
-/* tcp_csum_add - 16-bit big-endian words; a trailing odd byte is padded with zero */
+/* tcp_csum_add - 16-bit big-endian words; a trailing odd byte is padded
+ * with zero. The one's complement sum does not depend on byte order (RFC
+ * 1071 2(B)): on a little-endian host the bytes are summed as native
+ * 32-bit words, folded to 16 bits, and the result's bytes swapped once. */
 uint32_t
 tcp_csum_add(uint32_t sum, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t s = sum;
+	uint64_t s = 0;
 
-	while (len >= 2) {
-		s += (uint32_t)(p[0] << 8 | p[1]);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t w;
+	uint16_t h;
+
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(&w, p, 4);
+		s += w;
+	}
+	if (len >= 2) {
+		memcpy(&h, p, 2);
+		s += h;
 		p += 2;
 		len -= 2;
 	}
+	if (len) /* at an even offset: the low byte of its native word */
+		s += p[0];
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16); /* 16 bits now, nonzero unless every byte was */
+	s = ((s & 0xff) << 8) | (s >> 8);
+#else
+	for (; len >= 2; p += 2, len -= 2)
+		s += (uint32_t)(p[0] << 8 | p[1]);
 	if (len)
 		s += (uint32_t)p[0] << 8;
+#endif
+	s += sum;
 	while (s >> 32)
 		s = (s & 0xffffffff) + (s >> 32);
 	return (uint32_t)s;
@@ -232,11 +254,14 @@ uint32_t
 tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
                      uint32_t tcp_len)
 {
-	size_t alen = family == TCP_V6 ? 16 : 4;
 	uint32_t s = 0;
 
-	s = tcp_csum_add(s, src->b, alen);
-	s = tcp_csum_add(s, dst->b, alen);
+	if (family == TCP_V6) {
+		s = tcp_csum_add(s, src->b, 16);
+		s = tcp_csum_add(s, dst->b, 16);
+	} else { /* four words: no loop */
+		s = (uint32_t)rd16(src->b) + rd16(src->b + 2) + rd16(dst->b) + rd16(dst->b + 2);
+	}
 	s += 6;
 	s += tcp_len >> 16;
 	s += tcp_len & 0xffff;

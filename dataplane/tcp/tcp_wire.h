@@ -6,8 +6,10 @@
  * addresses, and passes the struct tcp_seg to tcp_input(). On output the
  * stack gives the net layer a struct tcp_out; the net layer reserves
  * tcp_wire_hdr_len() bytes after its IP header, calls tcp_wire_build(),
- * copies the payload pieces behind it, and sets the checksum with
- * tcp_wire_csum_out() (or lets the NIC do it from tcp_wire_csum_pseudo()).
+ * copies the payload pieces behind it, and sets the checksum: one
+ * tcp_csum_add() over the now contiguous segment from
+ * tcp_wire_csum_pseudo() (tcp_wire_csum_out() sums the pieces where they
+ * lie), or lets the NIC do it from tcp_wire_csum_pseudo().
  *
  * Checksums: the net layer verifies the TCP checksum of received segments
  * (tcp_wire_csum_ok(), or the NIC's offload flag) before tcp_input(), and
@@ -104,10 +106,34 @@ struct tcp_out {
  * offset, short). Malformed options end option parsing, as in Linux. */
 int tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg);
 
-/* tcp_wire_hdr_len - bytes of TCP header (with options) o needs */
-size_t tcp_wire_hdr_len(const struct tcp_out *o);
-/* tcp_wire_payload_len - bytes of payload of o */
-size_t tcp_wire_payload_len(const struct tcp_out *o);
+/* tcp_wire_hdr_len - bytes of TCP header (with options) o needs: header
+ * and options, padded to 32 bits (inline: once or twice per segment out) */
+static inline size_t
+tcp_wire_hdr_len(const struct tcp_out *o)
+{
+	size_t n = TCP_HDR_LEN;
+
+	if (o->opt.has == 0)
+		return n;
+	if (o->opt.has & TCP_O_MSS)
+		n += 4;
+	if (o->opt.has & TCP_O_WS)
+		n += 4; /* NOP + 3 */
+	if (o->opt.has & TCP_O_SACKOK)
+		n += 4; /* NOP NOP + 2 */
+	if (o->opt.has & TCP_O_TS)
+		n += 12; /* NOP NOP + 10 */
+	if ((o->opt.has & TCP_O_SACK) && o->opt.nsack > 0)
+		n += 4 + 8u * o->opt.nsack; /* NOP NOP + 2 + 8 per block */
+	return n;
+}
+
+/* tcp_wire_payload_len - bytes of payload of o: both pieces */
+static inline size_t
+tcp_wire_payload_len(const struct tcp_out *o)
+{
+	return (size_t)o->len[0] + o->len[1];
+}
 /* tcp_wire_build - write o's header and options at buf (checksum 0);
  * the header length, or 0 when cap is too small */
 size_t tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o);

@@ -25,6 +25,12 @@
  * no work left pending, the application's flows are
  * exactly those the stack owes a closed() to. At the end every flow is
  * aborted and time runs on: all flows and chunks must come back.
+ *
+ * Each input runs twice: with header prediction (the fast path of
+ * input_sync()) and with conf.no_prediction (every segment through the
+ * general path). The two runs must send the same segments, in the same
+ * order, hold the same flows after every operation and end with the same
+ * counters: the fast path changes nothing.
  */
 #include <stdbool.h>
 
@@ -79,6 +85,7 @@ struct fz {
 	bool refuse, echo, close_fin, listening587;
 	uint8_t take_mode;
 	int in_cb;
+	uint64_t digest; /* every segment sent, in order (FNV-1a) */
 };
 
 static struct fz z;
@@ -156,6 +163,16 @@ peer_of(const struct tcp_ip *ip, uint16_t port)
 	return -1;
 }
 
+/* digest - fold n bytes into z.digest */
+static void
+digest(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		z.digest = (z.digest ^ b[i]) * 0x100000001b3ull;
+}
+
 /* emit - a segment the stack sends: checked, and remembered for its peer */
 static int
 emit(void *arg, const struct tcp_out *o)
@@ -165,6 +182,14 @@ emit(void *arg, const struct tcp_out *o)
 	struct conv *c;
 
 	(void)arg;
+	digest(o, sizeof(o->family) + sizeof(o->flags) + sizeof(o->wnd));
+	digest(&o->seq, sizeof(o->seq));
+	digest(o->flags & TCP_ACK ? &o->ack : &o->seq, sizeof(o->ack));
+	digest(&o->dport, sizeof(o->dport));
+	digest(&o->opt.has, sizeof(o->opt.has));
+	for (int k = 0; k < 2; k++)
+		if (o->len[k] > 0)
+			digest(o->data[k], o->len[k]);
 	if (trace)
 		fprintf(stderr, "  out %u>%u %02x seq %u ack %u wnd %u len %u\n", o->sport,
 		        o->dport, o->flags, o->seq, o->ack, o->wnd, len);
@@ -396,11 +421,21 @@ check_lcore(void)
 		fz_check(ooo == f->ooo_n && ooo <= TCP_OOO_MAX, "ooo %u, ooo_n %u", ooo, f->ooo_n);
 		fz_check(f->sq.len <= z.conf.snd_buf, "send queue %u", f->sq.len);
 		fz_check(f->rq.len <= z.conf.rcv_buf, "receive queue %u", f->rq.len);
-		fz_check((f->flags & TCP_F_LEAN) ? f->rcv_buf == z.conf.lean_rcv_buf &&
-		                                           f->snd_buf == z.conf.lean_snd_buf
-		                                 : f->rcv_buf == z.conf.rcv_buf,
-		         "flow buffers %u/%u, lean %d", f->rcv_buf, f->snd_buf,
+		fz_check((f->flags & TCP_F_LEAN) ? tcp_rcv_buf(f) == z.conf.lean_rcv_buf &&
+		                                           tcp_snd_buf(f) == z.conf.lean_snd_buf
+		                                 : tcp_rcv_buf(f) == z.conf.rcv_buf,
+		         "flow buffers %u/%u, lean %d", tcp_rcv_buf(f), tcp_snd_buf(f),
 		         !!(f->flags & TCP_F_LEAN));
+		fz_check(!(f->flags & TCP_F_IN_HASH) ||
+		                 f->hash == tcp_key_hash(f->lc, f->family, &f->key),
+		         "kept hash %08x", f->hash);
+		{ /* the whole flow, but for the pointers, into the run's digest */
+			struct tcp_flow copy = *f;
+
+			copy.lc = NULL;
+			copy.app = NULL;
+			digest(&copy, sizeof(copy));
+		}
 		fz_check(SEQ_LEQ(f->snd_una, f->snd_nxt) && SEQ_LEQ(f->snd_nxt, f->snd_max),
 		         "una %u nxt %u max %u", f->snd_una, f->snd_nxt, f->snd_max);
 		/* the SACK scoreboard: sorted ranges apart from each other, above
@@ -655,16 +690,15 @@ op(void)
 	check_lcore();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* run - the whole input on a fresh stack; its digest and counters in *st */
+static uint64_t
+run(const uint8_t *data, size_t size, bool predict, struct tcp_stats *st)
 {
 	uint8_t c0, c1;
 	unsigned n = 0;
 
-	trace = getenv("FUZZ_TRACE") != NULL;
 	memset(&z, 0, sizeof(z));
+	z.digest = 0xcbf29ce484222325ull;
 	fz_init(&z.in, data, size);
 	c0 = fz_u8(&z.in);
 	c1 = fz_u8(&z.in);
@@ -687,6 +721,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	z.conf.cookies = (uint8_t)((c0 >> 3) % 3); /* AUTO, ALWAYS, NEVER */
 	z.conf.emit = emit;
 	z.conf.pick_port = pick_port;
+	z.conf.no_prediction = !predict;
 	memcpy(z.conf.key, "fuzz-key-0123456", 16);
 	if (c1 & 0x10) { /* passive opens start lean, as the gate's sessions */
 		z.conf.lean_rcv_buf = 2048;
@@ -719,6 +754,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	         (unsigned long long)z.lc->st.chunks_used);
 	for (unsigned i = 0; i < z.naf; i++)
 		fz_check(z.af[i].closed, "an app flow never closed");
+	*st = z.lc->st;
 	tcp_lcore_destroy(z.lc);
+	return z.digest;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct tcp_stats fast, general;
+	uint64_t d1, d2;
+
+	trace = getenv("FUZZ_TRACE") != NULL;
+	d1 = run(data, size, true, &fast);
+	d2 = run(data, size, false, &general);
+	fz_check(general.predicted == 0, "the general run predicted");
+	fast.predicted = 0;
+	fz_check(d1 == d2, "header prediction changed what was sent or the flows");
+	fz_check(memcmp(&fast, &general, sizeof(fast)) == 0,
+	         "header prediction changed the counters");
 	return 0;
 }

@@ -251,6 +251,77 @@ test_sack_parse(void)
 	}
 }
 
+/* test_ts_layouts - 12 bytes of options: NOP NOP TS (the parser's
+ * shortcut) and its neighbours that take the general option walk */
+static void
+test_ts_layouts(void)
+{
+	static const struct {
+		const char *name;
+		uint8_t opt[12];
+		uint8_t has;
+	} c[] = {
+	        {"NOP NOP TS", {1, 1, 8, 10, 0, 0, 0, 7, 0x80, 0, 0, 9}, TCP_O_TS},
+	        {"TS NOP NOP", {8, 10, 0, 0, 0, 7, 0x80, 0, 0, 9, 1, 1}, TCP_O_TS},
+	        {"NOP NOP TS of length 11: malformed, ignored",
+	         {1, 1, 8, 11, 0, 0, 0, 7, 0x80, 0, 0, 9},
+	         0},
+	        {"NOP NOP, kind 9 of length 10: unknown, skipped",
+	         {1, 1, 9, 10, 0, 0, 0, 7, 0x80, 0, 0, 9},
+	         0},
+	};
+	uint8_t seg[20 + 12 + 3] = {0x00, 25, 0xa1, 0x12, [12] = 0x80, [13] = 0x18};
+	struct tcp_seg sg;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memcpy(seg + 20, c[i].opt, 12);
+		memcpy(seg + 32, "abc", 3);
+		memset(&sg, 0xa5, sizeof(sg));
+		ok(tcp_wire_parse(seg, sizeof(seg), &sg) == 0 && sg.opt.has == c[i].has &&
+		           (c[i].has == 0 || (sg.opt.ts_val == 7 && sg.opt.ts_ecr == 0x80000009)) &&
+		           sg.len == 3 && memcmp(sg.data, "abc", 3) == 0 && sg.opt.nsack == 0,
+		   "options %s", c[i].name);
+	}
+}
+
+/* test_csum_add - the word-at-a-time sum against RFC 1071 by the book:
+ * every length to 67 at every alignment, random bytes, all-zero and
+ * all-0xff buffers (the sums where 0 and 0xffff differ), and a running sum
+ * carried in */
+static void
+test_csum_add(void)
+{
+	static const uint8_t fill[3] = {0x00, 0xff, 0x5a};
+	uint8_t buf[4 + 68];
+	size_t good = 0, total = 0, zero_ok = 0;
+
+	tap_seed(6);
+	for (int kind = 0; kind < 4; kind++)
+		for (size_t align = 0; align < 4; align++)
+			for (size_t len = 0; len <= 67; len++) {
+				uint8_t *p = buf + align;
+				uint32_t pre = kind == 3 ? 0 : (uint32_t)tap_rnd();
+				uint64_t want = pre;
+
+				for (size_t i = 0; i < len; i++)
+					p[i] = kind == 3 ? (uint8_t)tap_rnd() : fill[kind];
+				for (size_t i = 0; i + 1 < len; i += 2)
+					want += (uint32_t)(p[i] << 8 | p[i + 1]);
+				if (len & 1)
+					want += (uint32_t)p[len - 1] << 8;
+				while (want >> 16)
+					want = (want & 0xffff) + (want >> 16);
+				total++;
+				if (tcp_csum_fold(tcp_csum_add(pre, p, len)) == (uint16_t)~want)
+					good++;
+				if (kind == 0 && len > 0 &&
+				    tcp_csum_fold(tcp_csum_add(0, p, len)) == 0xffff)
+					zero_ok++;
+			}
+	is_int(good, total, "tcp_csum_add: every length and alignment matches RFC 1071");
+	is_int(zero_ok, 4 * 67, "tcp_csum_add: zero bytes sum to zero (checksum 0xffff)");
+}
+
 int
 main(void)
 {
@@ -258,5 +329,7 @@ main(void)
 	test_sack_parse();
 	test_build();
 	test_csum();
+	test_csum_add();
+	test_ts_layouts();
 	return done_testing();
 }

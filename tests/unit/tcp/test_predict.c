@@ -1,0 +1,556 @@
+/* test_predict - header prediction: the fast path of input_sync() is taken
+ * for the common segment of an established flow and not taken for each of
+ * its exclusions, and either way the stack does exactly what the general
+ * path does.
+ *
+ * Every case runs twice on two stacks fed the same segments at the same
+ * times: one with prediction, one with conf.no_prediction (every segment
+ * takes the general path of RFC 9293 3.10.7.4). After the case's last
+ * segment (the probe) the two must agree on every segment they sent
+ * (flags, numbers, window, options, payload), on every field of the flow,
+ * on every counter but `predicted`, and on what the application saw; and
+ * the first stack's `predicted` counter must have moved by one for the
+ * probe exactly when the case says the prediction holds.
+ */
+#include "peer.h"
+
+#define A  TCP_ACK
+#define AP (TCP_ACK | TCP_PSH)
+
+/* A case: setup brings the flow to the state to test, probe sends the one
+ * segment whose path is checked. */
+struct pcase {
+	const char *name;
+	bool taken; /* the probe is predicted */
+	void (*conf)(struct tcp_conf *c);
+	void (*setup)(struct peer *p);
+	void (*probe)(struct peer *p);
+};
+
+static char big[8192];
+
+/* handshake - the client's SYN with these options, then its ACK */
+static void
+handshake(struct peer *p, uint8_t has)
+{
+	struct tcp_opts o = {.has = (uint8_t)(TCP_O_MSS | has), .mss = 1460, .wscale = 7};
+	struct tcp_opts ack = {0};
+	struct pout *sa;
+
+	o.ts_val = 5000;
+	p->cseq = p->ciss;
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, p->cseq, 0, 65535, NULL, 0, &o);
+	sa = p_last(p);
+	if (sa == NULL)
+		return;
+	p->siss = sa->o.seq;
+	p->cseq++;
+	if (has & TCP_O_TS) {
+		ack.has = TCP_O_TS;
+		ack.ts_val = 5001;
+		ack.ts_ecr = sa->o.opt.ts_val;
+	}
+	p_segx(p, CLI_PORT, SRV_PORT, A, p->cseq, p->siss + 1, 1024, NULL, 0, &ack);
+}
+
+/* snd - the client's segment with options o (NULL: none) */
+static void
+snd(struct peer *p, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t wnd, const char *data,
+    const struct tcp_opts *o)
+{
+	p_segx(p, CLI_PORT, SRV_PORT, flags, seq, ack, wnd, data, data ? (uint32_t)strlen(data) : 0,
+	       o);
+}
+
+/* srv_una, srv_max - the server's snd_una and snd_max */
+static uint32_t
+srv_una(struct peer *p)
+{
+	return p->flow->snd_una;
+}
+
+static uint32_t
+srv_max(struct peer *p)
+{
+	return p->flow->snd_max;
+}
+
+/* reply - the server sends n bytes (in flight, not acked) */
+static void
+reply(struct peer *p, size_t n)
+{
+	tcp_send(p->flow, big, n);
+}
+
+/* ---- setups ---- */
+
+static void
+s_plain(struct peer *p)
+{
+	handshake(p, 0);
+}
+
+static void
+s_ws(struct peer *p)
+{
+	handshake(p, TCP_O_WS);
+}
+
+static void
+s_reply(struct peer *p)
+{
+	handshake(p, TCP_O_WS | TCP_O_SACKOK);
+	snd(p, AP, p->cseq, srv_una(p), 1024, "HELO x\r\n", NULL);
+	p->cseq += 8;
+	reply(p, 100);
+}
+
+static void
+s_ts(struct peer *p)
+{
+	struct tcp_opts o = {.has = TCP_O_TS, .ts_val = 5002};
+
+	handshake(p, TCP_O_WS | TCP_O_TS | TCP_O_SACKOK);
+	o.ts_ecr = (uint32_t)p->now;
+	snd(p, AP, p->cseq, srv_una(p), 1024, "EHLO y\r\n", &o);
+	p->cseq += 8;
+	reply(p, 200);
+}
+
+/* the server has 3 segments out: room for SACK blocks and duplicates */
+static void
+s_flight(struct peer *p)
+{
+	handshake(p, TCP_O_WS | TCP_O_SACKOK);
+	reply(p, 3 * 1460);
+}
+
+static void
+s_ooo(struct peer *p)
+{
+	handshake(p, TCP_O_WS);
+	snd(p, AP, p->cseq + 20, srv_una(p), 1024, "later", NULL);
+}
+
+static void
+s_closing(struct peer *p)
+{
+	s_reply(p);
+	tcp_close(p->flow);
+}
+
+static void
+s_blocked(struct peer *p)
+{
+	handshake(p, TCP_O_WS);
+	reply(p, sizeof(big)); /* more than the 4096 send buffer: sent() is owed */
+}
+
+static void
+s_fin_in(struct peer *p)
+{
+	handshake(p, TCP_O_WS);
+	snd(p, A | TCP_FIN, p->cseq, srv_una(p), 1024, NULL, NULL);
+	p->cseq++;
+}
+
+static void
+s_small_window(struct peer *p)
+{
+	p->take = 0; /* the application takes nothing: held bytes fill the window */
+	handshake(p, 0);
+}
+
+static void
+s_zero_wnd(struct peer *p)
+{
+	s_reply(p);
+	snd(p, A, p->cseq, srv_una(p), 0, NULL, NULL); /* the peer's window closes */
+}
+
+/* the application took nothing of 16 bytes: the 16-byte window is full */
+static void
+s_window_full(struct peer *p)
+{
+	s_small_window(p);
+	snd(p, AP, p->cseq, srv_una(p), 1024, "0123456789abcdef", NULL);
+	p->cseq += 16;
+}
+
+static void
+c_small_snd(struct tcp_conf *c)
+{
+	c->snd_buf = 4096;
+}
+
+static void
+c_small_rcv(struct tcp_conf *c)
+{
+	c->rcv_buf = 16;
+}
+
+/* ---- probes ---- */
+
+/* data at rcv_nxt, acking nothing new */
+static void
+pr_data(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_una(p), 1024, "MAIL FROM:<a@b>\r\n", NULL);
+}
+
+/* data without PSH */
+static void
+pr_data_nopsh(struct peer *p)
+{
+	snd(p, A, p->cseq, srv_una(p), 1024, "RCPT TO:<c@d>\r\n", NULL);
+}
+
+/* a pure ACK of all the server sent */
+static void
+pr_ack_all(struct peer *p)
+{
+	snd(p, A, p->cseq, srv_max(p), 1024, NULL, NULL);
+}
+
+/* a pure ACK of part of it */
+static void
+pr_ack_part(struct peer *p)
+{
+	snd(p, A, p->cseq, srv_una(p) + 1460, 1024, NULL, NULL);
+}
+
+/* the next request, acking the reply: the request/response case */
+static void
+pr_data_ack(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_max(p), 1024, "QUIT\r\n", NULL);
+}
+
+static void
+pr_data_ack_ts(struct peer *p)
+{
+	struct tcp_opts o = {.has = TCP_O_TS, .ts_val = 5003};
+
+	o.ts_ecr = p->flow->ts_ack != 0 ? (uint32_t)p->now : 0;
+	p->now += 3;
+	snd(p, AP, p->cseq, srv_max(p), 1024, "QUIT\r\n", &o);
+}
+
+static void
+pr_fin(struct peer *p)
+{
+	snd(p, AP | TCP_FIN, p->cseq, srv_max(p), 1024, "QUIT\r\n", NULL);
+}
+
+static void
+pr_rst(struct peer *p)
+{
+	snd(p, TCP_RST | A, p->cseq, srv_max(p), 1024, NULL, NULL);
+}
+
+static void
+pr_syn(struct peer *p)
+{
+	snd(p, TCP_SYN | A, p->cseq, srv_max(p), 1024, NULL, NULL);
+}
+
+static void
+pr_urg(struct peer *p)
+{
+	snd(p, AP | TCP_URG, p->cseq, srv_max(p), 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_noack(struct peer *p)
+{
+	snd(p, TCP_PSH, p->cseq, 0, 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_ahead(struct peer *p)
+{
+	snd(p, AP, p->cseq + 100, srv_max(p), 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_old(struct peer *p)
+{
+	snd(p, AP, p->cseq - 8, srv_max(p), 1024, "HELO x\r\n", NULL);
+}
+
+static void
+pr_wnd_grows(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_max(p), 2048, "NOOP\r\n", NULL);
+}
+
+static void
+pr_wnd_shrinks(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_max(p), 512, "NOOP\r\n", NULL);
+}
+
+static void
+pr_wnd_zero(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_max(p), 0, "NOOP\r\n", NULL);
+}
+
+/* still zero: the window is unchanged, but zero */
+static void
+pr_wnd_still_zero(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_una(p), 0, "NOOP\r\n", NULL);
+}
+
+static void
+pr_ack_beyond(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_max(p) + 10, 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_ack_old(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_una(p) - 1, 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_dupack(struct peer *p)
+{
+	snd(p, A, p->cseq, srv_una(p), 1024, NULL, NULL);
+}
+
+static void
+pr_sack(struct peer *p)
+{
+	struct tcp_opts o = {.has = TCP_O_SACK, .nsack = 1};
+
+	o.sack[0][0] = srv_una(p) + 1460;
+	o.sack[0][1] = srv_una(p) + 2920;
+	snd(p, A, p->cseq, srv_una(p), 1024, NULL, &o);
+}
+
+/* an ACK of new data while the scoreboard holds a range */
+static void
+pr_after_sack(struct peer *p)
+{
+	pr_sack(p);
+	snd(p, AP, p->cseq, srv_una(p), 1024, "NOOP\r\n", NULL);
+}
+
+/* data after a duplicate ACK (dupacks 1) */
+static void
+pr_after_dupack(struct peer *p)
+{
+	pr_dupack(p);
+	snd(p, AP, p->cseq, srv_una(p), 1024, "NOOP\r\n", NULL);
+}
+
+static void
+pr_too_long(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_una(p), 1024, "0123456789abcdefXYZ", NULL);
+}
+
+/* one byte more, after the window filled */
+static void
+pr_one_more(struct peer *p)
+{
+	snd(p, AP, p->cseq, srv_una(p), 1024, "!", NULL);
+}
+
+static const struct pcase cases[] = {
+        {"in-order data, nothing new acked", true, NULL, s_plain, pr_data},
+        {"in-order data without PSH", true, NULL, s_ws, pr_data_nopsh},
+        {"pure ACK of all in flight", true, NULL, s_reply, pr_ack_all},
+        {"pure ACK of part of the flight", true, NULL, s_flight, pr_ack_part},
+        {"request acking the reply", true, NULL, s_reply, pr_data_ack},
+        {"request acking the reply, with timestamps", true, NULL, s_ts, pr_data_ack_ts},
+        {"not taken: FIN", false, NULL, s_reply, pr_fin},
+        {"not taken: RST", false, NULL, s_reply, pr_rst},
+        {"not taken: SYN", false, NULL, s_reply, pr_syn},
+        {"not taken: URG", false, NULL, s_reply, pr_urg},
+        {"not taken: no ACK", false, NULL, s_reply, pr_noack},
+        {"not taken: sequence ahead of rcv_nxt", false, NULL, s_reply, pr_ahead},
+        {"not taken: sequence behind rcv_nxt", false, NULL, s_reply, pr_old},
+        {"not taken: window grows", false, NULL, s_reply, pr_wnd_grows},
+        {"not taken: window shrinks", false, NULL, s_reply, pr_wnd_shrinks},
+        {"not taken: window closes", false, NULL, s_reply, pr_wnd_zero},
+        {"not taken: window stays zero", false, NULL, s_zero_wnd, pr_wnd_still_zero},
+        {"not taken: ACK beyond snd_max", false, NULL, s_reply, pr_ack_beyond},
+        {"not taken: ACK below snd_una", false, NULL, s_reply, pr_ack_old},
+        {"not taken: duplicate ACK", false, NULL, s_flight, pr_dupack},
+        {"not taken: SACK blocks", false, NULL, s_flight, pr_sack},
+        {"not taken: SACK scoreboard not empty", false, NULL, s_flight, pr_after_sack},
+        {"not taken: duplicate ACKs counted", false, NULL, s_flight, pr_after_dupack},
+        {"not taken: out-of-order queue", false, NULL, s_ooo, pr_data},
+        {"not taken: text beyond the window", false, c_small_rcv, s_small_window, pr_too_long},
+        {"not taken: window full", false, c_small_rcv, s_window_full, pr_one_more},
+        {"not taken: our FIN queued", false, NULL, s_closing, pr_data_ack},
+        {"not taken: sent() owed", false, c_small_snd, s_blocked, pr_ack_part},
+        {"not taken: not ESTABLISHED (CLOSE_WAIT)", false, NULL, s_fin_in, pr_dupack},
+};
+
+/* same_out - two recorded segments are the same on the wire */
+static bool
+same_out(const struct pout *a, const struct pout *b)
+{
+	const struct tcp_out *x = &a->o, *y = &b->o;
+
+	return x->family == y->family && x->flags == y->flags && x->wnd == y->wnd &&
+	       x->seq == y->seq && x->ack == y->ack && x->sport == y->sport &&
+	       x->dport == y->dport && memcmp(&x->src, &y->src, sizeof(x->src)) == 0 &&
+	       memcmp(&x->dst, &y->dst, sizeof(x->dst)) == 0 &&
+	       memcmp(&x->opt, &y->opt, sizeof(x->opt)) == 0 && a->len == b->len &&
+	       memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* flow_bytes - a flow's fields, without the pointers that differ by stack */
+static struct tcp_flow
+flow_bytes(const struct tcp_flow *f)
+{
+	struct tcp_flow c = *f;
+
+	c.lc = NULL;
+	c.app = NULL;
+	return c;
+}
+
+/* compare - both stacks after the probe: false (and why) if they differ */
+static bool
+compare(struct peer *a, struct peer *b)
+{
+	struct tcp_stats sa = *a->st, sb = *b->st;
+
+	if (a->nout != b->nout) {
+		printf("#   %d segments sent against %d\n", a->nout, b->nout);
+		return false;
+	}
+	for (int i = 0; i < a->nout; i++)
+		if (!same_out(&a->out[i], &b->out[i])) {
+			printf("#   segment %d differs: flags %02x/%02x seq %u/%u ack %u/%u wnd "
+			       "%u/%u len %u/%u\n",
+			       i, a->out[i].o.flags, b->out[i].o.flags, a->out[i].o.seq,
+			       b->out[i].o.seq, a->out[i].o.ack, b->out[i].o.ack, a->out[i].o.wnd,
+			       b->out[i].o.wnd, a->out[i].len, b->out[i].len);
+			return false;
+		}
+	sa.predicted = sb.predicted = 0;
+	if (memcmp(&sa, &sb, sizeof(sa)) != 0) {
+		printf("#   counters differ\n");
+		return false;
+	}
+	if ((a->flow == NULL) != (b->flow == NULL)) {
+		printf("#   one flow ended, the other did not\n");
+		return false;
+	}
+	if (a->flow != NULL) {
+		struct tcp_flow fa = flow_bytes(a->flow), fb = flow_bytes(b->flow);
+
+		if (memcmp(&fa, &fb, sizeof(fa)) != 0) {
+			printf("#   flows differ: state %u/%u rcv_nxt %u/%u snd_una %u/%u "
+			       "flags %x/%x\n",
+			       fa.state, fb.state, fa.rcv_nxt, fb.rcv_nxt, fa.snd_una, fb.snd_una,
+			       fa.flags, fb.flags);
+			return false;
+		}
+	}
+	if (a->rxlen != b->rxlen || memcmp(a->rx, b->rx, a->rxlen) != 0 ||
+	    a->accepts != b->accepts || a->fins != b->fins || a->closes != b->closes ||
+	    a->sents != b->sents || a->why != b->why) {
+		printf("#   the applications saw different things\n");
+		return false;
+	}
+	return true;
+}
+
+/* start - a stack for case c, with or without prediction */
+static struct peer *
+start(const struct pcase *c, bool predict)
+{
+	struct tcp_conf cf;
+	struct peer *p;
+
+	p_conf(&cf);
+	if (c->conf != NULL)
+		c->conf(&cf);
+	cf.no_prediction = !predict;
+	p = p_start(&cf);
+	return p;
+}
+
+static void
+run_case(const struct pcase *c)
+{
+	struct peer *a = start(c, true), *b = start(c, false);
+	uint64_t before;
+
+	c->setup(a);
+	c->setup(b);
+	if (!ok(a->flow != NULL && b->flow != NULL, "%s: set up", c->name)) {
+		p_stop(a);
+		p_stop(b);
+		return;
+	}
+	before = a->st->predicted;
+	p_clear(a);
+	p_clear(b);
+	c->probe(a);
+	c->probe(b);
+	if (c->taken)
+		is_int(a->st->predicted - before, 1, "%s: predicted", c->name);
+	else
+		is_int(a->st->predicted - before, 0, "%s: general path", c->name);
+	is_int(b->st->predicted, 0, "%s: the reference stack never predicts", c->name);
+	ok(compare(a, b), "%s: same segments, flow, counters and delivery as the general path",
+	   c->name);
+	p_stop(a);
+	p_stop(b);
+}
+
+/* A whole SMTP-like session: request, reply, ACK, ..., both closes; most
+ * segments predicted, and the same result as the general path. */
+static void
+test_session(void)
+{
+	static const char *const req[] = {"EHLO x\r\n", "MAIL FROM:<a@b>\r\n", "RCPT TO:<c@d>\r\n",
+	                                  "QUIT\r\n"};
+	struct peer *p[2];
+	uint64_t in = 0;
+
+	for (int k = 0; k < 2; k++) {
+		struct tcp_conf cf;
+
+		p_conf(&cf);
+		cf.no_prediction = k == 1;
+		p[k] = p_start(&cf);
+		p[k]->echo = true;
+		handshake(p[k], TCP_O_WS | TCP_O_SACKOK);
+		for (unsigned i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+			p[k]->now += 5;
+			snd(p[k], AP, p[k]->cseq, p[k]->flow->snd_max, 1024, req[i], NULL);
+			p[k]->cseq += (uint32_t)strlen(req[i]);
+		}
+		p[k]->now += 5;
+		tcp_close(p[k]->flow);
+		snd(p[k], A | TCP_FIN, p[k]->cseq, p[k]->flow->snd_max, 1024, NULL, NULL);
+		in = p[k]->st->seg_in;
+	}
+	is_int(p[0]->st->predicted, 4, "session: the four requests are predicted");
+	ok(in == 7 && p[0]->closes == 1 && p[0]->flow == NULL, "session: ended normally");
+	ok(compare(p[0], p[1]), "session: same as the general path");
+	p_stop(p[0]);
+	p_stop(p[1]);
+}
+
+int
+main(void)
+{
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+	test_session();
+	return done_testing();
+}
