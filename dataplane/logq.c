@@ -116,15 +116,20 @@ logq_drain(struct logq *q)
 	time_t t = time(NULL);
 	struct tm tm;
 
+	int pid = (int)getpid();
+
 	localtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	while ((n = rte_ring_sc_dequeue_burst_elem(q->ring, recs, sizeof(recs[0]), 8, NULL)) > 0) {
+	/* a ring holds at most LOGQ_RING lines: more would be another lcore's
+	 * time (the producer goes on adding while this drains) */
+	while (total < LOGQ_RING &&
+	       (n = rte_ring_sc_dequeue_burst_elem(q->ring, recs, sizeof(recs[0]), 8, NULL)) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			if (target == GCONF_LOG_SYSLOG)
 				syslog(LOG_INFO, "%.*s", (int)recs[i].len, recs[i].line);
 			else
-				fprintf(out, "%s %s smtpgate/smtpd[%d]: %.*s\n", stamp, host,
-				        (int)getpid(), (int)recs[i].len, recs[i].line);
+				fprintf(out, "%s %s smtpgate/smtpd[%d]: %.*s\n", stamp, host, pid,
+				        (int)recs[i].len, recs[i].line);
 		}
 		total += n;
 	}

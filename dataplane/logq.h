@@ -14,7 +14,7 @@
 #include "gconf.h"
 
 #define LOGQ_LINE_MAX 2046 /* a reject line echoes the reply, sender, recipient and HELO */
-#define LOGQ_RING     1024 /* lines per lcore between two drains (every 10 ms) */
+#define LOGQ_RING     1024 /* lines per lcore between two drains (every 10 ms, 1 ms when busy) */
 
 struct rte_ring;
 
@@ -33,7 +33,8 @@ void logq_push(struct logq *q, const char *line, size_t len);
 __attribute__((format(printf, 2, 3))) void logq_printf(struct logq *q, const char *fmt, ...);
 /* logq_open - the control thread's output, from the gate config; 0 or -1 */
 int logq_open(const struct gconf *gc);
-/* logq_drain - write every queued line of q; the number written */
+/* logq_drain - write the queued lines of q, up to LOGQ_RING (what the ring
+ * held when the drain began); the number written */
 unsigned logq_drain(struct logq *q);
 void logq_close(void);
 

@@ -255,13 +255,28 @@ lcores_init(void)
 	return 0;
 }
 
-/* drain_logs - the control thread writes what the lcores logged */
-static void
+/* drain_logs - the control thread writes what the lcores logged; the most
+ * lines any one ring held */
+static unsigned
 drain_logs(void)
 {
+	unsigned most = 0;
+
 	for (unsigned i = 0; i < gconf.nlcores; i++)
-		logq_drain(&lcore_conf[gconf.lcores[i]].log);
+		most = RTE_MAX(most, logq_drain(&lcore_conf[gconf.lcores[i]].log));
 	authd_drain_logs();
+	return most;
+}
+
+/* drain_pause_us - how long the control thread sleeps after a drain that
+ * found at most `most` lines in a ring: 10 ms when logging is light, 1 ms
+ * once a ring filled a quarter of its LOGQ_RING between two drains, so that
+ * a lcore refusing more than LOGQ_RING lines per 10 ms (100,000 a second)
+ * does not lose log lines to a full ring */
+static unsigned
+drain_pause_us(unsigned most)
+{
+	return most >= LOGQ_RING / 4 ? 1000 : 10 * 1000;
 }
 
 /* climit_setup - the per-client limits table all lcores share, in DPDK memory */
@@ -475,11 +490,12 @@ main(int argc, char **argv)
 	       gconf.nlcores == 1 ? "" : "s");
 	fflush(stdout);
 	while (!gate_quit) {
-		drain_logs();
+		unsigned most = drain_logs();
+
 		metrics_poll();
 		if (gate_draining && drained())
 			gate_quit = true;
-		usleep(10 * 1000);
+		usleep(drain_pause_us(most));
 	}
 	control_stop();
 	authd_stop();
