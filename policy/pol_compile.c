@@ -297,6 +297,29 @@ hs_set_free(struct hs_set *hs)
 	free(hs->lits);
 }
 
+/* build_heads - the head filter of an input's HP_ALWAYS patterns, from
+ * the entries as written (none when one of them is not anchored) */
+static int
+build_heads(struct pol_snapshot *s, int in, const struct hs_set *hs)
+{
+	const char **pats = malloc(hs->n * sizeof(*pats));
+	bool *glob = malloc(hs->n * sizeof(*glob));
+	int rc = -1;
+
+	if (pats != NULL && glob != NULL) {
+		for (size_t i = 0; i < hs->n; i++) {
+			const struct pol_entry *e = &s->m->entries[hs->ids[i]];
+
+			pats[i] = e->key;
+			glob[i] = e->kind == POL_P_GLOB;
+		}
+		rc = pol_heads_build(pats, glob, hs->n, &s->heads[in]);
+	}
+	free(pats);
+	free(glob);
+	return rc;
+}
+
 /* compile_part - the database of one input's part from its gathered patterns */
 static int
 compile_part(struct pol_snapshot *s, int in, int part, struct hs_set *hs, struct pol_errs *errs)
@@ -310,6 +333,8 @@ compile_part(struct pol_snapshot *s, int in, int part, struct hs_set *hs, struct
 		return -1;
 	memcpy(s->hs_map[in][part], hs->ids, hs->n * sizeof(*hs->ids));
 	if (part == HP_LIT && (s->grams[in] = pol_grams_build(hs->lits, hs->n)) == NULL)
+		return -1;
+	if (part == HP_ALWAYS && build_heads(s, in, hs) < 0)
 		return -1;
 	s->hs[in][part] = pol_hs_get(hs->exprs, hs->flags, s->hs_map[in][part], hs->n, &cached,
 	                             errs, s->m->entries);
@@ -408,6 +433,8 @@ pol_compile(struct pol_model *m, struct pol_errs *errs)
 				s->stats.mem_bytes += s->hs[in][part]->bytes;
 		if (s->grams[in] != NULL)
 			s->stats.mem_bytes += (s->grams[in]->mask + 1) * sizeof(uint32_t);
+		if (s->heads[in] != NULL)
+			s->stats.mem_bytes += s->heads[in]->n * sizeof(s->heads[in]->h[0]);
 	}
 	s->stats.compile_seconds = now_seconds() - t0;
 	return s;
@@ -442,6 +469,7 @@ pol_snapshot_free(struct pol_snapshot *s)
 			free(s->hs_map[in][part]);
 		}
 		pol_grams_free(s->grams[in]);
+		free(s->heads[in]);
 	}
 	hs_free_scratch(s->scratch0);
 	pol_snapshot_scratch_free(s);

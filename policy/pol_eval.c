@@ -156,7 +156,8 @@ match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
 	}
 	if (a->full_len > 0 && scr != NULL) {
 		/* both parts report into c, which keeps the lowest entry of all */
-		if (s->hs[in][HP_ALWAYS] != NULL)
+		if (s->hs[in][HP_ALWAYS] != NULL &&
+		    (s->heads[in] == NULL || pol_heads_any(s->heads[in], a->full, a->full_len)))
 			scan_part(s, scr, in, HP_ALWAYS, a, &c);
 		if (s->hs[in][HP_LIT] != NULL && pol_grams_any(s->grams[in], a->full, a->full_len))
 			scan_part(s, scr, in, HP_LIT, a, &c);

@@ -29,8 +29,9 @@ struct pol_rec {
 enum pol_input { IN_HELO, IN_SENDER, IN_RCPT, IN_COUNT };
 
 /* The two Hyperscan databases of an input: patterns without a literal the
- * prefilter can use are scanned for every input, the others only when the
- * input holds one of their grams (pol_lit.c). */
+ * prefilter can use are scanned for every input their heads allow (all
+ * when one has none), the others only when the input holds one of their
+ * grams (pol_lit.c). */
 enum pol_hspart { HP_ALWAYS, HP_LIT, HP_COUNT };
 
 /* Grams (3 or 4 bytes) of the literals the HP_LIT patterns require: a
@@ -44,6 +45,20 @@ struct pol_grams {
 	uint32_t mask; /* slots - 1 */
 	size_t n;      /* grams held */
 	size_t step;   /* input positions pol_grams_any tries: 2, or 1 with 3-byte grams */
+};
+
+/* What the first bytes of every input an HP_ALWAYS pattern matches must
+ * be, when the pattern is anchored at the start ("^[0-9]{8,}@", a glob not
+ * starting with '*'): a byte class per position, POL_HEAD_LEN at most.
+ * The database is scanned only when some pattern's head fits (pol_lit.c). */
+#define POL_HEAD_LEN 4
+struct pol_head {
+	uint64_t cls[POL_HEAD_LEN][4]; /* 256-bit byte sets, caseless */
+	size_t len;                    /* positions known, 1..POL_HEAD_LEN */
+};
+struct pol_heads {
+	size_t n;
+	struct pol_head h[];
 };
 
 /* The client prefix lists. */
@@ -85,6 +100,7 @@ struct pol_snapshot {
 	struct pol_hsdb *hs[IN_COUNT][HP_COUNT];
 	uint32_t *hs_map[IN_COUNT][HP_COUNT];   /* Hyperscan id -> entry id */
 	struct pol_grams *grams[IN_COUNT];      /* prefilter of hs[in][HP_LIT] */
+	struct pol_heads *heads[IN_COUNT];      /* of hs[in][HP_ALWAYS]; NULL: always scanned */
 	hs_scratch_t *scratch0;                 /* offline use and the prototype for readers */
 	hs_scratch_t *scratch[POL_MAX_READERS]; /* one per reader slot */
 	struct pol_stats stats;
@@ -125,6 +141,9 @@ size_t pol_lit_required(const char *pat, bool glob, char *out, size_t size);
 struct pol_grams *pol_grams_build(const char *const *lits, size_t n);
 void pol_grams_free(struct pol_grams *g);
 bool pol_grams_any(const struct pol_grams *g, const char *s, size_t n);
+size_t pol_lit_head(const char *pat, bool glob, struct pol_head *h);
+int pol_heads_build(const char *const *pats, const bool *glob, size_t n, struct pol_heads **out);
+bool pol_heads_any(const struct pol_heads *hs, const char *s, size_t n);
 
 /* pol_fcache.c: per-reader facts of recent inputs */
 #define POL_FC_FACTS  3     /* facts per input: whitelist, blacklist, local */

@@ -12,8 +12,10 @@
  * bitmap, so every other input position is enough to see it: the walk, most
  * of the prefilter's cost, is halved (a 3-byte gram needs every position).
  * Patterns without such a literal go to a second database that is scanned
- * for every input. (One database of all, without a prefilter, cost more at
- * the bench's 170 patterns an input: bench/RESULTS.md.)
+ * for every input whose first bytes could begin a match of one of them (the
+ * head filter at the end of this file). (One database of all, without a
+ * prefilter, cost more at the bench's 170 patterns an input:
+ * bench/RESULTS.md.)
  *
  * The extraction must never claim a literal the pattern does not require: a
  * false one would hide a match. Whatever the reader below does not fully
@@ -382,6 +384,238 @@ pol_grams_any(const struct pol_grams *g, const char *s, size_t n)
 		if (probe(g, w & 0xffffff) || (i + 4 <= n && probe(g, w)))
 			return true;
 		if (i > 0 && probe(g, load32(s + i - 1)))
+			return true;
+	}
+	return false;
+}
+
+/* ---- the head filter of the patterns without a literal ---- */
+
+/* The patterns the gram table cannot select ("^[0-9]{8,}@", the bare
+ * dotted quad) are few but cost a Hyperscan scan of every input, about
+ * 400 instructions even when, as almost always, nothing matches. Most are
+ * anchored at the start: their first bytes must fall in known classes, and
+ * a few bit tests rule the scan out. Extraction is as conservative as the
+ * literals': anything not understood ends the head, a top-level '|' or an
+ * unanchored pattern leaves the input's database without a filter. */
+
+static void
+cls_set(uint64_t c[4], unsigned char b)
+{
+	c[b / 64] |= 1ull << (b % 64);
+}
+
+/* cls_add - byte b and, being caseless, its other ASCII case */
+static void
+cls_add(uint64_t c[4], unsigned char b)
+{
+	cls_set(c, b);
+	if (b >= 'a' && b <= 'z')
+		cls_set(c, (unsigned char)(b - 32));
+	else if (b >= 'A' && b <= 'Z')
+		cls_set(c, (unsigned char)(b + 32));
+}
+
+static void
+cls_range(uint64_t c[4], unsigned char lo, unsigned char hi)
+{
+	for (unsigned b = lo; b <= hi; b++)
+		cls_add(c, (unsigned char)b);
+}
+
+static void
+cls_all(uint64_t c[4])
+{
+	memset(c, 0xff, 4 * sizeof(*c));
+}
+
+/* class_of - the bytes of the class [..] spanning p..end; a negated or
+ * unusual class is taken as any byte (a superset is always safe) */
+static void
+class_of(const char *p, const char *end, uint64_t c[4])
+{
+	const char *q = p + 1, *last = end - 1; /* *last is the closing ']' */
+
+	if (*q == '^' || memchr(q, '\\', (size_t)(last - q)) != NULL ||
+	    memchr(q, '[', (size_t)(last - q)) != NULL) {
+		cls_all(c);
+		return;
+	}
+	for (; q < last; q++) {
+		if (q + 2 < last && q[1] == '-' && (unsigned char)q[0] <= (unsigned char)q[2]) {
+			cls_range(c, (unsigned char)q[0], (unsigned char)q[2]);
+			q += 2;
+		} else {
+			cls_add(c, (unsigned char)*q);
+		}
+	}
+}
+
+/* top_alternation - whether the regex has a '|' outside groups and classes
+ * (then '^' anchors one branch only); also true when it cannot be read */
+static bool
+top_alternation(const char *re)
+{
+	for (const char *p = re; *p != '\0';) {
+		if (*p == '|')
+			return true;
+		if (*p == '\\')
+			p += p[1] != '\0' ? 2 : 1;
+		else if (*p == '[')
+			p = skip_class(p);
+		else if (*p == '(')
+			p = skip_group(p);
+		else
+			p++;
+		if (p == NULL)
+			return true;
+	}
+	return false;
+}
+
+/* regex_atom - the byte class of the atom at p and the end of the atom;
+ * NULL when it is no single-byte atom this reader knows */
+static const char *
+regex_atom(const char *p, uint64_t c[4])
+{
+	memset(c, 0, 4 * sizeof(*c));
+	if (*p == '\\') {
+		char e = p[1];
+
+		if (e == '\0')
+			return NULL;
+		if (!is_alnum(e))
+			cls_add(c, (unsigned char)e);
+		else if (e == 'd')
+			cls_range(c, '0', '9');
+		else if (e == 'w') {
+			cls_range(c, '0', '9');
+			cls_range(c, 'a', 'z');
+			cls_add(c, '_');
+		} else
+			return NULL;
+		return p + 2;
+	}
+	if (*p == '[') {
+		const char *end = skip_class(p);
+
+		if (end != NULL)
+			class_of(p, end, c);
+		return end;
+	}
+	if (*p == '.') {
+		cls_all(c);
+		return p + 1;
+	}
+	if (*p == '\0' || strchr("^$()|*+?{}]", *p) != NULL)
+		return NULL;
+	cls_add(c, (unsigned char)*p);
+	return p + 1;
+}
+
+/* regex_head - the head of a regex anchored with '^': each atom, as many
+ * times as it must occur, until a quantifier lets it vary */
+static size_t
+regex_head(const char *re, struct pol_head *h)
+{
+	const char *p = re + 1;
+	size_t k = 0;
+
+	if (re[0] != '^' || top_alternation(re))
+		return 0;
+	while (k < POL_HEAD_LEN) {
+		uint64_t c[4];
+		const char *next = regex_atom(p, c);
+		size_t min = 1;
+		bool more = true; /* the head goes on after this atom */
+
+		if (next == NULL)
+			break;
+		if (*next == '*' || *next == '?')
+			break; /* optional: says nothing */
+		if (*next == '+') {
+			more = false;
+		} else if (counted(next) > 0) {
+			char *q;
+
+			min = strtoul(next + 1, &q, 10);
+			more = *q == '}'; /* {n}: exactly n */
+		}
+		for (size_t i = 0; i < min && k < POL_HEAD_LEN; i++)
+			memcpy(h->cls[k++], c, sizeof(c));
+		if (!more)
+			break;
+		p = next + counted(next);
+	}
+	return k;
+}
+
+/* glob_head - a glob's bytes before its first '*' ('?' is any byte) */
+static size_t
+glob_head(const char *glob, struct pol_head *h)
+{
+	size_t k = 0;
+
+	for (const char *p = glob; *p != '\0' && *p != '*' && k < POL_HEAD_LEN; p++, k++) {
+		memset(h->cls[k], 0, sizeof(h->cls[k]));
+		if (*p == '?')
+			cls_all(h->cls[k]);
+		else
+			cls_add(h->cls[k], (unsigned char)*p);
+	}
+	return k;
+}
+
+/* pol_lit_head - the classes every match's first bytes are in, and how
+ * many are known (0: none, the pattern is not anchored at the start) */
+size_t
+pol_lit_head(const char *pat, bool glob, struct pol_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->len = glob ? glob_head(pat, h) : regex_head(pat, h);
+	return h->len;
+}
+
+/* pol_heads_build - the heads of n patterns into *out, or NULL there when
+ * one pattern has none (the database must then always be scanned); -1 on
+ * allocation failure */
+int
+pol_heads_build(const char *const *pats, const bool *glob, size_t n, struct pol_heads **out)
+{
+	struct pol_heads *hs = malloc(sizeof(*hs) + n * sizeof(hs->h[0]));
+
+	*out = NULL;
+	if (hs == NULL)
+		return -1;
+	hs->n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (pol_lit_head(pats[i], glob[i], &hs->h[i]) == 0) {
+			free(hs);
+			return 0;
+		}
+	}
+	*out = hs;
+	return 0;
+}
+
+/* pol_heads_any - whether s[0..n) begins as some pattern's head requires */
+bool
+pol_heads_any(const struct pol_heads *hs, const char *s, size_t n)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		const struct pol_head *h = &hs->h[i];
+		size_t k = 0;
+
+		if (n < h->len)
+			continue;
+		while (k < h->len) {
+			unsigned char b = (unsigned char)s[k];
+
+			if (!(h->cls[k][b / 64] & (1ull << (b % 64))))
+				break;
+			k++;
+		}
+		if (k == h->len)
 			return true;
 	}
 	return false;

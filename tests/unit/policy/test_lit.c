@@ -240,6 +240,117 @@ test_grams_random(void)
 	is_int(bad, 0, "the prefilter agrees with brute force on every input");
 }
 
+/* Head filter cases: a pattern, whether a glob, the positions its head
+ * must know, and a sample it matches (NULL: no head). */
+static const struct {
+	const char *pat;
+	bool glob;
+	size_t len;
+	const char *sample;
+} heads[] = {
+        {"^[0-9]+([.-][0-9]+){3}$", false, 1, "198.51.100.7"},
+        {"^[a-z]{2}[0-9]{6,}@", false, 4, "qx1234567@example.com"},
+        {"^[0-9]{8,}@", false, 4, "12345678@example.com"},
+        {"^\\d\\w[^x]a+b", false, 4, "1_yaab"},
+        {"^a.b?c{2}d", false, 2, "axccd"},
+        {"^[]x-]{2}z", false, 3, "]-z"},
+        {"^\\.Q{1}r", false, 3, ".qr"},
+        {"^[a-z]{2,3}1", false, 2, "abc1"},
+        {"^x+yz", false, 1, "xxxyz"},
+        {"^[[:alpha:]]7", false, 2, "k7"},
+        {"ab?d*", true, 4, "abxdzz"},
+        {"X9*", true, 2, "x9y"},
+        {"?a*", true, 2, "ba"},
+        {"^(ab|cd)e", false, 0, NULL}, /* a group: not read */
+        {"^a|b", false, 0, NULL},      /* '^' anchors one branch */
+        {"a|^b", false, 0, NULL},
+        {"abc", false, 0, NULL}, /* not anchored */
+        {"^\\x41", false, 0, NULL},
+        {"*x", true, 0, NULL},
+};
+
+/* hs_matches - whether Hyperscan, compiled as pol_compile does, matches s */
+static int
+on_hit(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *arg)
+{
+	(void)id;
+	(void)from;
+	(void)to;
+	(void)flags;
+	*(bool *)arg = true;
+	return 1;
+}
+
+static hs_database_t *
+hs_of(const char *pat, bool glob)
+{
+	char *re = glob ? pol_glob_to_regex(pat) : strdup(pat);
+	unsigned flags = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY |
+	                 (glob ? HS_FLAG_DOTALL : 0);
+	hs_database_t *db = NULL;
+	hs_compile_error_t *err = NULL;
+
+	if (re == NULL || hs_compile(re, flags, HS_MODE_BLOCK, NULL, &db, &err) != HS_SUCCESS) {
+		hs_free_compile_error(err);
+		db = NULL;
+	}
+	free(re);
+	return db;
+}
+
+/* test_heads - each pattern's head, and against Hyperscan on random inputs
+ * grown from its sample: whenever Hyperscan matches, the head fits (the
+ * filter never hides a match), and it does rule out inputs */
+static void
+test_heads(void)
+{
+	unsigned long checked = 0, matched = 0, ruled_out = 0, bad = 0;
+
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		struct pol_head h;
+		struct pol_heads *one = NULL;
+		hs_database_t *db;
+		hs_scratch_t *scr = NULL;
+
+		is_int(pol_lit_head(heads[i].pat, heads[i].glob, &h), heads[i].len, "head of %s %s",
+		       heads[i].glob ? "glob" : "regex", heads[i].pat);
+		ok(pol_heads_build(&heads[i].pat, &heads[i].glob, 1, &one) == 0 &&
+		           (one != NULL) == (heads[i].len > 0),
+		   "%s: a filter when it has a head", heads[i].pat);
+		if (one == NULL)
+			continue;
+		db = hs_of(heads[i].pat, heads[i].glob);
+		if (!ok(db != NULL && hs_alloc_scratch(db, &scr) == HS_SUCCESS, "%s compiles",
+		        heads[i].pat)) {
+			free(one);
+			continue;
+		}
+		for (int k = 0; k < 5000; k++) {
+			char in[256];
+			bool hit = false;
+
+			mutate(heads[i].sample, in, sizeof(in));
+			if (k % 4 == 0 && strlen(in) > 0) /* also a random first byte */
+				in[0] = (char)(rnd() % 255 + 1);
+			checked++;
+			hs_scan(db, in, (unsigned)strlen(in), 0, scr, on_hit, &hit);
+			matched += hit;
+			if (!pol_heads_any(one, in, strlen(in))) {
+				ruled_out++;
+				if (hit && bad++ < 5)
+					printf("# %s matches \"%s\" but its head rules it out\n",
+					       heads[i].pat, in);
+			}
+		}
+		hs_free_scratch(scr);
+		hs_free_database(db);
+		free(one);
+	}
+	ok(matched > 10000, "random inputs matched %lu times of %lu", matched, checked);
+	ok(ruled_out > 5000, "the heads ruled out %lu inputs", ruled_out);
+	is_int(bad, 0, "no input a pattern matches is ruled out");
+}
+
 /* test_eval - verdicts through the prefilter, both databases of an input */
 static void
 test_eval(void)
@@ -264,6 +375,12 @@ test_eval(void)
 	        {"h.example", "bounce42@x.example", POL_R_ACCEPT, NULL},
 	        {"h.example", "joe+T7abc@x.example", POL_R_BL_SENDER, "/\\+t7[a-z]*@/"},
 	        {"h.example", "joe+t8abc@x.example", POL_R_ACCEPT, NULL},
+	        /* the head filter of the patterns without a literal */
+	        {"1.2.3.4", "u@x.example", POL_R_BL_HELO, "/^[0-9]+([.-][0-9]+){3}$/"},
+	        {"x1.2.3.4", "u@x.example", POL_R_ACCEPT, NULL},
+	        {"h.example", "AB1234567@x.example", POL_R_BL_SENDER, "/^[a-z]{2}[0-9]{6,}@/"},
+	        {"h.example", "a1234567@x.example", POL_R_ACCEPT, NULL},
+	        {"h.example", "ab12345@x.example", POL_R_ACCEPT, NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -295,6 +412,7 @@ main(void)
 	test_required();
 	test_grams();
 	test_grams_random();
+	test_heads();
 	test_eval();
 	pol_hs_cache_clear();
 	return done_testing();
