@@ -357,14 +357,14 @@ print_stats(void)
 		const struct tcp_stats *t = tcp_lcore_stats(lc->tcp);
 		const struct smtp_stats *ss = &lc->sess.stats;
 
-		printf("smtpgate: lcore %u: tcp seg_in %lu seg_out %lu accepted %lu retransmits "
-		       "%lu rto_fired %lu fast_retransmits %lu sack_retransmits %lu "
+		printf("smtpgate: lcore %u: tcp seg_in %lu seg_out %lu predicted %lu accepted %lu "
+		       "retransmits %lu rto_fired %lu fast_retransmits %lu sack_retransmits %lu "
 		       "rst_in %lu rst_out %lu cookies_sent %lu cookies_ok %lu drop_csum %lu "
 		       "drop_noport %lu flows_active %lu drop_full %lu full_replies %lu\n",
-		       gconf.lcores[i], t->seg_in, t->seg_out, t->accepted, t->retransmits,
-		       t->rto_fired, t->fast_retransmits, t->sack_retransmits, t->rst_in,
-		       t->rst_out, t->cookies_sent, t->cookies_ok, t->drop_csum, t->drop_noport,
-		       t->flows_active, t->drop_full, t->full_replies);
+		       gconf.lcores[i], t->seg_in, t->seg_out, t->predicted, t->accepted,
+		       t->retransmits, t->rto_fired, t->fast_retransmits, t->sack_retransmits,
+		       t->rst_in, t->rst_out, t->cookies_sent, t->cookies_ok, t->drop_csum,
+		       t->drop_noport, t->flows_active, t->drop_full, t->full_replies);
 		printf("smtpgate: lcore %u: smtp sessions_opened %lu sessions_closed %lu commands "
 		       "%lu "
 		       "replies_2xx %lu replies_4xx %lu replies_5xx %lu refused %lu lost_output "

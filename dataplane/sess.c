@@ -37,6 +37,7 @@ struct sess {
 	struct smtp_session ss;
 	struct climit_hold hold; /* the session counted against its client's limit */
 	uint64_t armed;          /* the deadline the flow's timer has (0: none), see arm() */
+	bool lean;               /* what the flow was last told by tcp_set_lean, see lean() */
 };
 
 /* sess_of - the glue's state around an engine session */
@@ -161,15 +162,29 @@ arm(struct tcp_flow *f, struct smtp_session *ss)
 	set_timer(f, ss, at);
 }
 
-/* after - act on what the engine said. The flow is lean (small buffers,
- * refused first when the chunk pool runs low) except while a message
- * flows: a session before DATA needs a command line and a pipelined batch
- * in, a few replies out (sess.h) */
+/* lean - the flow is lean (small buffers, refused first when the chunk
+ * pool runs low) except while a message flows: a session before DATA
+ * needs a command line and a pipelined batch in, a few replies out
+ * (sess.h). The glue is the only caller of tcp_set_lean for its flows, so
+ * it calls into tcp/ only when the wish changes (twice per message), not
+ * after every step. */
+static void
+lean(struct tcp_flow *f, struct smtp_session *ss)
+{
+	bool want = ss->state != SMTP_S_DATA;
+
+	if (sess_of(ss)->lean == want)
+		return;
+	sess_of(ss)->lean = want;
+	tcp_set_lean(f, want);
+}
+
+/* after - act on what the engine said */
 static void
 after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum smtp_action a,
       struct smtp_out *out)
 {
-	tcp_set_lean(f, ss->state != SMTP_S_DATA);
+	lean(f, ss);
 	flush(lc, f, ss, out);
 	if (a == SMTP_CLOSE) {
 		struct tls_conn *t = tls_of(ss);
@@ -291,6 +306,7 @@ on_accept(void *ctx, struct tcp_flow *f)
 	s = chunk_get(&lc->sess.sessions);
 	s->hold = hold;
 	s->armed = 0;
+	s->lean = tcp_flow_lean(f);
 	tcp_flow_set_app(f, &s->ss);
 	a = smtp_open(&s->ss, &lc->sess.env, snap, now_of(lc), &client, k->lport, &out);
 	after(lc, f, &s->ss, a, &out);

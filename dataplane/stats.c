@@ -105,6 +105,8 @@ static struct stats_metric table[] = {
           "Neighbour notes that did not fit another lcore's ring."),
         C("tcp_segments_received_total", tcp.seg_in, "TCP segments received."),
         C("tcp_segments_sent_total", tcp.seg_out, "TCP segments sent."),
+        C("tcp_predicted_total", tcp.predicted,
+          "TCP segments that took the header-prediction fast path (of those received)."),
         C("tcp_payload_received_bytes_total", tcp.bytes_in,
           "TCP payload bytes delivered to applications."),
         C("tcp_payload_sent_bytes_total", tcp.bytes_out,

@@ -411,22 +411,38 @@ alive(const struct tcp_flow *f)
 	return !(f->flags & TCP_F_DEAD) && f->state > TCP_S_CLOSED && f->state < TCP_S_TIME_WAIT;
 }
 
-/* tcp_send_space - bytes tcp_send() would take. A lean flow gets none
- * once the pool is down to its reserve, which is kept for full flows: an
- * application that checks first (the SMTP engine) then holds its reply
- * back, or refuses a new connection, rather than lose it. */
-size_t
-tcp_send_space(const struct tcp_flow *f)
+/* send_space - bytes tcp_send() would take. The states that take bytes
+ * (ESTABLISHED, CLOSE_WAIT, SYN_SENT) are all alive() ones, so a dead or
+ * closing flow is one flag test. A lean flow gets none once the pool is
+ * down to its reserve, which is kept for full flows: an application that
+ * checks first (the SMTP engine) then holds its reply back, or refuses a
+ * new connection, rather than lose it. Inline: tcp_send() asks it again
+ * for every reply the application sized with tcp_send_space(). */
+static inline size_t
+send_space(const struct tcp_flow *f)
 {
-	if (!alive(f) || (f->flags & TCP_F_FIN_QUEUED) ||
+	const struct tcp_lcore *lc = f->lc;
+	uint32_t max;
+
+	if ((f->flags & (TCP_F_DEAD | TCP_F_FIN_QUEUED)) ||
 	    (f->state != TCP_S_ESTABLISHED && f->state != TCP_S_CLOSE_WAIT &&
 	     f->state != TCP_S_SYN_SENT))
 		return 0;
-	if ((f->flags & TCP_F_LEAN) && f->lc->chunks_free_n <= f->lc->conf.chunk_reserve)
-		return 0;
-	uint32_t max = tcp_snd_buf(f);
-
+	if (f->flags & TCP_F_LEAN) {
+		if (lc->chunks_free_n <= lc->conf.chunk_reserve)
+			return 0;
+		max = lc->conf.lean_snd_buf;
+	} else {
+		max = lc->conf.snd_buf;
+	}
 	return f->sq.len < max ? max - f->sq.len : 0;
+}
+
+/* tcp_send_space - bytes tcp_send() would take now */
+size_t
+tcp_send_space(const struct tcp_flow *f)
+{
+	return send_space(f);
 }
 
 /* tcp_send - queue bytes for sending */
@@ -434,7 +450,7 @@ size_t
 tcp_send(struct tcp_flow *f, const void *buf, size_t len)
 {
 	struct tcp_lcore *lc = f->lc;
-	size_t room = tcp_send_space(f), n = len < room ? len : room, got;
+	size_t room = send_space(f), n = len < room ? len : room, got;
 
 	if (n == 0) {
 		if (len > 0 && alive(f))

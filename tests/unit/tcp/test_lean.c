@@ -209,6 +209,38 @@ test_send_bound(void)
 	p_stop(p);
 }
 
+/* Send space by state (tcp_send_space() and tcp_send() share one check):
+ * bytes are taken in ESTABLISHED and CLOSE_WAIT, none once our FIN is
+ * queued or the flow is gone, and tcp_send() agrees with the space. */
+static void
+test_send_states(void)
+{
+	struct tcp_conf cf;
+	struct peer *p;
+
+	lean_conf(&cf);
+	p = p_start(&cf);
+	p_handshake(p, true);
+	tcp_set_lean(p->flow, false);
+	p_seg(p, TCP_FIN | TCP_ACK, p->cseq, p->flow->snd_max, 1024, NULL, 0);
+	p->cseq++;
+	ok(tcp_flow_state(p->flow) == TCP_S_CLOSE_WAIT && tcp_send_space(p->flow) == 65536,
+	   "CLOSE_WAIT: the peer's FIN leaves our send space whole");
+	is_int(tcp_send(p->flow, big, 100), 100, "CLOSE_WAIT: tcp_send() takes the bytes");
+	tcp_close(p->flow);
+	ok(tcp_flow_state(p->flow) == TCP_S_LAST_ACK && tcp_send_space(p->flow) == 0,
+	   "LAST_ACK, our FIN queued: no send space");
+	is_int(tcp_send(p->flow, big, 100), 0, "LAST_ACK: tcp_send() takes nothing");
+	p_stop(p);
+	p = p_start(&cf);
+	p_handshake(p, true);
+	tcp_close(p->flow);
+	ok(tcp_flow_state(p->flow) == TCP_S_FIN_WAIT_1 && tcp_send_space(p->flow) == 0 &&
+	           tcp_send(p->flow, big, 10) == 0,
+	   "FIN_WAIT_1: nothing after our FIN");
+	p_stop(p);
+}
+
 /* The low-pool policy: a lean flow's new data is refused (not acked) below
  * chunk_low if it holds chunks, below chunk_reserve always; a full flow's
  * never. Another, full flow with unacknowledged output uses the pool up to
@@ -336,6 +368,7 @@ main(void)
 	test_window_bounds();
 	test_open_and_lean_again();
 	test_send_bound();
+	test_send_states();
 	test_low_pool();
 	test_hwm();
 	return done_testing();
