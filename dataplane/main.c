@@ -268,15 +268,17 @@ drain_logs(void)
 	return most;
 }
 
-/* drain_pause_us - how long the control thread sleeps after a drain that
- * found at most `most` lines in a ring: 10 ms when logging is light, 1 ms
- * once a ring filled a quarter of its LOGQ_RING between two drains, so that
- * a lcore refusing more than LOGQ_RING lines per 10 ms (100,000 a second)
- * does not lose log lines to a full ring */
+/* drain_pause_us - how long the control thread sleeps next, after a drain
+ * that found at most `most` lines in a ring `pause_us` after the one
+ * before: 10 ms while logging is light, 1 ms while the lines come at a
+ * quarter of LOGQ_RING per 10 ms or faster, so that a lcore refusing more
+ * than LOGQ_RING lines per 10 ms (100,000 a second) does not lose lines to
+ * a full ring. The rate, not the count, decides: at 1 ms the count is ten
+ * times smaller for the same load. */
 static unsigned
-drain_pause_us(unsigned most)
+drain_pause_us(unsigned most, unsigned pause_us)
 {
-	return most >= LOGQ_RING / 4 ? 1000 : 10 * 1000;
+	return most * (10 * 1000 / pause_us) >= LOGQ_RING / 4 ? 1000 : 10 * 1000;
 }
 
 /* climit_setup - the per-client limits table all lcores share, in DPDK memory */
@@ -489,13 +491,14 @@ main(int argc, char **argv)
 	printf("smtpgate: running on %u lcore%s; SIGTERM stops\n", gconf.nlcores,
 	       gconf.nlcores == 1 ? "" : "s");
 	fflush(stdout);
-	while (!gate_quit) {
+	for (unsigned pause_us = 10 * 1000; !gate_quit;) {
 		unsigned most = drain_logs();
 
 		metrics_poll();
 		if (gate_draining && drained())
 			gate_quit = true;
-		usleep(drain_pause_us(most));
+		pause_us = drain_pause_us(most, pause_us);
+		usleep(pause_us);
 	}
 	control_stop();
 	authd_stop();
