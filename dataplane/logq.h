@@ -4,6 +4,11 @@
  * into its own single-producer ring and goes on; when the ring is full the
  * line is dropped and counted. The control thread drains every ring and
  * writes Postfix-style lines to stdout, a file or syslog.
+ *
+ * A line takes as many LOGQ_SLOT-byte ring elements as it needs (its
+ * length in the first two bytes, then its bytes), enqueued at once: reject
+ * lines average some 250 bytes, so the ring holds several times more of
+ * them than in LOGQ_LINE_MAX-byte records, in the same memory.
  */
 #ifndef LOGQ_H
 #define LOGQ_H
@@ -14,7 +19,14 @@
 #include "gconf.h"
 
 #define LOGQ_LINE_MAX 2046 /* a reject line echoes the reply, sender, recipient and HELO */
-#define LOGQ_RING     1024 /* lines per lcore between two drains (every 10 ms, 1 ms when busy) */
+#define LOGQ_SLOT     256  /* bytes of a ring element */
+#define LOGQ_RING     8192 /* elements per lcore (2 MiB) */
+/* elements of the longest line: its length's 2 bytes and LOGQ_LINE_MAX bytes */
+#define LOGQ_SLOTS_MAX ((2 + LOGQ_LINE_MAX + LOGQ_SLOT - 1) / LOGQ_SLOT)
+/* lines a ring holds whatever their length (a ring holds LOGQ_RING - 1
+ * elements): the drain's batch, and what the control thread plans for
+ * between two drains (every 10 ms, 1 ms when busy) */
+#define LOGQ_LINES ((LOGQ_RING - 1) / LOGQ_SLOTS_MAX)
 
 struct rte_ring;
 
@@ -33,8 +45,8 @@ void logq_push(struct logq *q, const char *line, size_t len);
 __attribute__((format(printf, 2, 3))) void logq_printf(struct logq *q, const char *fmt, ...);
 /* logq_open - the control thread's output, from the gate config; 0 or -1 */
 int logq_open(const struct gconf *gc);
-/* logq_drain - write the queued lines of q, up to LOGQ_RING (what the ring
- * held when the drain began); the number written */
+/* logq_drain - write the queued lines of q, up to LOGQ_LINES of them (so
+ * that a busy lcore does not hold up the others' rings); the number written */
 unsigned logq_drain(struct logq *q);
 void logq_close(void);
 

@@ -271,14 +271,15 @@ drain_logs(void)
 /* drain_pause_us - how long the control thread sleeps next, after a drain
  * that found at most `most` lines in a ring `pause_us` after the one
  * before: 10 ms while logging is light, 1 ms while the lines come at a
- * quarter of LOGQ_RING per 10 ms or faster, so that a lcore refusing more
- * than LOGQ_RING lines per 10 ms (100,000 a second) does not lose lines to
- * a full ring. The rate, not the count, decides: at 1 ms the count is ten
- * times smaller for the same load. */
+ * quarter of LOGQ_LINES per 10 ms or faster, so that a lcore refusing more
+ * than LOGQ_LINES lines per 10 ms (100,000 a second of the longest lines,
+ * several times that of usual ones) does not lose lines to a full ring. The
+ * rate, not the count, decides: at 1 ms the count is ten times smaller for
+ * the same load. */
 static unsigned
 drain_pause_us(unsigned most, unsigned pause_us)
 {
-	return most * (10 * 1000 / pause_us) >= LOGQ_RING / 4 ? 1000 : 10 * 1000;
+	return most * (10 * 1000 / pause_us) >= LOGQ_LINES / 4 ? 1000 : 10 * 1000;
 }
 
 /* climit_setup - the per-client limits table all lcores share, in DPDK memory */
