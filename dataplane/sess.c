@@ -37,7 +37,6 @@ struct sess {
 	struct smtp_session ss;
 	struct climit_hold hold; /* the session counted against its client's limit */
 	uint64_t armed;          /* the deadline the flow's timer has (0: none), see arm() */
-	bool lean;               /* what the flow was last told by tcp_set_lean, see lean() */
 };
 
 /* sess_of - the glue's state around an engine session */
@@ -162,29 +161,16 @@ arm(struct tcp_flow *f, struct smtp_session *ss)
 	set_timer(f, ss, at);
 }
 
-/* lean - the flow is lean (small buffers, refused first when the chunk
- * pool runs low) except while a message flows: a session before DATA
- * needs a command line and a pipelined batch in, a few replies out
- * (sess.h). The glue is the only caller of tcp_set_lean for its flows, so
- * it calls into tcp/ only when the wish changes (twice per message), not
- * after every step. */
-static void
-lean(struct tcp_flow *f, struct smtp_session *ss)
-{
-	bool want = ss->state != SMTP_S_DATA;
-
-	if (sess_of(ss)->lean == want)
-		return;
-	sess_of(ss)->lean = want;
-	tcp_set_lean(f, want);
-}
-
-/* after - act on what the engine said */
+/* after - act on what the engine said. The flow is lean (small buffers,
+ * refused first when the chunk pool runs low) except while a message
+ * flows: a session before DATA needs a command line and a pipelined batch
+ * in, a few replies out (sess.h); tcp_set_lean returns at once when the
+ * flow already is as asked. */
 static void
 after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum smtp_action a,
       struct smtp_out *out)
 {
-	lean(f, ss);
+	tcp_set_lean(f, ss->state != SMTP_S_DATA);
 	flush(lc, f, ss, out);
 	if (a == SMTP_CLOSE) {
 		struct tls_conn *t = tls_of(ss);
@@ -306,7 +292,6 @@ on_accept(void *ctx, struct tcp_flow *f)
 	s = chunk_get(&lc->sess.sessions);
 	s->hold = hold;
 	s->armed = 0;
-	s->lean = tcp_flow_lean(f);
 	tcp_flow_set_app(f, &s->ss);
 	a = smtp_open(&s->ss, &lc->sess.env, snap, now_of(lc), &client, k->lport, &out);
 	after(lc, f, &s->ss, a, &out);
