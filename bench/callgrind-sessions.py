@@ -1,6 +1,7 @@
 """callgrind-sessions.py - instructions per session from callgrind dumps of the gate
 
     callgrind-sessions.py IDLE_DUMP N1 DUMP1 N2 DUMP2 [--top K] [--dat FILE] [--png FILE]
+                          [--link NAME]
 
 The helper of bench/callgrind-bench.sh. Each DUMP is the callgrind output
 file of the gate's worker thread (the one running lc_main) for one phase,
@@ -16,6 +17,7 @@ minus its idle cost per iteration times the phase's iterations. Prints
 instructions per session of each phase, the N1 to N2 difference over
 N2 - N1 (which also cancels what each phase pays once), and the top
 functions of the N2 phase by their own (exclusive) instructions per session.
+--link names the gate's port (tap, memif) in the plot's title and the .dat.
 """
 
 import re
@@ -76,8 +78,9 @@ def module(ob, fl):
                        ("/dataplane/", "lcore loop, sessions, log ring (dataplane/)")):
         if part in fl:
             return name
-    if ob.startswith("librte_net_tap"):
-        return "net_tap PMD (librte_net_tap)"
+    if ob.startswith("librte_net_"):  # a PMD (librte_net itself is the ptype parser)
+        pmd = ob[len("librte_net_"):].split(".")[0]
+        return f"net_{pmd} PMD (librte_net_{pmd})"
     if ob.startswith("librte_"):
         return "other DPDK libraries (mbuf, ring, net)"
     if ob.startswith("libc"):
@@ -109,8 +112,10 @@ def main(argv):
     args = argv[1:]
     top = 20
     dat = png = None
-    while "--top" in args or "--dat" in args or "--png" in args:
-        for opt in ("--top", "--dat", "--png"):
+    link = ""
+    opts = ("--top", "--dat", "--png", "--link")
+    while any(opt in args for opt in opts):
+        for opt in opts:
             if opt in args:
                 i = args.index(opt)
                 val = args[i + 1]
@@ -119,8 +124,11 @@ def main(argv):
                     top = int(val)
                 elif opt == "--dat":
                     dat = val
+                elif opt == "--link":
+                    link = val
                 else:
                     png = val
+    on = f" on {link}" if link else ""
     idle_path, n1, p1, n2, p2 = args[0], int(args[1]), args[2], int(args[3]), args[4]
 
     idle, idle_iters = parse(idle_path)
@@ -161,7 +169,8 @@ def main(argv):
 
     if dat:
         with open(dat, "w", encoding="utf-8") as f:
-            f.write(f"# function instructions_per_session ({n2}-session phase); total {s2 / n2:.0f}\n")
+            f.write(f"# function instructions_per_session ({n2}-session phase{on}); "
+                    f"total {s2 / n2:.0f}\n")
             for fn, v in rows:
                 f.write(f"{fn} {v / n2:.0f}\n")
             f.write(f"(others) {rest / n2:.0f}\n")
@@ -184,8 +193,8 @@ def main(argv):
         ax1.barh(range(len(mnames)), mvals, color="tab:orange")
         ax1.set_yticks(range(len(mnames)), mnames, fontsize=8)
         ax1.invert_yaxis()
-        ax1.set_title(f"smtpgate: {diff:,.0f} instructions per session refused at RCPT "
-                      f"(target 10,000); by part", fontsize=10)
+        ax1.set_title(f"smtpgate{on}: {diff:,.0f} instructions per rejected session "
+                      f"(target 10,000)", fontsize=9)
         ax2.barh(range(len(names)), vals, color="tab:blue")
         ax2.set_yticks(range(len(names)), names, fontsize=8)
         ax2.invert_yaxis()

@@ -122,6 +122,7 @@ struct sgb_conf {
 	bool flood_rst;             /* answer the gate's SYN-ACKs with RST */
 	double flood_after;         /* seconds into the load when the flood starts */
 	bool linger;                /* after the report, hold the port until a signal */
+	bool batches;               /* session counts from stdin, one fixed-count load each */
 };
 
 /* Counters: plain increments, one thread. */

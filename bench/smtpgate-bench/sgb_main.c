@@ -77,6 +77,10 @@ usage(void)
 	        "  --linger             after the report, hold the port (without polling it)\n"
 	        "                       until SIGINT or SIGTERM: stop the gate first, and the\n"
 	        "                       link never goes down under its polling lcore\n"
+	        "  --batches            read session counts from stdin, one a line: run each\n"
+	        "                       as a load of that many sessions (-d is ignored),\n"
+	        "                       print a line \"batch K: ...\" on stdout after it;\n"
+	        "                       at the end of input, the report of all of them\n"
 	        "  --json               the report as JSON\n"
 	        "  -q, --quiet          no progress line\n");
 }
@@ -247,6 +251,7 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 		O_FLOOD_RST,
 		O_FLOOD_AFTER,
 		O_LINGER,
+		O_BATCHES,
 	};
 	static const struct option opts[] = {
 	        {"gate", 1, NULL, O_GATE},
@@ -278,6 +283,7 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 	        {"flood-rst", 0, NULL, O_FLOOD_RST},
 	        {"flood-after", 1, NULL, O_FLOOD_AFTER},
 	        {"linger", 0, NULL, O_LINGER},
+	        {"batches", 0, NULL, O_BATCHES},
 	        {"quiet", 0, NULL, 'q'},
 	        {"help", 0, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -379,6 +385,9 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 		case O_LINGER:
 			c->linger = true;
 			break;
+		case O_BATCHES:
+			c->batches = true;
+			break;
 		case 'q':
 			c->quiet = true;
 			break;
@@ -391,7 +400,18 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 			return -1;
 		}
 	}
-	if (optind != argc || (c->duration <= 0 && c->sessions == 0) || c->timeout_ms == 0) {
+	if (c->batches) {
+		/* each batch ends when its sessions are done: no clock, no rate
+		 * (which counts from the start of the load), no flood */
+		c->duration = 0;
+		if (c->rate != 0 || c->flood) {
+			fprintf(stderr,
+			        "smtpgate-bench: --batches takes neither --rate nor --syn-flood\n");
+			return -1;
+		}
+	}
+	if (optind != argc || (c->duration <= 0 && c->sessions == 0 && !c->batches) ||
+	    c->timeout_ms == 0) {
 		usage();
 		return -1;
 	}
@@ -635,6 +655,62 @@ run(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
 	free(prev);
 }
 
+/* batch_line - one line on stdout: what batch k did (b: the counters before it) */
+static void
+batch_line(const struct sgb *g, unsigned k, const struct sgb_stats *b)
+{
+	const struct sgb_stats *s = &g->st;
+	uint64_t expected = 0, expected0 = 0;
+
+	for (int i = 0; i < SGB_K_COUNT; i++) {
+		expected += s->expected[i];
+		expected0 += b->expected[i];
+	}
+	printf("batch %u: started %lu done %lu rejected %lu accepted %lu expected %lu "
+	       "unfinished %lu retransmits %lu\n",
+	       k, s->started - b->started, s->ends[SGB_E_DONE] - b->ends[SGB_E_DONE],
+	       s->rejected - b->rejected, s->accepted - b->accepted, expected - expected0,
+	       s->ends[SGB_E_UNFINISHED] - b->ends[SGB_E_UNFINISHED],
+	       tcp_lcore_stats(g->tcp)->retransmits);
+	fflush(stdout);
+}
+
+/* batches - --batches: one fixed-count load per line of stdin (a session
+ * count), a line on stdout after each, until the end of input. The port
+ * stays up, unpolled, between batches, so that a gate under valgrind is
+ * measured phase by phase on one memif connection: a new connection per
+ * phase would cost a handshake in the gate, and a client leaving while the
+ * gate's lcore polls risks DPDK 22.11's memif crashing the gate. w gets the
+ * counters at the last batch's end, load_s and total_s the sums. */
+static void
+batches(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
+{
+	struct sgb_stats *before = malloc(sizeof(*before));
+	char line[64];
+	unsigned k = 0;
+
+	if (before == NULL)
+		return;
+	*w = g->st;
+	while (signals == 0 && fgets(line, sizeof(line), stdin) != NULL) {
+		char *end;
+		uint64_t n = strtoull(line, &end, 10);
+		double l = 0, t = 0;
+
+		if (end == line || n == 0) {
+			fprintf(stderr, "smtpgate-bench: --batches: not a session count: %s", line);
+			continue;
+		}
+		*before = g->st;
+		g->c.sessions = g->st.started + n;
+		run(g, w, &l, &t);
+		*load_s += l;
+		*total_s += t;
+		batch_line(g, ++k, before);
+	}
+	free(before);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -655,8 +731,17 @@ main(int argc, char **argv)
 	argv += rc;
 	if (parse_args(&g->c, argc, argv) < 0)
 		return 2;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	if (g->c.batches) {
+		/* no SA_RESTART: a signal ends the wait for the next batch's line */
+		struct sigaction sa = {.sa_handler = on_signal};
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	} else {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+	}
 	g->tsc_hz = rte_get_tsc_hz();
 	if (port_init(g) < 0 || stack_init(g) < 0 || link_up(g) < 0 ||
 	    (g->c.flood && sgb_flood_init(g, rte_rdtsc()) < 0)) {
@@ -669,7 +754,10 @@ main(int argc, char **argv)
 	}
 	if (g->c.flood && g->c.flood_after > 0 && (g->pre = calloc(1, sizeof(*g->pre))) == NULL)
 		return 1;
-	run(g, w, &load_s, &total_s);
+	if (g->c.batches)
+		batches(g, w, &load_s, &total_s);
+	else
+		run(g, w, &load_s, &total_s);
 	sgb_report(g, w, load_s, total_s);
 	while (g->c.linger && signals == 0) /* stop the gate first (see --linger) */
 		pause();
