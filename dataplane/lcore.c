@@ -109,9 +109,9 @@ drain_rings(struct lcore_conf *lc, uint64_t now)
 			          &notes[i].mac, now);
 }
 
-/* flush - hand a port's tx buffer to the PMD; what it refuses is dropped */
-static void
-flush(struct lcore_conf *lc, unsigned port)
+/* lc_flush - hand a port's tx buffer to the PMD; what it refuses is dropped */
+void
+lc_flush(struct lcore_conf *lc, unsigned port)
 {
 	struct lc_txbuf *b = &lc->tx[port];
 	uint16_t sent;
@@ -125,16 +125,6 @@ flush(struct lcore_conf *lc, unsigned port)
 		rte_pktmbuf_free_bulk(&b->m[sent], b->n - sent);
 	}
 	b->n = 0;
-}
-
-void
-lc_send(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m)
-{
-	struct lc_txbuf *b = &lc->tx[port];
-
-	b->m[b->n++] = m;
-	if (b->n == LC_BURST)
-		flush(lc, port);
 }
 
 /* follow_policy - a pushed policy may open or close service ports */
@@ -173,7 +163,7 @@ lc_main(void *arg)
 		tcp_timers_run(lc->tcp, now);
 		if (tsc - last_drain > drain) {
 			for (unsigned p = 0; p < gate_ports.n; p++)
-				flush(lc, p);
+				lc_flush(lc, p);
 			last_drain = tsc;
 		}
 		for (unsigned p = 0; p < gate_ports.n; p++) {
@@ -195,7 +185,11 @@ lc_main(void *arg)
 		pol_quiescent(lc->pol);
 	}
 	for (unsigned p = 0; p < gate_ports.n; p++)
-		flush(lc, p);
+		lc_flush(lc, p);
+	if (lc->spare != NULL) {
+		rte_pktmbuf_free(lc->spare);
+		lc->spare = NULL;
+	}
 	pol_reader_unregister(lc->pol);
 	return 0;
 }

@@ -88,6 +88,7 @@ struct lcore_conf {
 	struct lc_txbuf tx[GCONF_MAX_PORTS];
 	struct nbr_cache nbr;
 	struct lc_nexthop4 nh4; /* ip4_output()'s last route and neighbour */
+	struct rte_mbuf *spare; /* a received mbuf kept for the next packet we make, or NULL */
 	struct pol_reader *pol;
 	uint64_t now; /* ms, read once per loop */
 	struct tcp_lcore *tcp;
@@ -118,8 +119,51 @@ extern struct gate_workers gate_workers;
 extern struct lcore_conf lcore_conf[RTE_MAX_LCORE];
 extern volatile bool gate_quit;
 
-/* lc_send - queue a packet for a port (index into gate_ports), flushing when the buffer fills */
-void lc_send(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m);
+/* lc_mbuf_done - a received packet this lcore is finished with: kept as
+ * the spare for the next packet it makes when the spare slot is free and
+ * nothing else refers to it (one segment, direct, one reference), else
+ * freed. A segment in mostly draws one out, so the pair costs an mbuf
+ * reset instead of a mempool put and get. Consumes m. */
+static inline void
+lc_mbuf_done(struct lcore_conf *lc, struct rte_mbuf *m)
+{
+	if (lc->spare == NULL && m->nb_segs == 1 && RTE_MBUF_DIRECT(m) &&
+	    rte_mbuf_refcnt_read(m) == 1) {
+		rte_pktmbuf_reset(m);
+		lc->spare = m;
+		return;
+	}
+	rte_pktmbuf_free(m);
+}
+
+/* lc_mbuf_alloc - an empty mbuf for a packet we make: the spare, else
+ * one from the lcore's pool (NULL: none left) */
+static inline struct rte_mbuf *
+lc_mbuf_alloc(struct lcore_conf *lc)
+{
+	struct rte_mbuf *m = lc->spare;
+
+	if (m == NULL)
+		return rte_pktmbuf_alloc(lc->pool);
+	lc->spare = NULL;
+	return m;
+}
+
+/* lc_flush - hand a port's queued packets to its PMD now */
+void lc_flush(struct lcore_conf *lc, unsigned port);
+
+/* lc_send - queue a packet for a port (index into gate_ports), flushing
+ * when the buffer fills (inline: once per packet out) */
+static inline void
+lc_send(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m)
+{
+	struct lc_txbuf *b = &lc->tx[port];
+
+	b->m[b->n++] = m;
+	if (b->n == LC_BURST)
+		lc_flush(lc, port);
+}
+
 /* lc_flow_owner - the worker index that owns the TCP flow with this remote
  * address and port and our local port: the same for both directions, so an
  * active open can pick a local port that brings the replies home */

@@ -27,7 +27,6 @@ static void
 seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tcp_seg *seg,
        const void *tcp, size_t len)
 {
-	struct tcp_stats *st = tcp_lcore_stats(lc->tcp);
 	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 	bool ok;
 
@@ -38,11 +37,11 @@ seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tc
 	else
 		ok = tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len);
 	if (!ok) {
-		st->drop_csum++;
+		tcp_lcore_stats(lc->tcp)->drop_csum++;
 		return;
 	}
 	if (tcp_wire_parse(tcp, len, seg) < 0) {
-		st->drop_hdr++;
+		tcp_lcore_stats(lc->tcp)->drop_hdr++;
 		return;
 	}
 	tcp_input(lc->tcp, seg, lc->now);
@@ -78,7 +77,7 @@ tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
 		return;
 	seg.dst = tcp_ip_v4(ih->dst_addr);
 	seg_in(lc, port, m, &seg, tcp, len - hlen);
-	rte_pktmbuf_free(m);
+	lc_mbuf_done(lc, m); /* nothing refers to it now: the next segment out may take it */
 }
 
 void
@@ -92,7 +91,7 @@ tcpio_input6(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
 		return;
 	memcpy(seg.dst.b, ih->dst_addr, 16);
 	seg_in(lc, port, m, &seg, ih + 1, len);
-	rte_pktmbuf_free(m);
+	lc_mbuf_done(lc, m);
 }
 
 /* The constant part of every IPv4 header we send: copied, then the
@@ -115,21 +114,25 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 	size_t hlen = tcp_wire_hdr_len(o), plen = tcp_wire_payload_len(o);
 	size_t iplen =
 	        o->family == TCP_V4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
-	struct rte_mbuf *m = rte_pktmbuf_alloc(lc->pool);
+	struct rte_mbuf *m = lc_mbuf_alloc(lc);
 	char *p, *tcp;
 
 	if (m == NULL) {
 		lc->stats.drop_nomem++;
 		return -1;
 	}
-	p = rte_pktmbuf_append(m, (uint16_t)(RTE_ETHER_HDR_LEN + iplen + hlen + plen));
-	if (p == NULL) {
+	/* a fresh mbuf: one segment, empty, so the packet's length is set
+	 * rather than appended (rte_pktmbuf_append() walks to the last segment) */
+	if (RTE_ETHER_HDR_LEN + iplen + hlen + plen > rte_pktmbuf_tailroom(m)) {
 		rte_pktmbuf_free(m);
 		lc->stats.drop_nomem++;
 		return -1;
 	}
+	p = rte_pktmbuf_mtod(m, char *);
+	m->data_len = (uint16_t)(RTE_ETHER_HDR_LEN + iplen + hlen + plen);
+	m->pkt_len = m->data_len;
 	tcp = p + RTE_ETHER_HDR_LEN + iplen;
-	tcp_wire_build(tcp, hlen, o);
+	tcp_wire_write(tcp, hlen, o);
 	if (o->len[0] > 0)
 		memcpy(tcp + hlen, o->data[0], o->len[0]);
 	if (o->len[1] > 0)

@@ -4,18 +4,25 @@
  * One secret per process (tcp_conf.key). ISNs and cookies are SipHash-2-4
  * of the packed 4-tuple (12 bytes for IPv4, 36 for IPv6) and two words.
  *
- * The flow table hash runs for every segment, so it is SipHash-1-3 of the
- * packed 4-tuple alone, under a key of its own derived from the secret.
- * Why still keyed, and not CRC32 with a random seed: CRC is linear, so two
+ * The flow table hash runs for every segment, so it is not SipHash but a
+ * universal hash under a key of its own derived from the secret: NH (the
+ * inner hash of UMAC, RFC 4418; Black et al., "UMAC: fast and secure
+ * message authentication", 1999) of the 4-tuple's 32-bit words, then
+ * Dietzfelbinger's multiply-shift down to 32 bits, whose top bits pick the
+ * chain (tcp_table.c). NH is 2^-32-almost-universal: for any two distinct
+ * 4-tuples, the chance over the key that their sums agree is at most 2^-32;
+ * for sums that differ, the top b bits of multiply-shift agree with chance
+ * at most 2^(1-b) (Dietzfelbinger et al., 1997). So a client who does not
+ * know the key cannot pick addresses and ports that share a chain, which is
+ * all the table needs (Linux's ehash is a keyed jhash for the same reason).
+ * Why keyed, and not CRC32 with a random seed: CRC is linear, so two
  * 4-tuples whose XOR is in the kernel of the CRC (mod the table size)
  * collide whatever the seed; a client with a few addresses (an IPv6 /64
- * gives 64 free bits) could compute as many as it likes and pile its
- * flows into one chain. SipHash's output cannot be predicted without the
- * key, which the peer never sees (the table hash's values do not leave
- * the process; the ISNs it sees come from the other key), and the reduced
- * rounds (1-3, as Rust's and Python's hash tables use against hash
- * flooding) are enough for that; ISNs and cookies keep 2-4, where the
- * output is on the wire and must not be forged.
+ * gives 64 free bits) could compute as many as it likes. The key never
+ * leaves the process: the table's values are not on the wire, and the ISNs
+ * the peer sees come from the other key. Two multiplies for IPv4 (five for
+ * IPv6) instead of SipHash's rounds; ISNs and cookies keep SipHash-2-4,
+ * where the output is on the wire and must be a pseudo-random function.
  *
  * ISN = F(4-tuple, key) + 4 us clock (RFC 6528 3), derived from now in ms.
  *
@@ -88,28 +95,6 @@ siphash(const uint64_t key[2], const void *buf, size_t len, int c, int d)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* siphash_12 - SipHash-1-3 of 12 bytes given as their two little-endian
- * message words: m0, the first 8 bytes; m1, the last 4 with the length
- * (12) in its top byte, as siphash() builds its final block */
-static inline uint64_t
-siphash_12(const uint64_t key[2], uint64_t m0, uint64_t m1)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
-
-	v3 ^= m0;
-	SIPROUND;
-	v0 ^= m0;
-	v3 ^= m1;
-	SIPROUND;
-	v0 ^= m1;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* tcp_siphash - SipHash-2-4 of len bytes */
 uint64_t
 tcp_siphash(const uint64_t key[2], const void *buf, size_t len)
@@ -147,35 +132,74 @@ hash_tuple(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k, uint32
 }
 
 /* tcp_hash_key_init - the flow table's key, from the secret (a key of its
- * own: no relation between the table's hashes and the ISNs on the wire) */
+ * own: no relation between the table's hashes and the ISNs on the wire):
+ * NH's words and the multiplier, which must be odd */
 void
 tcp_hash_key_init(struct tcp_lcore *lc)
 {
 	lc->tabkey[0] = tcp_siphash(lc->sipkey, "flow table key 0", 16);
 	lc->tabkey[1] = tcp_siphash(lc->sipkey, "flow table key 1", 16);
+	for (uint32_t i = 0; i < TCP_NH_WORDS; i += 2) {
+		uint64_t w = tcp_siphash(lc->tabkey, &i, sizeof(i));
+
+		lc->nhkey[i] = (uint32_t)w;
+		lc->nhkey[i + 1] = (uint32_t)(w >> 32);
+	}
+	lc->mskey = tcp_siphash(lc->tabkey, "multiply-shift", 14) | 1;
 }
 
-/* tcp_key_hash - the flow table's hash of a 4-tuple: SipHash-1-3 (see the top) */
+/* nh - one pair of NH: the two words, each plus its key word mod 2^32, multiplied into 64 bits */
+static inline uint64_t
+nh(uint32_t a, uint32_t ka, uint32_t b, uint32_t kb)
+{
+	return (uint64_t)(uint32_t)(a + ka) * (uint32_t)(b + kb);
+}
+
+/* tcp_flow_hash - the flow table's hash (see the top) of a 4-tuple given
+ * by its parts: IPv4 in two NH pairs (remote address and the ports,
+ * local address and the family), IPv6 in five; the 64-bit sum then goes
+ * through multiply-shift to its top 32 bits */
+static inline uint32_t
+tcp_flow_hash(const struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
+              const struct tcp_ip *raddr, uint16_t lport, uint16_t rport)
+{
+	const uint32_t *k = lc->nhkey;
+	uint32_t ports = (uint32_t)rport << 16 | lport;
+	uint64_t h;
+
+	if (family == TCP_V4) {
+		uint32_t la, ra;
+
+		memcpy(&la, laddr->b, 4);
+		memcpy(&ra, raddr->b, 4);
+		h = nh(ra, k[0], ports, k[1]) + nh(la, k[2], TCP_V4, k[3]);
+	} else {
+		uint32_t w[TCP_NH_WORDS];
+
+		memcpy(w, raddr->b, 16);
+		memcpy(w + 4, laddr->b, 16);
+		w[8] = ports;
+		w[9] = family;
+		h = 0;
+		for (unsigned i = 0; i < TCP_NH_WORDS; i += 2)
+			h += nh(w[i], k[i], w[i + 1], k[i + 1]);
+	}
+	return (uint32_t)((h * lc->mskey) >> 32);
+}
+
+/* tcp_key_hash - the flow table's hash of a 4-tuple */
 uint32_t
 tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k)
 {
-	uint8_t in[TUPLE_MAX];
-	size_t n;
+	return tcp_flow_hash(lc, family, &k->laddr, &k->raddr, k->lport, k->rport);
+}
 
-	if (family == TCP_V4) {
-		/* the packed bytes' two words, loaded straight from the key (the
-		 * same value as siphash() of pack()'s 12 bytes on little-endian
-		 * hosts; either way the table only needs it stable) */
-		uint32_t la, ra;
-
-		memcpy(&la, k->laddr.b, 4);
-		memcpy(&ra, k->raddr.b, 4);
-		return (uint32_t)siphash_12(lc->tabkey, (uint64_t)la | (uint64_t)ra << 32,
-		                            (uint64_t)k->lport | (uint64_t)k->rport << 16 |
-		                                    (uint64_t)12 << 56);
-	}
-	n = pack(in, family, k);
-	return (uint32_t)siphash(lc->tabkey, in, n, 1, 3);
+/* tcp_seg_hash - the same for a received segment's 4-tuple, local side
+ * being its destination (no key built) */
+uint32_t
+tcp_seg_hash(struct tcp_lcore *lc, const struct tcp_seg *seg)
+{
+	return tcp_flow_hash(lc, seg->family, &seg->dst, &seg->src, seg->dport, seg->sport);
 }
 
 /* tcp_isn - RFC 6528: keyed hash of the 4-tuple plus a 4 us clock */

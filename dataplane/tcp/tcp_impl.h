@@ -17,6 +17,7 @@
 #define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
 
 #define TCP_CACHE_LINE 64
+#define TCP_NH_WORDS   10 /* 32-bit words of an IPv6 4-tuple and its family: the flow hash's key */
 
 /* One chunk of the pool: a header, then data. Chunks chain into the send
  * queue, the receive hold queue and the out-of-order queue of a flow. */
@@ -164,7 +165,9 @@ struct tcp_lcore {
 	                            cookie): half-open flows get fewer retransmissions */
 	uint32_t port_hint;      /* default port chooser's walk */
 	uint64_t sipkey[2];
-	uint64_t tabkey[2]; /* the flow table hash's key, derived from sipkey */
+	uint64_t tabkey[2];           /* the flow table hash's key, derived from sipkey */
+	uint32_t nhkey[TCP_NH_WORDS]; /* the flow table hash: NH's key words, from tabkey */
+	uint64_t mskey;               /* ... and its odd multiplier (tcp_cookie.c) */
 } __attribute__((aligned(TCP_CACHE_LINE)));
 
 /* tcp_rcv_buf - the flow's window, held bytes included: lean or full */
@@ -188,6 +191,10 @@ void tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f);
  * or NULL; the caller keeps hash for tcp_flow_hash_add() on a miss */
 struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family,
                                  const struct tcp_key *k);
+/* tcp_flow_lookup_seg - the same for a received segment's 4-tuple (local:
+ * its destination), hash being its tcp_seg_hash() */
+struct tcp_flow *tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash,
+                                     const struct tcp_seg *seg);
 /* tcp_flow_hash_add - link a flow whose key is set; hash: its tcp_key_hash() */
 void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash);
 void tcp_set_state(struct tcp_flow *f, enum tcp_state s);
@@ -225,6 +232,8 @@ uint32_t tcp_isn(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
 uint32_t tcp_cookie_make(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
 int tcp_cookie_check(struct tcp_lcore *lc, const struct tcp_seg *seg, uint16_t *mss);
 uint32_t tcp_key_hash(struct tcp_lcore *lc, uint8_t family, const struct tcp_key *k);
+/* tcp_seg_hash - tcp_key_hash() of a received segment's 4-tuple (local: its destination) */
+uint32_t tcp_seg_hash(struct tcp_lcore *lc, const struct tcp_seg *seg);
 void tcp_hash_key_init(struct tcp_lcore *lc);
 extern const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N];
 

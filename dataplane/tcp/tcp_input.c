@@ -504,7 +504,9 @@ ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		f->snd_una = ack;
 		if (SEQ_LT(f->snd_nxt, f->snd_una))
 			f->snd_nxt = f->snd_una;
-		if (f->flags & TCP_F_SACK)
+		/* the scoreboard only moves with ranges held or SACK blocks
+		 * (header prediction's segments have neither) */
+		if ((f->flags & TCP_F_SACK) && (f->sb_n != 0 || (seg->opt.has & TCP_O_SACK)))
 			tcp_sack_update(f, &seg->opt);
 		if ((f->flags & TCP_F_TS) && (seg->opt.has & TCP_O_TS) && seg->opt.ts_ecr != 0 &&
 		    (uint32_t)lc->now - seg->opt.ts_ecr < lc->conf.rto_max_ms) {
@@ -534,7 +536,8 @@ ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			        umin(f->mss, (uint32_t)((uint64_t)f->mss * f->mss / f->cwnd) + 1);
 		}
 		f->dupacks = 0;
-		if ((f->flags & TCP_F_SACK) && SEQ_GT(tcp_sack_lost_end(f), f->snd_una))
+		if ((f->flags & TCP_F_SACK) && f->sb_n != 0 &&
+		    SEQ_GT(tcp_sack_lost_end(f), f->snd_una)) /* (an empty board: snd_una) */
 			tcp_sack_recovery_try(lc, f); /* the duplicates were lost, the SACKs tell */
 		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
 		tcp_pend(lc, f);
@@ -732,12 +735,13 @@ static void
 input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 {
 	uint8_t fl = seg->flags;
-	uint32_t seglen = seg->len + !!(fl & TCP_SYN) + !!(fl & TCP_FIN);
+	uint32_t seglen;
 
 	if (!lc->conf.no_prediction && predicted(f, seg)) {
 		input_fast(lc, f, seg);
 		return;
 	}
+	seglen = seg->len + !!(fl & TCP_SYN) + !!(fl & TCP_FIN);
 
 	if (f->state == TCP_S_SYN_RCVD && (fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
 	    seg->seq == f->irs) { /* our SYN-ACK was lost */
@@ -916,7 +920,6 @@ input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, ui
 void
 tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
 {
-	struct tcp_key k;
 	struct tcp_flow *f;
 	uint32_t hash;
 
@@ -928,13 +931,8 @@ tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
 		tcp_leave(lc);
 		return;
 	}
-	memset(&k, 0, sizeof(k));
-	k.laddr = seg->dst;
-	k.raddr = seg->src;
-	k.lport = seg->dport;
-	k.rport = seg->sport;
-	hash = tcp_key_hash(lc, seg->family, &k); /* once: a miss that opens a flow keeps it */
-	f = tcp_flow_lookup(lc, hash, seg->family, &k);
+	hash = tcp_seg_hash(lc, seg); /* once: a miss that opens a flow keeps it */
+	f = tcp_flow_lookup_seg(lc, hash, seg);
 	if (f == NULL)
 		input_closed(lc, seg, hash);
 	else if (f->flags & TCP_F_DEAD)

@@ -299,11 +299,15 @@ static bool
 send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
 {
 	uint32_t off = f->snd_nxt - f->snd_una;
-	uint32_t avail = f->sq.len > off ? f->sq.len - off : 0, room, n;
+	uint32_t avail, room, n;
 	bool fin = false;
 
-	if (f->flags & TCP_F_FIN_SENT && off > f->sq.len)
-		return false; /* everything, FIN included, is out */
+	/* nothing new (tcp_output()'s last call for a flow): no data beyond
+	 * snd_nxt and no FIN waiting to go */
+	if (off >= f->sq.len &&
+	    (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) != TCP_F_FIN_QUEUED)
+		return false;
+	avail = f->sq.len > off ? f->sq.len - off : 0;
 	room = wnd > off ? wnd - off : 0;
 	n = umin(umin(avail, room), f->mss);
 	if (n == 0 && !fin_due(f))

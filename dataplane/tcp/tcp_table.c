@@ -1,6 +1,6 @@
 /* tcp_table - the per-lcore flow table: a fixed array of flows, a free
- * list, hash chains keyed by a secret hash of the 4-tuple, and the
- * bounded TIME_WAIT FIFO
+ * list, hash chains keyed by a secret hash of the 4-tuple (tcp_cookie.c),
+ * and the bounded TIME_WAIT FIFO
  *
  * Why a keyed hash: the peer picks its address and port, so an unkeyed
  * hash would let it pile flows into one chain. Why a FIFO for TIME_WAIT:
@@ -20,6 +20,29 @@ key_eq(const struct tcp_flow *f, uint8_t family, const struct tcp_key *k)
 	return f->family == family && f->key.lport == k->lport && f->key.rport == k->rport &&
 	       memcmp(&f->key.raddr, &k->raddr, sizeof(k->raddr)) == 0 &&
 	       memcmp(&f->key.laddr, &k->laddr, sizeof(k->laddr)) == 0;
+}
+
+/* key_eq_seg - the flow of a received segment: its destination is our
+ * side. An IPv4 address is zero past its 4 bytes in both (tcp_ip_v4()), so
+ * IPv4 compares one word each. */
+static inline bool
+key_eq_seg(const struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	if (f->family != seg->family || f->key.lport != seg->dport || f->key.rport != seg->sport)
+		return false;
+	if (seg->family == TCP_V4)
+		return memcmp(f->key.raddr.b, seg->src.b, 4) == 0 &&
+		       memcmp(f->key.laddr.b, seg->dst.b, 4) == 0;
+	return memcmp(&f->key.raddr, &seg->src, sizeof(seg->src)) == 0 &&
+	       memcmp(&f->key.laddr, &seg->dst, sizeof(seg->dst)) == 0;
+}
+
+/* bucket_of - the chain of a hash: its top bits, where multiply-shift
+ * puts the mixing (tcp_cookie.c); the table size is a power of two */
+static inline uint32_t *
+bucket_of(struct tcp_lcore *lc, uint32_t hash)
+{
+	return &lc->bucket[((uint64_t)hash * ((uint64_t)lc->bucket_mask + 1)) >> 32];
 }
 
 /* tcp_set_state - change state, keeping the per-state gauges */
@@ -69,7 +92,7 @@ tcp_flow_alloc(struct tcp_lcore *lc)
 static void
 hash_unlink(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	uint32_t *p = &lc->bucket[f->hash & lc->bucket_mask];
+	uint32_t *p = bucket_of(lc, f->hash);
 
 	while (*p != TCP_NIL) {
 		if (*p == f->idx) {
@@ -108,7 +131,7 @@ tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f)
 struct tcp_flow *
 tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family, const struct tcp_key *k)
 {
-	uint32_t i = lc->bucket[hash & lc->bucket_mask];
+	uint32_t i = *bucket_of(lc, hash);
 
 	while (i != TCP_NIL) {
 		struct tcp_flow *f = &lc->flows[i];
@@ -120,12 +143,28 @@ tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family, const struc
 	return NULL;
 }
 
+/* tcp_flow_lookup_seg - the same walk for a received segment, with no key built */
+struct tcp_flow *
+tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash, const struct tcp_seg *seg)
+{
+	uint32_t i = *bucket_of(lc, hash);
+
+	while (i != TCP_NIL) {
+		struct tcp_flow *f = &lc->flows[i];
+
+		if (f->hash == hash && key_eq_seg(f, seg))
+			return f;
+		i = f->hnext;
+	}
+	return NULL;
+}
+
 /* tcp_flow_hash_add - link a flow whose key is set, under the hash its
- * lookup computed (one SipHash per 4-tuple and segment) */
+ * lookup computed (one hash per 4-tuple and segment) */
 void
 tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash)
 {
-	uint32_t *b = &lc->bucket[hash & lc->bucket_mask];
+	uint32_t *b = bucket_of(lc, hash);
 
 	f->hash = hash;
 	f->hnext = *b;

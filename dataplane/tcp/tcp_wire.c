@@ -145,24 +145,39 @@ tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
 	return 0;
 }
 
-/* tcp_wire_build - header in network order, options MSS then NOP,WS as Linux orders them */
+/* tcp_wire_build - header in network order, options MSS then NOP,WS as
+ * Linux orders them (tcp_wire_write() writes it) */
 size_t
 tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 {
-	uint8_t *p = buf, *q;
 	size_t hlen = tcp_wire_hdr_len(o);
 
 	if (cap < hlen)
 		return 0;
-	wr16(p, o->sport);
-	wr16(p + 2, o->dport);
+	tcp_wire_write(buf, hlen, o);
+	return hlen;
+}
+
+/* tcp_wire_write - the header of tcp_wire_build(), its length known. The
+ * fixed header is five 32-bit stores; a segment whose only option is the
+ * timestamp (nearly every one of a flow with timestamps) writes its 12
+ * bytes of options straight after. */
+void
+tcp_wire_write(void *buf, size_t hlen, const struct tcp_out *o)
+{
+	uint8_t *p = buf, *q;
+
+	wr32(p, (uint32_t)o->sport << 16 | o->dport);
 	wr32(p + 4, o->seq);
 	wr32(p + 8, o->flags & TCP_ACK ? o->ack : 0);
-	p[12] = (uint8_t)((hlen / 4) << 4);
-	p[13] = o->flags;
-	wr16(p + 14, o->wnd);
-	wr16(p + 16, 0); /* checksum */
-	wr16(p + 18, 0); /* urgent pointer: never used */
+	wr32(p + 12, (uint32_t)(hlen / 4) << 28 | (uint32_t)o->flags << 16 | o->wnd);
+	wr32(p + 16, 0); /* checksum 0; urgent pointer: never used */
+	if (o->opt.has == TCP_O_TS) {
+		wr32(p + TCP_HDR_LEN, 0x0101080a); /* NOP NOP kind 8 length 10 */
+		wr32(p + TCP_HDR_LEN + 4, o->opt.ts_val);
+		wr32(p + TCP_HDR_LEN + 8, o->opt.ts_ecr);
+		return;
+	}
 	q = p + TCP_HDR_LEN;
 	if (o->opt.has & TCP_O_MSS) {
 		q[0] = 2;
@@ -203,7 +218,6 @@ tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o)
 			wr32(q + 8 + 8 * i, o->opt.sack[i][1]);
 		}
 	}
-	return hlen;
 }
 
 /* tcp_csum_add - 16-bit big-endian words; a trailing odd byte is padded
@@ -247,34 +261,6 @@ tcp_csum_add(uint32_t sum, const void *buf, size_t len)
 	while (s >> 32)
 		s = (s & 0xffffffff) + (s >> 32);
 	return (uint32_t)s;
-}
-
-/* tcp_wire_csum_pseudo - source, destination, protocol 6 and length */
-uint32_t
-tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
-                     uint32_t tcp_len)
-{
-	uint32_t s = 0;
-
-	if (family == TCP_V6) {
-		s = tcp_csum_add(s, src->b, 16);
-		s = tcp_csum_add(s, dst->b, 16);
-	} else { /* four words: no loop */
-		s = (uint32_t)rd16(src->b) + rd16(src->b + 2) + rd16(dst->b) + rd16(dst->b + 2);
-	}
-	s += 6;
-	s += tcp_len >> 16;
-	s += tcp_len & 0xffff;
-	return s;
-}
-
-/* tcp_csum_fold - to 16 bits, complemented */
-uint16_t
-tcp_csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* tcp_wire_csum_ok - the sum over pseudo-header and segment folds to zero */

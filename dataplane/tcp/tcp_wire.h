@@ -113,6 +113,8 @@ tcp_wire_hdr_len(const struct tcp_out *o)
 {
 	size_t n = TCP_HDR_LEN;
 
+	if (o->opt.has == TCP_O_TS) /* nearly every segment of a flow with timestamps */
+		return TCP_HDR_LEN + 12;
 	if (o->opt.has == 0)
 		return n;
 	if (o->opt.has & TCP_O_MSS)
@@ -137,16 +139,49 @@ tcp_wire_payload_len(const struct tcp_out *o)
 /* tcp_wire_build - write o's header and options at buf (checksum 0);
  * the header length, or 0 when cap is too small */
 size_t tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o);
+/* tcp_wire_write - the same header at buf, whose room for hlen =
+ * tcp_wire_hdr_len(o) bytes the caller has made sure of */
+void tcp_wire_write(void *buf, size_t hlen, const struct tcp_out *o);
 
 /* Checksums (RFC 1071 one's complement, RFC 9293 3.1 pseudo-header for
  * IPv4, RFC 8200 8.1 for IPv6). Sums are 32-bit accumulators, folded at the end. */
 /* tcp_csum_add - add len bytes at buf, as if they started at an even offset */
 uint32_t tcp_csum_add(uint32_t sum, const void *buf, size_t len);
-/* tcp_wire_csum_pseudo - the pseudo-header sum for a TCP segment of tcp_len bytes */
-uint32_t tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
-                              uint32_t tcp_len);
+/* tcp_wire_csum_pseudo - the pseudo-header sum for a TCP segment of
+ * tcp_len bytes (inline: once per segment each way). IPv4's addresses are
+ * summed as two native words and folded, then byte-swapped once on a
+ * little-endian host (RFC 1071 2(B): the sum does not depend on the order) */
+static inline uint32_t
+tcp_wire_csum_pseudo(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
+                     uint32_t tcp_len)
+{
+	uint64_t s;
+	uint32_t a, b;
+
+	if (family == TCP_V6)
+		return tcp_csum_add(
+		        tcp_csum_add(6 + (tcp_len >> 16) + (tcp_len & 0xffff), src->b, 16), dst->b,
+		        16);
+	memcpy(&a, src->b, 4);
+	memcpy(&b, dst->b, 4);
+	s = (uint64_t)a + b;
+	s = (s & 0xffff) + (s >> 16); /* 2^16 = 1 (mod 0xffff): at most 18 bits */
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16); /* 16 bits, nonzero unless both addresses are */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	s = ((s & 0xff) << 8) | (s >> 8);
+#endif
+	return (uint32_t)s + 6 + (tcp_len >> 16) + (tcp_len & 0xffff);
+}
+
 /* tcp_csum_fold - fold a sum to 16 bits and complement it (network order result) */
-uint16_t tcp_csum_fold(uint32_t sum);
+static inline uint16_t
+tcp_csum_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
 /* tcp_wire_csum_ok - whether a received segment (header + payload, len bytes) checks out */
 bool tcp_wire_csum_ok(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
                       const void *tcp, size_t len);

@@ -220,74 +220,132 @@ test_pressure(void)
 	p_stop(p);
 }
 
-/* ref_sip13 - SipHash-1-3 by the paper, byte by byte: the reference */
-static uint64_t
-ref_sip13(const uint64_t key[2], const uint8_t *in, size_t len)
+/* le32 - four bytes as a little-endian word */
+static uint32_t
+le32(const uint8_t *b)
 {
-#define R(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define RND                                                                                        \
-	do {                                                                                       \
-		v0 += v1, v1 = R(v1, 13), v1 ^= v0, v0 = R(v0, 32);                                \
-		v2 += v3, v3 = R(v3, 16), v3 ^= v2;                                                \
-		v0 += v3, v3 = R(v3, 21), v3 ^= v0;                                                \
-		v2 += v1, v1 = R(v1, 17), v1 ^= v2, v2 = R(v2, 32);                                \
-	} while (0)
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
-	size_t nb = len / 8;
-
-	for (size_t b = 0; b <= nb; b++) {
-		uint64_t m = b == nb ? (uint64_t)len << 56 : 0;
-
-		for (size_t j = 0; j < (b == nb ? len % 8 : 8); j++)
-			m |= (uint64_t)in[8 * b + j] << (8 * j);
-		v3 ^= m;
-		RND;
-		v0 ^= m;
-	}
-	v2 ^= 0xff;
-	RND;
-	RND;
-	RND;
-	return v0 ^ v1 ^ v2 ^ v3;
-#undef RND
-#undef R
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* test_key_hash - the flow table's hash is SipHash-1-3 of the packed
- * 4-tuple (addresses, then ports in host order) under the table key, for
- * IPv4 (two words straight from the key) and IPv6 alike */
+/* ref_flow_hash - the flow table's hash from its definition (tcp_cookie.c):
+ * the 4-tuple as 32-bit words (little-endian here, as the gate's hosts
+ * load them): remote address, ports (remote in the high half), local
+ * address, family; NH = sum over pairs of (w[2i] + K[2i] mod 2^32) *
+ * (w[2i+1] + K[2i+1] mod 2^32) mod 2^64; then the top 32 bits of NH times
+ * the odd multiplier, mod 2^64 */
+static uint32_t
+ref_flow_hash(const struct tcp_lcore *lc, int v6, const struct tcp_key *k)
+{
+	uint32_t w[TCP_NH_WORDS];
+	unsigned n = 0, alen = v6 ? 16 : 4;
+	uint64_t h = 0;
+
+	for (unsigned i = 0; i < alen; i += 4)
+		w[n++] = le32(k->raddr.b + i);
+	if (!v6)
+		w[n++] = (uint32_t)k->rport << 16 | k->lport;
+	for (unsigned i = 0; i < alen; i += 4)
+		w[n++] = le32(k->laddr.b + i);
+	if (v6)
+		w[n++] = (uint32_t)k->rport << 16 | k->lport;
+	w[n++] = v6 ? TCP_V6 : TCP_V4;
+	for (unsigned i = 0; i < n; i += 2)
+		h += (uint64_t)(uint32_t)(w[i] + lc->nhkey[i]) *
+		     (uint32_t)(w[i + 1] + lc->nhkey[i + 1]);
+	return (uint32_t)((h * lc->mskey) >> 32);
+}
+
+/* rnd_key - a random 4-tuple (IPv4: 4 address bytes, the rest zero) */
+static void
+rnd_key(struct tcp_key *k, int v6)
+{
+	uint64_t r = tap_rnd();
+
+	memset(k, 0, sizeof(*k));
+	for (size_t j = 0; j < (v6 ? 16u : 4u); j++) {
+		k->laddr.b[j] = (uint8_t)tap_rnd();
+		k->raddr.b[j] = (uint8_t)tap_rnd();
+	}
+	k->lport = (uint16_t)r;
+	k->rport = (uint16_t)(r >> 16);
+}
+
+/* longest_chain - flows per bucket of a table of nb (a power of two)
+ * buckets, as tcp_table.c picks them (the hash's top bits): the longest */
+static unsigned
+longest_chain(const uint32_t *hashes, unsigned n, unsigned nb)
+{
+	static unsigned count[4096];
+	unsigned max = 0;
+
+	memset(count, 0, sizeof(count));
+	for (unsigned i = 0; i < n; i++) {
+		unsigned b = (unsigned)(((uint64_t)hashes[i] * nb) >> 32);
+
+		if (++count[b] > max)
+			max = count[b];
+	}
+	return max;
+}
+
+/* test_key_hash - the flow table's hash is NH then multiply-shift of the
+ * 4-tuple under the table's key, for IPv4 and IPv6; a segment hashes as
+ * the key its flow keeps; the hash depends on the secret; and the ports
+ * of one client (what a client picks freely) spread over the chains */
 static void
 test_key_hash(void)
 {
-	struct peer *p = start(TCP_COOKIES_NEVER, 100, 64);
-	size_t good4 = 0, good6 = 0;
+	struct peer *p = start(TCP_COOKIES_NEVER, 100, 64), *q;
+	struct tcp_conf c;
+	size_t good4 = 0, good6 = 0, same_seg = 0, differ = 0;
+	static uint32_t hashes[4096];
+	struct tcp_key k;
 
+	p_conf(&c);
+	c.key[0] ^= 0x5a; /* another secret */
+	q = p_start(&c);
 	tap_seed(0x6a5);
 	for (int i = 0; i < 1000; i++) {
-		struct tcp_key k;
-		uint8_t in[36];
-		uint64_t r = tap_rnd();
 		int v6 = i & 1;
-		size_t alen = v6 ? 16 : 4;
+		struct tcp_seg seg;
 
-		memset(&k, 0, sizeof(k));
-		for (size_t j = 0; j < alen; j++) {
-			k.laddr.b[j] = (uint8_t)tap_rnd();
-			k.raddr.b[j] = (uint8_t)tap_rnd();
-		}
-		k.lport = (uint16_t)r;
-		k.rport = (uint16_t)(r >> 16);
-		memcpy(in, k.laddr.b, alen);
-		memcpy(in + alen, k.raddr.b, alen);
-		memcpy(in + 2 * alen, &k.lport, 2);
-		memcpy(in + 2 * alen + 2, &k.rport, 2);
-		if ((uint32_t)ref_sip13(p->lc->tabkey, in, 2 * alen + 4) ==
-		    tcp_key_hash(p->lc, v6 ? TCP_V6 : TCP_V4, &k))
+		rnd_key(&k, v6);
+		if (ref_flow_hash(p->lc, v6, &k) == tcp_key_hash(p->lc, v6 ? TCP_V6 : TCP_V4, &k))
 			*(v6 ? &good6 : &good4) += 1;
+		memset(&seg, 0, sizeof(seg));
+		seg.family = v6 ? TCP_V6 : TCP_V4;
+		seg.dst = k.laddr;
+		seg.src = k.raddr;
+		seg.dport = k.lport;
+		seg.sport = k.rport;
+		if (tcp_seg_hash(p->lc, &seg) == tcp_key_hash(p->lc, seg.family, &k))
+			same_seg++;
+		if (tcp_key_hash(p->lc, seg.family, &k) != tcp_key_hash(q->lc, seg.family, &k))
+			differ++;
 	}
-	is_int(good4, 500, "IPv4 flow hash: SipHash-1-3 of the packed 4-tuple");
-	is_int(good6, 500, "IPv6 flow hash: SipHash-1-3 of the packed 4-tuple");
+	is_int(good4, 500,
+	       "IPv4 flow hash: NH and multiply-shift of the 4-tuple, by the definition");
+	is_int(good6, 500,
+	       "IPv6 flow hash: NH and multiply-shift of the 4-tuple, by the definition");
+	is_int(same_seg, 1000, "a segment hashes as the key of its flow (local: its destination)");
+	ok(differ >= 995, "another secret, other hashes (%zu of 1000 differ)", differ);
+	ok((p->lc->mskey & 1) == 1, "the multiplier is odd");
+	/* one client address, 4096 consecutive source ports, 4096 chains:
+	 * random hashing's longest chain is about 7 */
+	for (int v6 = 0; v6 < 2; v6++) {
+		unsigned worst;
+
+		rnd_key(&k, v6);
+		for (unsigned i = 0; i < 4096; i++) {
+			k.rport = (uint16_t)(1024 + i);
+			hashes[i] = tcp_key_hash(p->lc, v6 ? TCP_V6 : TCP_V4, &k);
+		}
+		worst = longest_chain(hashes, 4096, 4096);
+		ok(worst <= 12,
+		   "%s: one client's 4096 ports spread, longest chain %u of 4096 chains",
+		   v6 ? "IPv6" : "IPv4", worst);
+	}
+	p_stop(q);
 	p_stop(p);
 }
 
