@@ -5,11 +5,13 @@
  * replies go back with tcp_send(), and the engine's deadline becomes the
  * flow's (moved only when it comes earlier: see arm()). Sessions come
  * from a per-lcore pool sized for the flow table; the engine's 512-byte
- * chunks from another. Output goes through one per-lcore buffer that is
- * emptied into the flow after every call, and the engine is only offered
- * input while the flow can take a whole reply, so nothing the engine
- * writes is ever dropped: a slow reader holds back the client through the
- * TCP window instead.
+ * chunks from another. The engine writes its replies straight into the
+ * flow's send queue (tcp_send_reserve), committed after every call, or,
+ * inside TLS and when the queue cannot offer a reply's room in one piece,
+ * into one per-lcore buffer copied into the flow after the call. The
+ * engine is only offered input while the flow can take a whole reply, so
+ * nothing the engine writes is ever dropped: a slow reader holds back the
+ * client through the TCP window instead.
  *
  * After STARTTLS (the engine's 220, sent in the clear) the session's bytes
  * go through its TLS connection (tls/): ciphertext from TCP is fed to it,
@@ -90,14 +92,22 @@ tls_push(struct tcp_flow *f, struct tls_conn *t)
 		tls_conn_out_drop(t, tcp_send(f, p, n));
 }
 
-/* flush - hand the engine's output to the flow; it always fits (see above),
+/* flush - hand the engine's output to the flow; it always fits (see above):
+ * written in place (out_open) it is only committed, else copied in,
  * encrypted first inside TLS */
 static void
 flush(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss,
       struct smtp_out *out)
 {
-	struct tls_conn *t = tls_of(ss);
+	struct tls_conn *t;
 
+	if (out->buf != lc->sess.out) {
+		if (tcp_send_commit(f, out->len) != out->len)
+			lc->sess.lost_output++; /* cannot happen: nothing acts on f meanwhile */
+		out->len = 0;
+		return;
+	}
+	t = tls_of(ss);
 	if (t != NULL) {
 		if (out->len > 0 && tls_conn_write(t, out->buf, out->len) < 0)
 			lc->sess.lost_output++;
@@ -131,6 +141,28 @@ out_for(struct lcore_conf *lc, const struct tcp_flow *f, const struct smtp_sessi
 	                                                             : sizeof(lc->sess.out)};
 }
 
+/* out_open - where one engine step writes: straight into the flow's send
+ * queue when it offers SMTP_OUT_ROOM bytes in one piece, so that a reply is
+ * copied once, from the chunk into the segment; else the lcore's buffer
+ * (out_for), which flush() copies in: inside TLS (records are made of it),
+ * or when the queue's tail chunk has less room left (pipelined replies).
+ * The engine's output is then always flushed before anything else acts on
+ * the flow, as tcp_send_reserve() asks; the 220 to STARTTLS, which sets
+ * ss->tls during the step, goes in the clear as it must. Inlined, as
+ * after(): a call's frame cost more than the copy it saves (callgrind). */
+static inline __attribute__((always_inline)) struct smtp_out
+out_open(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss)
+{
+	if (ss == NULL || ss->tls == NULL) {
+		size_t room;
+		char *p = tcp_send_reserve(f, SMTP_OUT_ROOM, &room);
+
+		if (p != NULL)
+			return (struct smtp_out){.buf = p, .len = 0, .cap = room};
+	}
+	return out_for(lc, f, ss);
+}
+
 /* How long a closed session's last reply and FIN may wait for the client
  * to take them. A client that keeps its window shut would otherwise hold
  * its flow and up to a send buffer of chunks for ever (TCP sets no limit
@@ -161,16 +193,19 @@ arm(struct tcp_flow *f, struct smtp_session *ss)
 	set_timer(f, ss, at);
 }
 
-/* after - act on what the engine said. The flow is lean (small buffers,
- * refused first when the chunk pool runs low) except while a message
- * flows: a session before DATA needs a command line and a pipelined batch
- * in, a few replies out (sess.h); tcp_set_lean returns at once when the
- * flow already is as asked. */
-static void
+/* after - act on what the engine said (was_data: the session was in
+ * SMTP_S_DATA before the step). The flow is lean (small buffers, refused
+ * first when the chunk pool runs low) except while a message flows: a
+ * session before DATA needs a command line and a pipelined batch in, a few
+ * replies out (sess.h). Flows start lean, and only a step that enters or
+ * leaves DATA changes what the flow is asked: tcp_set_lean() is called
+ * then only (it returns at once when the flow already is as asked). */
+static inline __attribute__((always_inline)) void
 after(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, enum smtp_action a,
-      struct smtp_out *out)
+      struct smtp_out *out, bool was_data)
 {
-	tcp_set_lean(f, ss->state != SMTP_S_DATA);
+	if (was_data != (ss->state == SMTP_S_DATA))
+		tcp_set_lean(f, ss->state != SMTP_S_DATA);
 	flush(lc, f, ss, out);
 	if (a == SMTP_CLOSE) {
 		struct tls_conn *t = tls_of(ss);
@@ -268,7 +303,7 @@ on_accept(void *ctx, struct tcp_flow *f)
 	const struct tcp_key *k = tcp_flow_key(f);
 	const struct pol_snapshot *snap = pol_live(lc->pol);
 	struct sess *s;
-	struct smtp_out out = out_for(lc, f, NULL);
+	struct smtp_out out;
 	struct cidr client = {.family = tcp_flow_family(f)};
 	struct climit_hold hold;
 	enum smtp_action a;
@@ -281,7 +316,7 @@ on_accept(void *ctx, struct tcp_flow *f)
 		refuse(f, bye, sizeof(bye) - 1);
 		return 0;
 	}
-	if (out.cap < SMTP_OUT_ROOM || lc->sess.sessions.nfree == 0) {
+	if (tcp_send_space(f) < SMTP_OUT_ROOM || lc->sess.sessions.nfree == 0) {
 		lc->sess.refused++;
 		return -1;
 	}
@@ -293,8 +328,9 @@ on_accept(void *ctx, struct tcp_flow *f)
 	s->hold = hold;
 	s->armed = 0;
 	tcp_flow_set_app(f, &s->ss);
+	out = out_open(lc, f, NULL); /* SMTP_OUT_ROOM, as tested above */
 	a = smtp_open(&s->ss, &lc->sess.env, snap, now_of(lc), &client, k->lport, &out);
-	after(lc, f, &s->ss, a, &out);
+	after(lc, f, &s->ss, a, &out, false);
 	return 0;
 }
 
@@ -305,8 +341,9 @@ on_accept(void *ctx, struct tcp_flow *f)
  * cannot (a client that does not read its replies), leave the rest in TCP,
  * whose window then holds the client back, and have on_sent offer it again
  * once the client has read. Without that wait, bytes held in TCP would
- * never be offered again: the client has sent them all and waits. */
-static size_t
+ * never be offered again: the client has sent them all and waits.
+ * Inlined into on_data() (and tls_data()): it runs once per segment. */
+static inline __attribute__((always_inline)) size_t
 plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, const void *buf,
            size_t len)
 {
@@ -319,16 +356,16 @@ plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, c
 		return relay_body(lc, ss, buf, len);
 	lc->sess.cur = f;
 	do {
-		struct smtp_out out = out_for(lc, f, ss);
+		struct smtp_out out = out_open(lc, f, ss);
 		enum smtp_action a;
 
-		if (out.cap < SMTP_OUT_ROOM) {
-			tcp_send_wait(f); /* on_sent offers the rest again */
+		if (out.cap < SMTP_OUT_ROOM) { /* (nothing reserved) */
+			tcp_send_wait(f);      /* on_sent offers the rest again */
 			break;
 		}
 		a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), p + taken,
 		               len - taken, &consumed, &out);
-		after(lc, f, ss, a, &out);
+		after(lc, f, ss, a, &out, false); /* not in DATA, or relay_body() above */
 		if (a == SMTP_CLOSE)
 			return len;
 		taken += consumed;
@@ -518,19 +555,22 @@ void
 sess_answer(struct lcore_conf *lc, struct tcp_flow *f, const char *reply, bool end)
 {
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f, ss);
+	struct smtp_out out;
 	enum smtp_action a;
+	bool was_data;
 
 	if (ss == NULL || ss->state == SMTP_S_CLOSING)
 		return;
+	out = out_open(lc, f, ss);
 	if (out.cap < SMTP_OUT_ROOM) {
 		/* a client that reads nothing while it waits: its reply would not fit */
 		tcp_abort(f);
 		return;
 	}
 	lc->sess.cur = f;
+	was_data = ss->state == SMTP_S_DATA;
 	a = smtp_relay_reply(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), reply, end, &out);
-	after(lc, f, ss, a, &out);
+	after(lc, f, ss, a, &out, was_data);
 	if (a == SMTP_CONTINUE)
 		tcp_rx_kick(f); /* pipelined commands, or the message after a 354 */
 }
@@ -540,11 +580,12 @@ sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *f, enum smtp_auth_resul
                  const char *user)
 {
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f, ss);
+	struct smtp_out out;
 	enum smtp_action a;
 
 	if (ss == NULL || ss->state != SMTP_S_AUTH_WAIT)
 		return; /* ended meanwhile (a timeout's 421 is on its way) */
+	out = out_open(lc, f, ss);
 	if (out.cap < SMTP_OUT_ROOM) {
 		/* a client that reads nothing while it waits: its reply would not fit */
 		tcp_abort(f);
@@ -552,7 +593,7 @@ sess_auth_answer(struct lcore_conf *lc, struct tcp_flow *f, enum smtp_auth_resul
 	}
 	lc->sess.cur = f;
 	a = smtp_auth_reply(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), r, user, &out);
-	after(lc, f, ss, a, &out);
+	after(lc, f, ss, a, &out, false); /* in SMTP_S_AUTH_WAIT */
 	if (a == SMTP_CONTINUE)
 		tcp_rx_resume(f); /* commands pipelined after the AUTH */
 }
@@ -589,8 +630,9 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 {
 	struct lcore_conf *lc = ctx;
 	struct smtp_session *ss = tcp_flow_app(f);
-	struct smtp_out out = out_for(lc, f, ss);
+	struct smtp_out out;
 	enum smtp_action a;
+	bool was_data;
 
 	sess_of(ss)->armed = 0; /* the flow's timer is spent */
 	if (ss->state != SMTP_S_CLOSING && now < smtp_deadline(ss)) {
@@ -611,13 +653,15 @@ on_deadline(void *ctx, struct tcp_flow *f, uint64_t now)
 		tcp_abort(f);
 		return;
 	}
+	out = out_open(lc, f, ss);
 	if (out.cap < SMTP_OUT_ROOM) {
 		/* a client that reads nothing: its 421 would not fit either */
 		tcp_abort(f);
 		return;
 	}
+	was_data = ss->state == SMTP_S_DATA;
 	a = smtp_timeout(ss, &lc->sess.env, pol_live(lc->pol), now, &out);
-	after(lc, f, ss, a, &out);
+	after(lc, f, ss, a, &out, was_data);
 }
 
 static void

@@ -22,7 +22,8 @@
  *
  * The policy snapshot may change between any two calls (live pushes): each
  * call takes the current one and finds the service by the session's local
- * port; the session keeps no pointer into a snapshot.
+ * port, once per snapshot: the session keeps the service's index with the
+ * snapshot's id, never a pointer into a snapshot.
  *
  * Output: replies are appended at out->buf + out->len; out->len grows. One
  * step (a greeting, one command line's reply, a timeout) writes at most
@@ -249,6 +250,9 @@ enum smtp_cmd {
 	SMTP_C_COUNT
 };
 
+/* svc_idx of a session whose service is not known yet */
+#define SMTP_SVC_NONE 0xff
+
 /* One session, 232 bytes on x86-64. Owned by the caller (inside its flow
  * state), never copied (helo may point into it); smtp_open() initialises
  * it. Between calls it holds a chunk only for each of line, sender and
@@ -272,7 +276,9 @@ struct smtp_session {
 	uint8_t flags;      /* enum smtp_flag bits */
 	uint8_t where;      /* enum smtp_cmd: the last command, for log lines */
 	uint8_t mech;       /* enum smtp_mech: of the AUTH exchange, then of the login */
+	uint8_t svc_idx;    /* the service's index in the snapshot of svc_gen (or SMTP_SVC_NONE) */
 	uint32_t nrcpt;     /* accepted recipients of the open transaction */
+	uint32_t svc_gen;   /* low 32 bits of the snapshot id svc_idx was found in */
 	void *relay;        /* the relay's state for this session, or NULL: the relay's own */
 	void *tls;          /* the caller's TLS state for this session, or NULL */
 	char helo_in[SMTP_HELO_INLINE]; /* a short HELO name's home (see helo) */
@@ -292,8 +298,15 @@ enum smtp_action smtp_input(struct smtp_session *ss, const struct smtp_env *env,
                             const struct pol_snapshot *snap, uint64_t now, const void *data,
                             size_t len, size_t *consumed, struct smtp_out *out);
 
-/* smtp_deadline - when smtp_timeout() is due (monotonic ms), as of the last call */
-uint64_t smtp_deadline(const struct smtp_session *ss);
+/* smtp_deadline - when smtp_timeout() is due (monotonic ms), as of the last
+ * call; inline: the caller asks after every step */
+static inline uint64_t
+smtp_deadline(const struct smtp_session *ss)
+{
+	if (ss->state == SMTP_S_FREE || ss->state == SMTP_S_CLOSING)
+		return UINT64_MAX;
+	return ss->deadline_ms;
+}
 
 /* smtp_timeout - the timer: 421 and SMTP_CLOSE when now has passed the
  * deadline, else nothing. Like smtp_input(), does nothing while less than

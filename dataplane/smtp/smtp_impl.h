@@ -15,6 +15,7 @@ struct smtp_call {
 	const struct pol_snapshot *snap;
 	const struct pol_service *svc; /* the session's service in snap */
 	const char *hostname;          /* the gate's name in snap */
+	uint64_t snap_id;              /* pol_snapshot_id(snap); 0 without one */
 	struct smtp_out *out;
 	uint64_t now;
 };

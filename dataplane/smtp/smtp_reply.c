@@ -117,7 +117,7 @@ tally(const struct smtp_call *c, const struct pol_verdict *v)
 
 	if (c->env->tally == NULL)
 		return;
-	st = smtp_tally_service(c->env->tally, c->snap, c->svc);
+	st = smtp_tally_service_at(c->env->tally, c->snap, c->snap_id, c->svc, c->ss->svc_idx);
 	if (st != NULL)
 		st->verdicts[v->reason]++;
 	smtp_tally_rule(c->env->tally, c->snap, v->rule);

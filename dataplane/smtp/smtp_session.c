@@ -18,6 +18,7 @@
 _Static_assert(SMTP_CHUNK_SIZE > SMTP_LINE_TEXT, "a chunk holds a partial line");
 _Static_assert(SMTP_OUT_ROOM >= POL_REPLY_MAX + 2 + 300, "a refusal and a 421 fit in a step");
 _Static_assert(sizeof(struct smtp_session) <= 256, "a session stays small");
+_Static_assert(POL_MAX_SERVICES < SMTP_SVC_NONE, "a service index fits svc_idx");
 
 /* smtp_chunk_get - a chunk, or NULL after a 421 that ends the session */
 char *
@@ -60,8 +61,31 @@ room(const struct smtp_out *out)
 	return out->cap - out->len;
 }
 
-/* begin - set up a call; false after a 421 when the port has no service */
-static bool
+/* service - the session's service in the call's snapshot. The session
+ * keeps its index with the low 32 bits of the snapshot's id, so that it is
+ * looked up by port once per snapshot, not once per call; after a push the
+ * id differs and the new snapshot is searched (the service may have moved
+ * or gone). Ids count compiles and are never reused; 32 bits of them wrap
+ * after 2^32 compiles, far more than can happen while a session lives
+ * (session_timeout_ms < 2^32 ms, and a compile takes well over 1 ms). */
+static const struct pol_service *
+service(struct smtp_call *c, const struct pol_model *m)
+{
+	struct smtp_session *ss = c->ss;
+	uint32_t gen = (uint32_t)c->snap_id;
+	const struct pol_service *svc;
+
+	if (ss->svc_gen == gen && ss->svc_idx < m->nservices)
+		return &m->services[ss->svc_idx];
+	svc = pol_service_by_port(c->snap, ss->port);
+	ss->svc_gen = gen;
+	ss->svc_idx = svc != NULL ? (uint8_t)(svc - m->services) : SMTP_SVC_NONE;
+	return svc;
+}
+
+/* begin - set up a call; false after a 421 when the port has no service.
+ * Inlined: it runs at every call, and its own frame cost a fifth of it. */
+static inline __attribute__((always_inline)) bool
 begin(struct smtp_call *c, struct smtp_session *ss, const struct smtp_env *env,
       const struct pol_snapshot *snap, uint64_t now, struct smtp_out *out)
 {
@@ -70,8 +94,16 @@ begin(struct smtp_call *c, struct smtp_session *ss, const struct smtp_env *env,
 	c->snap = snap;
 	c->out = out;
 	c->now = now;
-	c->svc = snap != NULL ? pol_service_by_port(snap, ss->port) : NULL;
-	c->hostname = snap != NULL ? pol_snapshot_model(snap)->hostname : "";
+	c->svc = NULL;
+	c->hostname = "";
+	c->snap_id = 0;
+	if (snap != NULL) {
+		const struct pol_model *m = pol_snapshot_model(snap);
+
+		c->snap_id = pol_snapshot_id(snap);
+		c->hostname = m->hostname;
+		c->svc = service(c, m);
+	}
 	if (c->svc != NULL)
 		return true;
 	smtp_hangup(c, SMTP_E_NO_SERVICE, "service not available",
@@ -139,13 +171,15 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 	ss->state = SMTP_S_GREETED;
 	ss->lstate = SMTP_L_TEXT;
 	ss->where = SMTP_C_CONNECT;
+	ss->svc_idx = SMTP_SVC_NONE;
 	env->stats->sessions_opened++;
 	if (room(out) < SMTP_OUT_ROOM)
 		smtp_panic("smtp_open with %zu bytes of output free", room(out));
 	if (!begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	if (env->tally != NULL) {
-		struct smtp_svc_tally *st = smtp_tally_service(env->tally, snap, c.svc);
+		struct smtp_svc_tally *st =
+		        smtp_tally_service_at(env->tally, snap, c.snap_id, c.svc, ss->svc_idx);
 
 		if (st != NULL)
 			st->sessions++;
@@ -272,15 +306,6 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 	set_deadline(&c);
 	*consumed = i;
 	return action(ss);
-}
-
-/* smtp_deadline - when the timer is due */
-uint64_t
-smtp_deadline(const struct smtp_session *ss)
-{
-	if (ss->state == SMTP_S_FREE || ss->state == SMTP_S_CLOSING)
-		return UINT64_MAX;
-	return ss->deadline_ms;
 }
 
 /* smtp_timeout - the timer: 421 once the deadline has passed */

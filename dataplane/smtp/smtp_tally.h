@@ -76,6 +76,21 @@ struct smtp_tally {
  * NULL when it has no slot */
 struct smtp_svc_tally *smtp_tally_service(struct smtp_tally *t, const struct pol_snapshot *snap,
                                           const struct pol_service *svc);
+/* smtp_tally_service_at - smtp_tally_service() for svc, the service of
+ * index i in snap, whose id is snap_id; inline and without its lookups
+ * while the lcore's map is of that snapshot (every call but the first
+ * after a push): the engine counts each session and each decision */
+static inline struct smtp_svc_tally *
+smtp_tally_service_at(struct smtp_tally *t, const struct pol_snapshot *snap, uint64_t snap_id,
+                      const struct pol_service *svc, unsigned i)
+{
+	uint8_t slot;
+
+	if (t->map_snap != snap_id || i >= POL_MAX_SERVICES)
+		return smtp_tally_service(t, snap, svc);
+	slot = t->map[i];
+	return slot == SMTP_TALLY_NONE ? NULL : &t->svc[slot];
+}
 /* smtp_tally_rule - count one decision of entry id of snap (POL_NONE: nothing) */
 void smtp_tally_rule(struct smtp_tally *t, const struct pol_snapshot *snap, uint32_t id);
 

@@ -233,6 +233,19 @@ size_t tcp_send(struct tcp_flow *f, const void *buf, size_t len);
 /* tcp_send_space - how many bytes tcp_send() would take now, pool permitting
  * (0 for a lean flow when the pool is down to conf.chunk_reserve) */
 size_t tcp_send_space(const struct tcp_flow *f);
+/* tcp_send_reserve - write a reply straight into the send queue, with no
+ * copy before the segment: a pointer to *room >= min contiguous bytes
+ * (within what tcp_send() would take), or NULL (and *room 0) when the flow
+ * cannot offer min of them in one piece now: little send space, the tail
+ * chunk partly filled, the pool dry, or min over a chunk; tcp_send() of a
+ * buffer of one's own then does (it splits across chunks). Write at most
+ * *room bytes there, then call tcp_send_commit() on f before any other
+ * tcp_* call on f (calls on other flows are fine). */
+void *tcp_send_reserve(struct tcp_flow *f, size_t min, size_t *room);
+/* tcp_send_commit - queue the first n bytes written at f's reservation (n
+ * may be 0: nothing to send); returns how many were queued: n, or 0 when
+ * the flow ended or was closed meanwhile */
+size_t tcp_send_commit(struct tcp_flow *f, size_t n);
 /* tcp_send_wait - call the app's sent() once send space frees (without
  * sending anything now) */
 void tcp_send_wait(struct tcp_flow *f);

@@ -26,22 +26,7 @@
 uint32_t
 tcp_chunk_get(struct tcp_lcore *lc)
 {
-	uint32_t c = lc->chunk_free;
-	struct tcp_chunk *ch;
-
-	if (c == TCP_NIL)
-		return TCP_NIL;
-	ch = tcp_chunk(lc, c);
-	lc->chunk_free = ch->next;
-	lc->chunks_free_n--;
-	lc->st.chunks_used++;
-	if (lc->st.chunks_used > lc->st.chunks_hwm)
-		lc->st.chunks_hwm = lc->st.chunks_used;
-	ch->next = TCP_NIL;
-	ch->seq = 0;
-	ch->len = 0;
-	ch->fin = 0;
-	return c;
+	return tcp_chunk_take(lc);
 }
 
 /* tcp_chunk_put - back on the free list */
@@ -103,6 +88,28 @@ tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t le
 	}
 	q->len += (uint32_t)done;
 	return done;
+}
+
+/* tcp_cq_unlink_tail - take the queue's empty tail chunk off and free it: a
+ * reservation nothing was written to (tcp_cq_commit). Rare behind other
+ * chunks (a pipelined batch's replies), hence the walk. */
+void
+tcp_cq_unlink_tail(struct tcp_lcore *lc, struct tcp_cq *q)
+{
+	uint32_t c = q->head, prev = TCP_NIL;
+
+	while (c != q->tail) {
+		prev = c;
+		c = tcp_chunk(lc, c)->next;
+	}
+	tcp_chunk_put(lc, c);
+	q->tail = prev;
+	if (prev == TCP_NIL) {
+		q->head = TCP_NIL;
+		q->off = 0;
+	} else {
+		tcp_chunk(lc, prev)->next = TCP_NIL;
+	}
 }
 
 /* tcp_cq_drop - consume n bytes at the head, freeing emptied chunks */

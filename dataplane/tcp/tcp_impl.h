@@ -204,6 +204,7 @@ void tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f);
 /* tcp_chunk.c */
 uint32_t tcp_chunk_get(struct tcp_lcore *lc);
 void tcp_chunk_put(struct tcp_lcore *lc, uint32_t c);
+void tcp_cq_unlink_tail(struct tcp_lcore *lc, struct tcp_cq *q);
 
 /* tcp_chunk - index to pointer (inline: every queue walk takes it) */
 static inline struct tcp_chunk *
@@ -216,6 +217,88 @@ void tcp_cq_drop(struct tcp_lcore *lc, struct tcp_cq *q, size_t n);
 void tcp_cq_clear(struct tcp_lcore *lc, struct tcp_cq *q);
 unsigned tcp_cq_peek(struct tcp_lcore *lc, const struct tcp_cq *q, size_t at, size_t n,
                      const void *ptr[2], uint32_t len[2]);
+
+/* tcp_chunk_take - tcp_chunk_get(), inline: a reservation takes a chunk
+ * for nearly every reply, and the call made tcp_send_reserve() a non-leaf
+ * function with the frame that goes with it */
+static inline uint32_t
+tcp_chunk_take(struct tcp_lcore *lc)
+{
+	uint32_t c = lc->chunk_free;
+	struct tcp_chunk *ch;
+
+	if (c == TCP_NIL)
+		return TCP_NIL;
+	ch = tcp_chunk(lc, c);
+	lc->chunk_free = ch->next;
+	lc->chunks_free_n--;
+	lc->st.chunks_used++;
+	if (lc->st.chunks_used > lc->st.chunks_hwm)
+		lc->st.chunks_hwm = lc->st.chunks_used;
+	ch->next = TCP_NIL;
+	ch->seq = 0;
+	ch->len = 0;
+	ch->fin = 0;
+	return c;
+}
+
+/* tcp_cq_reserve - at least min contiguous free bytes at the tail, where
+ * the caller writes before tcp_cq_commit(): the tail chunk's room, or a
+ * fresh chunk's when the queue is empty or its tail is full (linked now,
+ * empty); *room: how many (at most max). NULL when the tail has some room
+ * but less than min (a chunk with room in the middle of a queue would let a
+ * segment span three chunks), min exceeds a chunk, or the pool is dry.
+ * Inline: once per reply, with tcp_cq_commit(), in place of a copy. */
+static inline uint8_t *
+tcp_cq_reserve(struct tcp_lcore *lc, struct tcp_cq *q, size_t min, size_t max, size_t *room)
+{
+	struct tcp_chunk *t = q->tail != TCP_NIL ? tcp_chunk(lc, q->tail) : NULL;
+	size_t n;
+
+	*room = 0;
+	if (min > TCP_CHUNK_DATA || min > max)
+		return NULL;
+	if (t == NULL || t->len == TCP_CHUNK_DATA) {
+		uint32_t c = tcp_chunk_take(lc);
+
+		if (c == TCP_NIL)
+			return NULL;
+		if (t != NULL)
+			t->next = c;
+		else
+			q->head = c;
+		q->tail = c;
+		t = tcp_chunk(lc, c);
+	}
+	n = TCP_CHUNK_DATA - t->len;
+	if (n < min)
+		return NULL;
+	*room = n < max ? n : max;
+	return t->data + t->len;
+}
+
+/* tcp_cq_commit - n bytes written at the reservation join the queue; how
+ * many (cut to the tail chunk's room: more cannot have been reserved). A
+ * fresh chunk left empty goes back: no queue holds an empty chunk. */
+static inline size_t
+tcp_cq_commit(struct tcp_lcore *lc, struct tcp_cq *q, size_t n)
+{
+	struct tcp_chunk *t;
+
+	if (q->tail == TCP_NIL)
+		return 0;
+	t = tcp_chunk(lc, q->tail);
+	if (n > TCP_CHUNK_DATA - t->len)
+		n = TCP_CHUNK_DATA - t->len;
+	if (n == 0) {
+		if (t->len == 0)
+			tcp_cq_unlink_tail(lc, q);
+		return 0;
+	}
+	t->len = (uint16_t)(t->len + n);
+	q->len += (uint32_t)n;
+	return n;
+}
 int tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
                    uint32_t len, bool fin);
 void tcp_ooo_clear(struct tcp_lcore *lc, struct tcp_flow *f);

@@ -468,6 +468,44 @@ tcp_send(struct tcp_flow *f, const void *buf, size_t len)
 	return got;
 }
 
+/* tcp_send_reserve - room in the send queue's tail to write into */
+void *
+tcp_send_reserve(struct tcp_flow *f, size_t min, size_t *room)
+{
+	size_t space = send_space(f);
+
+	if (space < min) {
+		*room = 0;
+		return NULL;
+	}
+	return tcp_cq_reserve(f->lc, &f->sq, min, space, room);
+}
+
+/* tcp_send_commit - what was written at the reservation is sent. A flow
+ * closed or ended since then (the application broke the rule) gets
+ * nothing: its reserved chunk, if fresh, goes back. */
+size_t
+tcp_send_commit(struct tcp_flow *f, size_t n)
+{
+	struct tcp_lcore *lc = f->lc;
+
+	if (f->flags & (TCP_F_DEAD | TCP_F_FIN_QUEUED))
+		n = 0;
+	if (n == 0) {
+		tcp_cq_commit(lc, &f->sq, 0);
+		return 0;
+	}
+	n = tcp_cq_commit(lc, &f->sq, n);
+	if (lc->depth > 0) {
+		tcp_pend(lc, f); /* inside a callback: the outermost call sends */
+		return n;
+	}
+	tcp_enter(lc, lc->now);
+	tcp_pend(lc, f);
+	tcp_leave(lc);
+	return n;
+}
+
 void
 tcp_send_wait(struct tcp_flow *f)
 {

@@ -317,6 +317,65 @@ test_policy_swap(void)
 	pol_snapshot_free(c);
 }
 
+/* The session keeps its service's index in the snapshot it was found in,
+ * with that snapshot's id: after a push it must find the service again,
+ * even where the new snapshot sits at the old one's address (freed, then
+ * the same size allocated again) and holds other services at the old
+ * index. Told apart by max_errors: 421 after the service's own count. */
+static const char *const svc_p = "hostname = \"mx.test.example\";\n"
+                                 "service a { ports = [25]; max_errors = 5; }\n"
+                                 "service b { ports = [587]; max_errors = 1; }\n";
+static const char *const svc_q = "hostname = \"mx.test.example\";\n"
+                                 "service b { ports = [587]; max_errors = 1; }\n"
+                                 "service a { ports = [25]; max_errors = 3; }\n";
+
+/* errors_to_421 - bad commands, one call each, until the session closes: how many */
+static int
+errors_to_421(struct h *h, const struct pol_snapshot *s, uint64_t now)
+{
+	for (int n = 1; n <= 10; n++) {
+		h_feeds(h, s, now + (uint64_t)n, "BOGUS\r\n");
+		if (h->closing)
+			return n;
+	}
+	return -1;
+}
+
+static void
+test_service_cache(void)
+{
+	struct pol_snapshot *p = must_load("p.conf", svc_p), *q;
+	const void *was = p;
+	struct h h;
+
+	h_init(&h, 4096);
+	h_open(&h, p, RMT, 25, 1000);
+	is_int(errors_to_421(&h, p, 1000), 5, "port 25 in p: service a, 421 after 5 errors");
+	h_close(&h);
+	h_fini(&h);
+
+	h_init(&h, 4096);
+	h_open(&h, p, RMT, 25, 1000);
+	h_feeds(&h, p, 1001, "NOOP\r\n"); /* the service is kept as index 0 of p */
+	pol_snapshot_free(p);
+	q = must_load("q.conf", svc_q); /* port 25 is now index 1, and index 0 ends after 1 */
+	printf("# the new snapshot %s the old one's address\n",
+	       (const void *)q == was ? "reuses" : "is not at");
+	is_int(errors_to_421(&h, q, 2000), 3, "after the push: service a of q, 421 after 3 errors");
+	ok(strstr(h.out.s, "421 4.7.0 mx.test.example Error: too many errors\r\n") != NULL,
+	   "... with 421 4.7.0");
+	h_close(&h);
+	h_fini(&h);
+
+	h_init(&h, 4096);
+	h_open(&h, q, RMT, 587, 1000);
+	is_int(errors_to_421(&h, q, 1000), 1, "port 587 in q: service b at index 0, 421 at once");
+	h_close(&h);
+	is_int(h.ck.live, 0, "no chunk left");
+	h_fini(&h);
+	pol_snapshot_free(q);
+}
+
 /* long_helo - "EHLO " and a name of n bytes ("hhh...h.example"), CRLF */
 static const char *
 long_helo(char *buf, size_t n)
@@ -546,6 +605,7 @@ main(void)
 	test_timeouts();
 	test_output_full();
 	test_policy_swap();
+	test_service_cache();
 	test_chunks();
 	test_stats();
 	test_pregreet();
