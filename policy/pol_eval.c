@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pol_impl.h"
+#include "pol_shash.h"
 
 enum {
 	HAVE_CLIENT = 1 << 0,
@@ -21,6 +22,11 @@ enum {
 };
 
 #define SLOT(s) (1u << (s))
+
+/* An input normalised: up to POL_MAX_INPUT and its NUL, with room; its
+ * buffer has SHASH_FRONT bytes more in front, which the suffix hash reads. */
+#define NAME_BUF (POL_MAX_INPUT + 8)
+_Static_assert(NAME_BUF <= SHASH_WALK_MAX, "a normalised input fits one suffix-hash walk");
 
 void
 pol_state_init(struct pol_state *st)
@@ -107,21 +113,68 @@ keys_probe(const struct pol_snapshot *s, struct name_keys *k, uint32_t out[S_COU
 	k->n = 0;
 }
 
-/* keys_add - gather a key and start loading its slot; a name of more labels
- * than NAME_KEYS holds is probed in rounds, still in order */
+/* keys_add - gather a key of a known hash and start loading its slot; a
+ * name of more labels than NAME_KEYS holds is probed in rounds, in order */
 static inline __attribute__((always_inline)) void
 keys_add(const struct pol_snapshot *s, struct name_keys *k, const struct hset *t, const char *key,
-         size_t len, uint32_t out[S_COUNT], unsigned mask)
+         size_t len, uint64_t h, uint32_t out[S_COUNT], unsigned mask)
 {
-	if (hset_count(t) == 0)
-		return; /* no entry of this kind (local parts, often): no hash */
 	if (__builtin_expect(k->n == NAME_KEYS, 0))
 		keys_probe(s, k, out, mask);
+	__builtin_prefetch(&t->slots[(size_t)h & t->mask]);
 	k->t[k->n] = t;
 	k->key[k->n] = key;
 	k->len[k->n] = len;
-	k->h[k->n] = hset_hash_prefetch(t, key, len);
+	k->h[k->n] = h;
 	k->n++;
+}
+
+/* keys_add_name - the keys of a name in order of specificity: the whole
+ * address (not for a HELO), its local part, its domain, the domain's
+ * parents longest first. All but the local part are suffixes of a->full,
+ * hashed from one walk of it (pol_shash.c). A table without keys (local
+ * parts, often) costs no hash. */
+static void
+keys_add_name(const struct pol_snapshot *s, struct name_keys *k, enum pol_input in,
+              const struct pol_addr *a, uint32_t out[S_COUNT], unsigned mask)
+{
+	const char *d = a->dom, *end;
+	struct shash_walk w;
+	size_t doff;
+
+	/* inputs (NAME_BUF) are shorter than a walk's limit */
+	if (d != NULL)
+		shash_walk_init(&w, a->full, a->full_len);
+	if (in != IN_HELO) {
+		if (d != NULL && hset_count(s->t_addr) > 0)
+			keys_add(s, k, s->t_addr, a->full, a->full_len, shash_walk_at(&w, 0), out,
+			         mask);
+		if (hset_count(s->t_lpart) > 0)
+			keys_add(s, k, s->t_lpart, a->lp, a->lp_len, shash(a->lp, a->lp_len), out,
+			         mask);
+	}
+	if (d == NULL)
+		return;
+	doff = (size_t)(d - a->full);
+	end = d + a->dom_len;
+	if (hset_count(s->t_dom) > 0)
+		keys_add(s, k, s->t_dom, d, a->dom_len, shash_walk_at(&w, doff), out, mask);
+	if (d[0] == '[' || hset_count(s->t_sub) == 0)
+		return;
+	if (a->has_dots) {
+		/* the dots of the domain, from the input's one pass, first to last */
+		for (uint64_t m = a->dots >> doff << doff; m != 0; m &= m - 1) {
+			size_t o = (size_t)__builtin_ctzll(m) + 1;
+
+			keys_add(s, k, s->t_sub, a->full + o, a->full_len - o, shash_walk_at(&w, o),
+			         out, mask);
+		}
+		return;
+	}
+	for (const char *p = memchr(d, '.', a->dom_len); p != NULL;
+	     p = memchr(p + 1, '.', (size_t)(end - p - 1)))
+		keys_add(s, k, s->t_sub, p + 1, (size_t)(end - p - 1),
+		         shash_walk_at(&w, (size_t)(p + 1 - a->full)), out, mask);
 }
 
 /* match_name - the most specific entry of each wanted slot for one input:
@@ -139,21 +192,7 @@ match_name(const struct pol_snapshot *s, hs_scratch_t *scr, enum pol_input in,
 	k.n = 0;
 	for (unsigned i = 0; i < S_COUNT; i++)
 		out[i] = c.out[i] = POL_NONE;
-	if (in != IN_HELO) {
-		if (a->dom != NULL)
-			keys_add(s, &k, s->t_addr, a->full, a->full_len, out, mask);
-		keys_add(s, &k, s->t_lpart, a->lp, a->lp_len, out, mask);
-	}
-	if (a->dom != NULL) {
-		const char *d = a->dom, *end = a->dom + a->dom_len;
-
-		keys_add(s, &k, s->t_dom, d, a->dom_len, out, mask);
-		if (d[0] != '[') {
-			for (const char *p = memchr(d, '.', a->dom_len); p != NULL;
-			     p = memchr(p + 1, '.', (size_t)(end - p - 1)))
-				keys_add(s, &k, s->t_sub, p + 1, (size_t)(end - p - 1), out, mask);
-		}
-	}
+	keys_add_name(s, &k, in, a, out, mask);
 	if (a->full_len > 0 && scr != NULL) {
 		/* both parts report into c, which keeps the lowest entry of all */
 		if (s->hs[in][HP_ALWAYS] != NULL &&
@@ -211,13 +250,14 @@ static void
 helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo,
            uint32_t f[POL_FC_FACTS])
 {
-	char buf[POL_MAX_INPUT + 8];
+	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
 	uint32_t out[S_COUNT];
 	struct pol_addr a;
 	struct cidr lit;
-	size_t n = pol_host_norm(helo, buf, sizeof(buf));
+	size_t n;
 
 	memset(&a, 0, sizeof(a));
+	n = pol_host_norm(helo, buf, NAME_BUF, &a.dots, &a.has_dots);
 	a.full = a.dom = buf;
 	a.full_len = a.dom_len = n;
 	if (n == 0)
@@ -238,12 +278,12 @@ static void
 sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender,
              uint32_t f[POL_FC_FACTS])
 {
-	char buf[POL_MAX_INPUT + 8];
+	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
 	uint32_t out[S_COUNT];
 	struct pol_addr a;
 
 	f[F_WL] = f[F_BL] = f[F_LOCAL] = POL_NONE;
-	if (pol_addr_norm(sender, buf, sizeof(buf), &a) < 0)
+	if (pol_addr_norm(sender, buf, NAME_BUF, &a) < 0)
 		return;
 	match_name(s, scr, IN_SENDER, &a, out,
 	           SLOT(S_WL_SENDER) | SLOT(S_BL_SENDER) | SLOT(S_LOCAL_DOMAIN));
@@ -257,13 +297,13 @@ static void
 rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt,
            uint32_t f[POL_FC_FACTS])
 {
-	char buf[POL_MAX_INPUT + 8];
+	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
 	uint32_t out[S_COUNT];
 	struct pol_addr a;
 
 	f[F_WL] = f[F_BL] = POL_NONE;
 	f[F_LOCAL] = 0;
-	if (pol_addr_norm(rcpt, buf, sizeof(buf), &a) < 0)
+	if (pol_addr_norm(rcpt, buf, NAME_BUF, &a) < 0)
 		return;
 	match_name(s, scr, IN_RCPT, &a, out,
 	           SLOT(S_WL_RCPT) | SLOT(S_BL_RCPT) | SLOT(S_LOCAL_DOMAIN));

@@ -7,13 +7,12 @@
  * never larger than the smallest power of two of at least twice the keys.
  *
  * A slot is 8 bytes (eight to a cache line): the high 32 bits of the key's
- * hash (keyed: hset_hash) as a tag and the offset of the key's record (+1; 0 is an empty
- * slot). A record is the value, the length and the key's bytes, 4-aligned,
- * so that a hit finds its value in the line it compares. The low bits of the
- * hash pick the first slot, so the tag is independent of the position and a
- * probe reads a record only when all 32 tag bits match: a miss costs one
- * slot line, a hit that and one record line. Records are limited to 4 GiB
- * in all (hset_builder_add fails beyond).
+ * hash (keyed: hset_hash, the suffix hash of pol_shash.c) as a tag and the offset of the key's
+ * record (+1; 0 is an empty slot). A record is the value, the length and the key's bytes,
+ * 4-aligned, so that a hit finds its value in the line it compares. The low bits of the hash pick
+ * the first slot, so the tag is independent of the position and a probe reads a record only when
+ * all 32 tag bits match: a miss costs one slot line, a hit that and one record line. Records are
+ * limited to 4 GiB in all (hset_builder_add fails beyond).
  *
  * Once built, the table is only read, by any number of threads.
  */
@@ -22,12 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/random.h>
-#include <time.h>
-
-/* inlined: the keys are short and the call into the shared library cost as much as the hash */
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "pol_shash.h"
 
 /* Slots of a new builder (a power of two). */
 #define HSET_MIN_SLOTS 16
@@ -50,31 +44,17 @@ struct hset_builder {
 	size_t blob_cap; /* bytes allocated for blob */
 };
 
-/* The hash is keyed with a secret drawn when the program starts, so that
- * a client, who cannot know it, cannot aim lookups at the longest probe
- * runs of a table (the tables are read-only: that is all a client could
- * do). Every table of the process uses it, so one hash of a key serves a
- * lookup in any of them. */
-static uint64_t hset_secret;
-
-/* hset_secret_init - draw the secret before main(), while there is one thread */
-__attribute__((constructor)) static void
-hset_secret_init(void)
-{
-	uint64_t x;
-
-	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
-		x = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&x;
-	hset_secret = x;
-}
-
-/* hset_hash - XXH3 of a key, seeded with the secret; len 0 never reads key.
- * (A wyhash-like multiply hash was tried: no fewer instructions than XXH3
- * on these 10-40 byte keys.) */
+/* hset_hash - the keyed suffix hash of pol_shash.c, so that one walk of
+ * a name (shash_walk_init) yields the hashes of all its suffixes as the
+ * tables want them. Its secret is drawn when the program starts, so that a client,
+ * who cannot know it, cannot aim lookups at the longest probe runs of a
+ * table (the tables are read-only: that is all a client could do). Every
+ * table of the process uses it, so one hash of a key serves a lookup in
+ * any of them. */
 uint64_t
 hset_hash(const char *key, size_t len)
 {
-	return XXH3_64bits_withSeed(key, len, hset_secret);
+	return shash(key, len);
 }
 
 static uint32_t

@@ -34,17 +34,19 @@ enum pol_input { IN_HELO, IN_SENDER, IN_RCPT, IN_COUNT };
  * grams (pol_lit.c). */
 enum pol_hspart { HP_ALWAYS, HP_LIT, HP_COUNT };
 
-/* Grams (3 or 4 bytes) of the literals the HP_LIT patterns require: a
- * bitmap of the 3-byte windows of each gram (both of a 4-byte one), 4 KiB
- * to stay in L1 (a few hundred grams set 1-2% of it), in front of a table
- * of the grams themselves. */
+/* Grams (3 to POL_GRAM_MAX bytes) of the literals the HP_LIT patterns
+ * require: a bitmap of the 3-byte windows of each gram (all of them), 4
+ * KiB to stay in L1 (a few hundred grams set 2-3% of it), in front of a
+ * table of the grams themselves. */
 #define POL_GRAM_BITS_LOG2 15
+#define POL_GRAM_MAX       5
 struct pol_grams {
 	uint64_t bits[(1u << POL_GRAM_BITS_LOG2) / 64];
-	uint32_t *key; /* open addressing, 0: empty */
-	uint32_t mask; /* slots - 1 */
-	size_t n;      /* grams held */
-	size_t step;   /* input positions pol_grams_any tries: 2, or 1 with 3-byte grams */
+	uint64_t *key;  /* open addressing, 0: empty */
+	uint32_t mask;  /* slots - 1 */
+	unsigned sizes; /* bit m: some gram has m bytes */
+	size_t n;       /* grams held */
+	size_t step;    /* input positions pol_grams_any tries: the shortest gram - 2 */
 };
 
 /* What the first bytes of every input an HP_ALWAYS pattern matches must
@@ -116,7 +118,9 @@ struct pol_addr {
 	size_t lp_len;
 	const char *dom; /* domain, or NULL when there is none */
 	size_t dom_len;
-	bool routed; /* %, !, a quoted @ or a source route: a relay attempt */
+	bool routed;   /* %, !, a quoted @ or a source route: a relay attempt */
+	bool has_dots; /* dots is known (a name of at most 64 bytes) */
+	uint64_t dots; /* bit i: full[i] is a '.' */
 };
 
 /* pol_pattern.c */
@@ -124,7 +128,7 @@ int pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, ch
                       size_t whylen);
 int pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *out);
 bool pol_domain_ok(const char *s, char *why, size_t whylen);
-size_t pol_host_norm(const char *in, char *buf, size_t size);
+size_t pol_host_norm(const char *in, char *buf, size_t size, uint64_t *dots, bool *has_dots);
 char *pol_glob_to_regex(const char *glob);
 enum pol_slot pol_list_slot(enum pol_list l);
 enum pol_input pol_list_input(enum pol_list l);

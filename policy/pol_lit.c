@@ -5,12 +5,13 @@
  * writes hold a literal that any matching input must contain ("*.dyn.*"
  * needs ".dyn.", "/^bounce[0-9]+@/" needs "bounce"). So at compile time each
  * pattern's longest required literal is found, conservatively, and one
- * 3- or 4-byte piece (a gram) of it goes into a small table; at evaluation
+ * piece of 3 to 5 bytes (a gram) of it goes into a small table; at evaluation
  * the input's grams are looked up there (a few dozen probes of a table that
  * stays in L1), and the database of literal-bearing patterns is scanned only
- * when one is present. A 4-byte gram holds two 3-byte windows, both in the
- * bitmap, so every other input position is enough to see it: the walk, most
- * of the prefilter's cost, is halved (a 3-byte gram needs every position).
+ * when one is present. A 5-byte gram holds three 3-byte windows, all in
+ * the bitmap, so every third input position is enough to see it: the walk,
+ * most of the prefilter's cost, is a third (a 3-byte gram needs every
+ * position, a 4-byte one every other).
  * Patterns without such a literal go to a second database that is scanned
  * for every input whose first bytes could begin a match of one of them (the
  * head filter at the end of this file). (One database of all, without a
@@ -229,25 +230,26 @@ pol_lit_required(const char *pat, bool glob, char *out, size_t size)
 
 /* ---- the gram table ---- */
 
-/* gram_key - 3 or 4 bytes packed into one word. Both sizes share one table:
- * a 3-byte gram has a zero top byte, which no 4-byte gram of NUL-free text
- * has, and no gram is 0, the empty slot */
-static uint32_t
+/* gram_key - 3 to 5 bytes packed into one word. All sizes share one
+ * table: the bytes above a gram are zero, which no byte of NUL-free text
+ * is, so sizes never collide, and no gram is 0, the empty slot */
+static uint64_t
 gram_key(const char *s, size_t n)
 {
-	uint32_t k = (uint32_t)(unsigned char)s[0] | (uint32_t)(unsigned char)s[1] << 8 |
-	             (uint32_t)(unsigned char)s[2] << 16;
+	uint64_t k = 0;
 
-	return n == 4 ? k | (uint32_t)(unsigned char)s[3] << 24 : k;
+	for (size_t i = 0; i < n; i++)
+		k |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	return k;
 }
 
 static uint32_t
-gram_hash(uint32_t k)
+gram_hash(uint64_t k)
 {
-	return (k * 0x9e3779b1u) >> 16;
+	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40);
 }
 
-/* bit_of - the bitmap bit of a gram's first three bytes (k & 0xffffff) */
+/* bit_of - the bitmap bit of a 3-byte window (k & 0xffffff) */
 static uint32_t
 bit_of(uint32_t k3)
 {
@@ -267,12 +269,13 @@ rarity(char c)
 	return 4;
 }
 
-/* pick_gram - the 4-byte (or, for a 3-byte literal, 3-byte) piece of a
- * literal least likely to occur in inputs that do not match */
+/* pick_gram - the POL_GRAM_MAX-byte (or, for a shorter literal, the
+ * whole) piece of a literal least likely to occur in inputs that do not
+ * match */
 static size_t
 pick_gram(const char *lit, size_t n, const char **at)
 {
-	size_t g = n >= 4 ? 4 : 3;
+	size_t g = n >= POL_GRAM_MAX ? POL_GRAM_MAX : n;
 	unsigned best = 0;
 
 	*at = lit;
@@ -298,7 +301,8 @@ set_bit(struct pol_grams *g, uint32_t k3)
 	g->bits[b / 64] |= 1ull << (b % 64);
 }
 
-/* pol_grams_build - a table of one gram per literal; NULL on allocation failure */
+/* pol_grams_build - a table of one gram per literal (each at least LIT_MIN
+ * bytes, as pol_lit_required gives them); NULL on allocation failure */
 struct pol_grams *
 pol_grams_build(const char *const *lits, size_t n)
 {
@@ -315,17 +319,19 @@ pol_grams_build(const char *const *lits, size_t n)
 		return NULL;
 	}
 	g->mask = (uint32_t)(slots - 1);
-	g->step = 2;
+	g->step = POL_GRAM_MAX - 2;
 	for (size_t i = 0; i < n; i++) {
 		const char *at;
 		size_t len = pick_gram(lits[i], strlen(lits[i]), &at);
-		uint32_t k = gram_key(at, len), h = gram_hash(k) & g->mask;
+		uint64_t k = gram_key(at, len);
+		uint32_t h = gram_hash(k) & g->mask;
 
-		set_bit(g, k & 0xffffff);
-		if (len == 4)
-			set_bit(g, k >> 8); /* its second window: bytes 1..3 */
-		else
-			g->step = 1;
+		/* every window, so that a walk of step len - 2 meets one */
+		for (size_t w = 0; w + 3 <= len; w++)
+			set_bit(g, (uint32_t)(k >> (8 * w)) & 0xffffff);
+		if (len - 2 < g->step)
+			g->step = len - 2;
+		g->sizes |= 1u << len;
 		while (g->key[h] != 0 && g->key[h] != k)
 			h = (h + 1) & g->mask;
 		if (g->key[h] == 0)
@@ -345,7 +351,7 @@ pol_grams_free(struct pol_grams *g)
 
 /* probe - whether key k is in the table */
 static bool
-probe(const struct pol_grams *g, uint32_t k)
+probe(const struct pol_grams *g, uint64_t k)
 {
 	for (uint32_t h = gram_hash(k) & g->mask;; h = (h + 1) & g->mask) {
 		if (g->key[h] == k)
@@ -365,25 +371,43 @@ load32(const char *p)
 	return le32toh(w);
 }
 
-/* pol_grams_any - whether s[0..n) holds any gram of the table. s[n] must be
- * readable (the input's NUL): one 4-byte load per position serves both gram
- * sizes, and at the last position its top byte is that NUL, which makes it
- * the 3-byte key it is. The bitmap (in L1) rules out almost every position
- * before the table is probed. With step 2 the window at i is either the
- * first window of a 4-byte gram at i or the second of one at i - 1: both
- * are probed (a 4-byte gram at odd j ends at j + 3 < n, so the window at
- * j + 1 is walked). */
+/* gram_near - whether a gram of the table holds the window at i: one of
+ * each size present that starts at i - (size - 3) .. i and fits in n. s[n]
+ * must be readable: a gram key is read as a 4-byte load (and a fifth byte),
+ * never past s[n]. */
+static bool
+gram_near(const struct pol_grams *g, const char *s, size_t n, size_t i)
+{
+	for (size_t len = 3; len <= POL_GRAM_MAX; len++) {
+		if (!(g->sizes & (1u << len)))
+			continue;
+		for (size_t j = i >= len - 3 ? i - (len - 3) : 0; j <= i && j + len <= n; j++) {
+			uint64_t k = load32(s + j);
+
+			if (len == 3)
+				k &= 0xffffff;
+			else if (len == 5)
+				k |= (uint64_t)(unsigned char)s[j + 4] << 32;
+			if (probe(g, k))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* pol_grams_any - whether s[0..n) holds any gram of the table; s[n] must
+ * be readable (the input's NUL). A gram of size m has m - 2 windows of 3
+ * bytes, all in the bitmap, so a walk of step m - 2 over the input meets
+ * one of them wherever the gram is: with 5-byte grams every third
+ * position is enough. The bitmap (in L1) rules out almost every position
+ * before the table is probed. */
 bool
 pol_grams_any(const struct pol_grams *g, const char *s, size_t n)
 {
 	for (size_t i = 0; i + 3 <= n; i += g->step) {
-		uint32_t w = load32(s + i), b = bit_of(w & 0xffffff);
+		uint32_t b = bit_of(load32(s + i) & 0xffffff);
 
-		if (!(g->bits[b / 64] & (1ull << (b % 64))))
-			continue;
-		if (probe(g, w & 0xffffff) || (i + 4 <= n && probe(g, w)))
-			return true;
-		if (i > 0 && probe(g, load32(s + i - 1)))
+		if ((g->bits[b / 64] & (1ull << (b % 64))) && gram_near(g, s, n, i))
 			return true;
 	}
 	return false;

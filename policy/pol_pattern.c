@@ -9,6 +9,8 @@
  * inputs once per stage.
  */
 #include <ctype.h>
+#include <endian.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +33,32 @@ static const unsigned char lower[256] = {
 #undef L
 };
 
-/* lower8 - eight bytes of src lowercased (ASCII) into dst at once: per
- * byte, A-Z gain 0x20 and every other byte (>= 0x80 too) stays. Each
- * lane's arithmetic stays inside its byte: the 7-bit values plus at most
- * 0x3f cannot carry out of it. A quarter of the instructions of a table
- * lookup per byte, on the lcores' per-input path. */
-static void
-lower8(char *dst, const char *src)
+/* lower_word - eight bytes lowercased (ASCII) at once: per byte, A-Z gain
+ * 0x20 and every other byte (>= 0x80 too) stays. Each lane's arithmetic
+ * stays inside its byte: the 7-bit values plus at most 0x3f cannot carry
+ * out of it. A quarter of the instructions of a table lookup per byte, on
+ * the lcores' per-input path. */
+static inline uint64_t
+lower_word(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-	uint64_t x, low7, ge_a, gt_z, upper;
+	uint64_t low7, ge_a, gt_z, upper;
 
-	memcpy(&x, src, 8);
 	low7 = x & ~high;
 	ge_a = low7 + ones * (0x80 - 'A'); /* high bit: low7 >= 'A' */
 	gt_z = low7 + ones * (0x7f - 'Z'); /* high bit: low7 > 'Z' */
 	upper = ge_a & ~gt_z & ~x & high;  /* 'A'..'Z' and not >= 0x80 */
-	x |= upper >> 2;                   /* 0x80 >> 2 = 0x20 */
+	return x | upper >> 2;             /* 0x80 >> 2 = 0x20 */
+}
+
+/* lower8 - eight bytes of src lowercased into dst */
+static void
+lower8(char *dst, const char *src)
+{
+	uint64_t x;
+
+	memcpy(&x, src, 8);
+	x = lower_word(x);
 	memcpy(dst, &x, 8);
 }
 
@@ -407,27 +418,10 @@ parse_entry(enum pol_list l, const char *text, struct pol_entry *e, char *why, s
 	return parse_name_pattern(l, text, len, e, why, whylen);
 }
 
-/* pol_host_norm - a HELO argument lowercased without its trailing dot; the
- * length written, cut to size - 1 */
-size_t
-pol_host_norm(const char *in, char *buf, size_t size)
-{
-	size_t n;
-
-	if (size == 0)
-		return 0;
-	n = strnlen(in, size - 1);
-	lower_copy(buf, in, n);
-	n = strip_dot(buf, n);
-	buf[n] = '\0';
-	return n;
-}
-
-/* pol_addr_norm - split an address path (as between < and >) into local part
- * and domain, lowercased, without source route or trailing dot, and say
- * whether it carries routing. Returns -1 when it does not fit in buf. */
-int
-pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
+/* addr_norm_general - pol_addr_norm for any path, source routes and quoted
+ * local parts too, with a libc call per question */
+static int
+addr_norm_general(const char *in, char *buf, size_t size, struct pol_addr *a)
 {
 	const char *p = in, *at = NULL, *end;
 	bool quoted_at = false;
@@ -484,6 +478,163 @@ pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
 	if (quoted_at || memchr(a->lp, '%', a->lp_len) != NULL ||
 	    memchr(a->lp, '!', a->lp_len) != NULL)
 		a->routed = true;
+	return 0;
+}
+
+/* ---- the one pass over a short input (SSE2) ---- */
+
+/* Inputs up to NAME_SCAN_MAX bytes are lowercased and scanned in one pass
+ * of 16-byte blocks, the positions of the bytes that matter kept as bitmaps
+ * of one bit per byte; longer inputs (and machines without SSE2) take the
+ * general way, with a libc call per question. */
+#define NAME_SCAN_MAX 64
+#define NAME_BLOCK    16
+
+/* What one pass over a name finds besides its lowercase copy: bit i of
+ * each map is byte i. */
+struct name_scan {
+	uint64_t at;   /* '@' */
+	uint64_t rt;   /* '%' and '!' (routing in a local part) */
+	uint64_t dots; /* '.' */
+};
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* scan_block - lowercase the 16 bytes at p in place and map their '@',
+ * '%', '!' and '.' into sc at bit off */
+static inline void
+scan_block(char *p, size_t off, struct name_scan *sc)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	/* signed compares: bytes >= 0x80 are negative, never A-Z */
+	__m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+	                           _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+
+	_mm_storeu_si128((__m128i *)(void *)p,
+	                 _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+	sc->at |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('@')))
+	          << off;
+	sc->rt |= (uint64_t)(unsigned)_mm_movemask_epi8(
+	                  _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('%')),
+	                               _mm_cmpeq_epi8(x, _mm_set1_epi8('!'))))
+	          << off;
+	sc->dots |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')))
+	            << off;
+}
+
+/* name_scan - copy n bytes of in to buf, lowercase and map them; buf
+ * holds at least NAME_BLOCK bytes, n <= NAME_SCAN_MAX. Blocks may overlap
+ * (the last one ends at n): lowercasing twice and or-ing a map twice
+ * change nothing. Bytes of buf past n are scanned but cut off the maps. */
+static bool
+name_scan(char *buf, const char *in, size_t n, struct name_scan *sc)
+{
+	size_t i;
+
+	memcpy(buf, in, n);
+	for (i = 0; i + NAME_BLOCK <= n; i += NAME_BLOCK)
+		scan_block(buf + i, i, sc);
+	if (i < n)
+		scan_block(buf + (n >= NAME_BLOCK ? n - NAME_BLOCK : 0),
+		           n >= NAME_BLOCK ? n - NAME_BLOCK : 0, sc);
+	if (n < NAME_SCAN_MAX) {
+		uint64_t keep = (1ull << n) - 1;
+
+		sc->at &= keep;
+		sc->rt &= keep;
+		sc->dots &= keep;
+	}
+	return true;
+}
+#else
+static bool
+name_scan(char *buf, const char *in, size_t n, struct name_scan *sc)
+{
+	(void)buf;
+	(void)in;
+	(void)n;
+	(void)sc;
+	return false;
+}
+#endif
+
+/* keep_below - the bits of m below n (n <= 64) */
+static uint64_t
+keep_below(uint64_t m, size_t n)
+{
+	return n < 64 ? m & ((1ull << n) - 1) : m;
+}
+
+/* pol_host_norm - a HELO argument lowercased without its trailing dot; the
+ * length written, cut to size - 1. A short one (most) in one pass, which
+ * also maps its dots into *dots (when dots is not NULL: *has_dots says
+ * whether it did). */
+size_t
+pol_host_norm(const char *in, char *buf, size_t size, uint64_t *dots, bool *has_dots)
+{
+	struct name_scan sc = {0};
+	size_t n;
+
+	if (has_dots != NULL)
+		*has_dots = false;
+	if (size == 0)
+		return 0;
+	n = strnlen(in, size - 1);
+	if (n <= NAME_SCAN_MAX && size >= NAME_BLOCK && name_scan(buf, in, n, &sc)) {
+		n = strip_dot(buf, n);
+		if (dots != NULL) {
+			*dots = keep_below(sc.dots, n);
+			*has_dots = true;
+		}
+	} else {
+		lower_copy(buf, in, n);
+		n = strip_dot(buf, n);
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* pol_addr_norm - split an address path (as between < and >) into local part
+ * and domain, lowercased, without source route or trailing dot, and say
+ * whether it carries routing. Returns -1 when it does not fit in buf.
+ * A path that starts like a source route or a quoted local part, or is
+ * long, takes the general way; any other is lowercased and mapped in one
+ * pass (on every MAIL and RCPT), which also gives the dots of the domain. */
+int
+pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
+{
+	struct name_scan sc = {0};
+	size_t n;
+
+	if (in[0] == '@' || in[0] == '"')
+		return addr_norm_general(in, buf, size, a);
+	n = strnlen(in, NAME_SCAN_MAX + 1);
+	if (n > NAME_SCAN_MAX || size < NAME_BLOCK || n + 1 > size || !name_scan(buf, in, n, &sc))
+		return addr_norm_general(in, buf, size, a);
+	memset(a, 0, sizeof(*a));
+	buf[n] = '\0';
+	a->full = buf;
+	a->lp = buf;
+	if (sc.at == 0) {
+		a->lp_len = n;
+		a->full_len = n;
+	} else {
+		size_t lpl = (size_t)(63 - __builtin_clzll(sc.at)); /* the last '@' */
+
+		a->lp_len = lpl;
+		a->dom = buf + lpl + 1;
+		a->dom_len = strip_dot(a->dom, n - lpl - 1);
+		if (a->dom_len == 0)
+			a->dom = NULL;
+		n = lpl + 1 + a->dom_len;
+		buf[n] = '\0';
+		a->full_len = n;
+	}
+	/* an '@' before the last one was quoted: routing, as '%' and '!' are */
+	a->routed = (sc.at & (sc.at - 1)) != 0 || keep_below(sc.rt, a->lp_len) != 0;
+	a->dots = keep_below(sc.dots, a->full_len);
+	a->has_dots = true;
 	return 0;
 }
 

@@ -151,7 +151,7 @@ test_addr_norm(void)
 static void
 test_lower(void)
 {
-	unsigned rs = 11, bad_host = 0, bad_addr = 0;
+	unsigned rs = 11, bad_host = 0, bad_addr = 0, bad_dots = 0;
 
 	for (int r = 0; r < 20000; r++) {
 		char in[48], want[48], buf[64];
@@ -169,7 +169,16 @@ test_lower(void)
 		}
 		in[off + len] = '\0';
 		want[len] = '\0';
-		pol_host_norm(in + off, buf, sizeof(buf));
+		{
+			uint64_t dots = 0, want_dots = 0;
+			bool has = false;
+			size_t m = pol_host_norm(in + off, buf, sizeof(buf), &dots, &has);
+
+			for (size_t i = 0; i < m; i++)
+				want_dots |= (uint64_t)(buf[i] == '.') << i;
+			if ((!has || dots != want_dots) && bad_dots++ < 3)
+				printf("# host_norm's dots of %zu bytes differ\n", len);
+		}
 		n = len > 1 && want[len - 1] == '.' ? len - 1 : len;
 		if ((strlen(buf) != n || memcmp(buf, want, n) != 0) && bad_host++ < 3)
 			printf("# host_norm of %zu bytes differs\n", len);
@@ -179,7 +188,136 @@ test_lower(void)
 			printf("# addr_norm of %zu bytes differs\n", len);
 	}
 	is_int(bad_host, 0, "pol_host_norm lowercases exactly A-Z, any length and alignment");
+	is_int(bad_dots, 0, "pol_host_norm maps the dots of what it wrote");
 	is_int(bad_addr, 0, "pol_addr_norm lowercases exactly A-Z, any length and alignment");
+}
+
+/* ---- the one-pass address normaliser against the old code ---- */
+
+/* ref_addr_norm - pol_addr_norm as it was before its one-pass scan (a
+ * libc call per question, lowercase per byte): the oracle */
+static int
+ref_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
+{
+	const char *p = in, *at = NULL, *end;
+	bool quoted_at = false;
+	size_t n = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (p[0] == '@') {
+		const char *colon = strchr(p, ':');
+
+		a->routed = true;
+		p = colon != NULL ? colon + 1 : p + strlen(p);
+	}
+	end = p + strlen(p);
+	if ((size_t)(end - p) + 1 > size)
+		return -1;
+	if (p[0] == '"') {
+		const char *q = p + 1;
+
+		while (q < end && *q != '"') {
+			if (*q == '\\' && q + 1 < end)
+				q++;
+			else if (*q == '@')
+				quoted_at = true;
+			q++;
+		}
+		at = q < end ? strchr(q, '@') : NULL;
+	} else {
+		at = strrchr(p, '@');
+		if (at != NULL && memchr(p, '@', (size_t)(at - p)) != NULL)
+			quoted_at = true;
+	}
+	n = (size_t)(end - p);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	buf[n] = '\0';
+	a->full = buf;
+	a->lp = buf;
+	if (at == NULL) {
+		a->lp_len = n;
+		a->full_len = n;
+	} else {
+		size_t lpl = (size_t)(at - p);
+
+		a->lp_len = lpl;
+		a->dom = buf + lpl + 1;
+		a->dom_len = n - lpl - 1;
+		if (a->dom_len > 1 && a->dom[a->dom_len - 1] == '.')
+			a->dom_len--;
+		if (a->dom_len == 0)
+			a->dom = NULL;
+		n = lpl + 1 + a->dom_len;
+		buf[n] = '\0';
+		a->full_len = n;
+	}
+	if (quoted_at || memchr(a->lp, '%', a->lp_len) != NULL ||
+	    memchr(a->lp, '!', a->lp_len) != NULL)
+		a->routed = true;
+	return 0;
+}
+
+/* same_addr - two normalisations (each into its own buffer) say the same */
+static bool
+same_addr(int r1, const struct pol_addr *a, const char *b1, int r2, const struct pol_addr *b,
+          const char *b2)
+{
+	if (r1 != r2)
+		return false;
+	if (r1 < 0)
+		return true;
+	return a->full_len == b->full_len && memcmp(a->full, b->full, a->full_len + 1) == 0 &&
+	       a->full - b1 == b->full - b2 && a->lp - b1 == b->lp - b2 && a->lp_len == b->lp_len &&
+	       (a->dom == NULL) == (b->dom == NULL) &&
+	       (a->dom == NULL || (a->dom - b1 == b->dom - b2 && a->dom_len == b->dom_len)) &&
+	       a->routed == b->routed;
+}
+
+/* test_addr_norm_oracle - random paths over the bytes that matter ('@',
+ * '%', '!', '"', ':', '.', upper case, >= 0x80), at every length around
+ * the 8-byte steps and alignment, and paths too long for the buffer */
+static void
+test_addr_norm_oracle(void)
+{
+	static const char alpha[] = "@@%!\".:.aZb.Q-\\\xc3\x80";
+	unsigned rs = 23, bad = 0, routed = 0, doms = 0, bad_dots = 0, mapped = 0;
+	const unsigned n = 200000;
+
+	for (unsigned r = 0; r < n; r++) {
+		char in[112], b1[96], b2[96];
+		size_t len = (size_t)rand_r(&rs) % 100, off = (size_t)rand_r(&rs) % 8;
+		struct pol_addr a1, a2;
+		int r1, r2;
+
+		for (size_t i = 0; i < len; i++)
+			in[off + i] = rand_r(&rs) % 3 == 0
+			                      ? alpha[rand_r(&rs) % (sizeof(alpha) - 1)]
+			                      : (char)('a' + rand_r(&rs) % 26);
+		in[off + len] = '\0';
+		r1 = pol_addr_norm(in + off, b1, sizeof(b1), &a1);
+		r2 = ref_addr_norm(in + off, b2, sizeof(b2), &a2);
+		if (!same_addr(r1, &a1, b1, r2, &a2, b2) && bad++ < 5)
+			printf("#   differs on \"%s\"\n", in + off);
+		if (r1 == 0 && a1.has_dots) {
+			uint64_t want = 0;
+
+			for (size_t i = 0; i < a1.full_len; i++)
+				want |= (uint64_t)(a1.full[i] == '.') << i;
+			if (want != a1.dots && bad_dots++ < 5)
+				printf("#   dots differ on \"%s\"\n", in + off);
+			mapped++;
+		}
+		routed += r2 == 0 && a2.routed;
+		doms += r2 == 0 && a2.dom != NULL;
+	}
+	printf("# %u paths: %u with a domain, %u routed, %u in one pass\n", n, doms, routed,
+	       mapped);
+	is_int(bad, 0, "pol_addr_norm says what the old code said on %u random paths", n);
+	is_int(bad_dots, 0, "its map of dots is right on the %u paths mapped in one pass", mapped);
+	ok(mapped > n / 3 && mapped < n - n / 8, "both ways taken: %u paths in one pass", mapped);
+	ok(doms > n / 4 && routed > n / 4 && routed < n - n / 8,
+	   "the random paths cover domains, routing and neither");
 }
 
 /* ---- property test: pol_eval's sender black list against an oracle ---- */
@@ -403,6 +541,7 @@ main(void)
 	test_classify();
 	test_addr_norm();
 	test_lower();
+	test_addr_norm_oracle();
 	test_property();
 	pol_hs_cache_clear();
 	return done_testing();
