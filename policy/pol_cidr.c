@@ -18,9 +18,6 @@
  * on the top 16 bits gives the few breakpoints of that /16 (often just one);
  * it costs 256 KiB, so tables of few ranges go without it. IPv4 ranges are
  * (start, value) pairs, so the value found is in the cache line just read.
- * A large table may get a first level in front (cidr_table_direct: a value
- * per block of addresses on the top bits, when one range covers the whole
- * block), so that most lookups take one dependent load, not three or four.
  * IPv6 ranges are 128-bit integers, with the same kind of index on their top
  * 16 bits (a 2000::/3 address space spreads over 8,192 of its entries).
  *
@@ -69,9 +66,7 @@ struct cidr_table {
 	u128 *start6;             /* r6 ascending range starts; start6[0] == 0 */
 	uint32_t *val6;           /* r6 values */
 	uint32_t *idx6;           /* NULL or CIDR_INDEX_SIZE, on the top 16 bits */
-	uint32_t *dir4;           /* NULL or 1 << dir_bits: see cidr_table_direct */
-	unsigned dir_bits;
-	size_t mem; /* bytes allocated, this struct included */
+	size_t mem;               /* bytes allocated, this struct included */
 };
 
 /* A prefix while the table is built, both families as 128-bit integers. */
@@ -515,12 +510,6 @@ cidr_lookup4(const struct cidr_table *t, uint32_t addr)
 	const struct cidr_range4 *r = t->rng4;
 	size_t lo = 0, hi = t->r4 - 1;
 
-	if (t->dir4 != NULL) {
-		uint32_t e = t->dir4[addr >> (32 - t->dir_bits)];
-
-		if (e != CIDR_DIR_SPLIT)
-			return e; /* one range covers the block: done in one load */
-	}
 	if (t->idx4 != NULL) {
 		lo = t->idx4[addr >> 16];
 		hi = t->idx4[(addr >> 16) + 1];
@@ -564,55 +553,9 @@ cidr_lookup(const struct cidr_table *t, const struct cidr *a)
 	return CIDR_NONE;
 }
 
-/* cidr_table_direct - give t a first-level table of 1 << bits entries over
- * the IPv4 space: an entry is the value of the one range covering its whole
- * block of addresses, or CIDR_DIR_SPLIT when ranges start inside the block
- * (the lookup then takes the index and the binary search). With 100,000
- * scattered /24 and /32 prefixes and 20 bits (4 MiB), about four lookups
- * in five end there: one dependent load instead of the index, one to three
- * range lines and their search. 0, or -1 (t unchanged) when bits is out
- * of 1..24, memory is short or a value is CIDR_DIR_SPLIT itself. */
-int
-cidr_table_direct(struct cidr_table *t, unsigned bits)
-{
-	size_t nb = (size_t)1 << bits, lo = 0;
-	uint32_t *dir;
-
-	if (bits < 1 || bits > 24)
-		return -1;
-	for (size_t i = 0; i < t->r4; i++)
-		if (t->rng4[i].val == CIDR_DIR_SPLIT)
-			return -1;
-	dir = malloc(nb * sizeof(*dir));
-	if (dir == NULL)
-		return -1;
-	for (size_t b = 0; b < nb; b++) {
-		uint32_t first = (uint32_t)(b << (32 - bits));
-		uint32_t last = first + (uint32_t)((1ull << (32 - bits)) - 1);
-
-		/* lo: the last range starting at or below first (rng4[0] starts at 0) */
-		while (lo + 1 < t->r4 && t->rng4[lo + 1].start <= first)
-			lo++;
-		dir[b] = lo + 1 < t->r4 && t->rng4[lo + 1].start <= last ? CIDR_DIR_SPLIT
-		                                                         : t->rng4[lo].val;
-	}
-	if (t->dir4 != NULL)
-		t->mem -= ((size_t)1 << t->dir_bits) * sizeof(*t->dir4);
-	free(t->dir4);
-	t->dir4 = dir;
-	t->dir_bits = bits;
-	t->mem += nb * sizeof(*dir);
-	return 0;
-}
-
 void
 cidr_table_remap(struct cidr_table *t, uint32_t (*fn)(void *arg, const struct cidr *a), void *arg)
 {
-	if (t->dir4 != NULL) { /* its values are the old ones */
-		t->mem -= ((size_t)1 << t->dir_bits) * sizeof(*t->dir4);
-		free(t->dir4);
-		t->dir4 = NULL;
-	}
 	struct cidr a = {.family = 4, .len = 32};
 
 	for (size_t i = 0; i < t->r4; i++) {
@@ -661,6 +604,5 @@ cidr_table_free(struct cidr_table *t)
 	free(t->start6);
 	free(t->val6);
 	free(t->idx6);
-	free(t->dir4);
 	free(t);
 }

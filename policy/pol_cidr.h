@@ -56,14 +56,6 @@ uint32_t cidr_lookup4(const struct cidr_table *t, uint32_t addr);
 uint32_t cidr_lookup6(const struct cidr_table *t, const uint8_t addr[16]);
 /* cidr_lookup - by a struct cidr holding an address (len ignored) */
 uint32_t cidr_lookup(const struct cidr_table *t, const struct cidr *a);
-/* A first-level entry that sends the lookup on to the ranges; a table
- * holding it as a value gets no first level. */
-#define CIDR_DIR_SPLIT (UINT32_MAX - 1)
-/* cidr_table_direct - add a first-level table of 1 << bits entries on the
- * top bits of IPv4 addresses, whose entries hold the value when one range
- * covers their block: most lookups of a large table then end in one load.
- * 0 or -1 (t unchanged). A remap drops it (call this after). */
-int cidr_table_direct(struct cidr_table *t, unsigned bits);
 /* cidr_table_remap - give each range of t the value fn returns for the
  * range's first address. Every address of a range has the same prefixes of t
  * covering it, so when fn is a function of lookups in tables built from

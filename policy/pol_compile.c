@@ -17,13 +17,6 @@
 
 #include "pol_impl.h"
 
-/* The combined client table gets a first-level table (cidr_table_direct)
- * from this many prefixes: below, its index and ranges stay in cache
- * anyway. 20 bits: 4 MiB, which ends about four lookups in five at 100,000
- * scattered prefixes (22 bits would end 95% for 16 MiB). */
-#define CLIENTS_DIRECT_MIN  4096
-#define CLIENTS_DIRECT_BITS 20
-
 static atomic_uint_fast64_t next_snapshot_id = 1;
 
 static double
@@ -225,10 +218,6 @@ build_clients(struct pol_snapshot *s)
 	if (s->clients != NULL && s->client_facts != NULL && ci.slot != NULL) {
 		cidr_table_remap(s->clients, client_facts_of, &ci);
 		s->nclient_facts = ci.n;
-		/* a large table: most connects answered by one load (a failure
-		 * only leaves the lookups as they were) */
-		if (n >= CLIENTS_DIRECT_MIN)
-			(void)cidr_table_direct(s->clients, CLIENTS_DIRECT_BITS);
 		rc = 0;
 	}
 	free(ci.slot);

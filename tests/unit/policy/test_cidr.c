@@ -651,11 +651,10 @@ check_addr(const struct cidr_table *t, const struct pset *s, int family, u128 a,
 	}
 }
 
-/* check_set - build a table of s (with a first-level table of dir_bits
- * bits, when not 0) and compare it with the oracle at random addresses and
- * at the edges of its prefixes */
+/* check_set - build a table of s and compare it with the oracle at random
+ * addresses and at the edges of its prefixes */
 static void
-check_set(const struct pset *s, int family, size_t lookups, unsigned dir_bits, const char *what)
+check_set(const struct pset *s, int family, size_t lookups, const char *what)
 {
 	struct cidr_table *t = cidr_table_build(s->v, s->vals, s->n);
 	size_t bad = 0, edges = s->n <= 1000 ? s->n : lookups / 8, n4 = 0;
@@ -663,14 +662,6 @@ check_set(const struct pset *s, int family, size_t lookups, unsigned dir_bits, c
 	if (t == NULL) {
 		ok(0, "%s: built", what);
 		return;
-	}
-	if (dir_bits != 0 && cidr_table_direct(t, dir_bits) != 0) {
-		bool split_val = false;
-
-		for (size_t i = 0; i < s->n; i++)
-			split_val |= s->vals[i] == CIDR_DIR_SPLIT;
-		if (!split_val)
-			bad++; /* refused without the one reason it has */
 	}
 	for (size_t i = 0; i < s->n; i++)
 		n4 += s->v[i].family == 4;
@@ -736,17 +727,7 @@ test_property(void)
 				pset_make(&s, sizes[i], family, nvals);
 				snprintf(what, sizeof(what), "IPv%d set of %zu (rep %d)", family,
 				         sizes[i], rep);
-				check_set(&s, family, lookups, 0, what);
-				if (family == 4 && sizes[i] >= 16) {
-					/* the first level, coarse and fine: blocks of
-					 * one range and blocks cut by several */
-					unsigned bits = rep == 0 ? 8 : rep == 1 ? 16 : 20;
-
-					snprintf(what, sizeof(what),
-					         "IPv4 set of %zu (rep %d), %u-bit first level",
-					         sizes[i], rep, bits);
-					check_set(&s, family, lookups, bits, what);
-				}
+				check_set(&s, family, lookups, what);
 				pset_free(&s);
 			}
 		}
