@@ -2,28 +2,49 @@
 #ifndef TESTLIB_H
 #define TESTLIB_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pol.h"
 
-/* test_dir - a fresh directory under TMPDIR, removed by nobody (tests are short) */
+static char test_dir_path[256];
+
+/* test_dir_unlink - nftw's step: remove one entry, deepest first */
+static inline int
+test_dir_unlink(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* test_dir_remove - at exit, the scratch directory and what the test wrote
+ * in it (every run made one, and they piled up by the thousand) */
+static inline void
+test_dir_remove(void)
+{
+	nftw(test_dir_path, test_dir_unlink, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* test_dir - a fresh directory under TMPDIR, removed when the test exits */
 static inline const char *
 test_dir(void)
 {
-	static char dir[256];
-
-	if (dir[0] == '\0') {
+	if (test_dir_path[0] == '\0') {
 		const char *t = getenv("TMPDIR");
 
-		snprintf(dir, sizeof(dir), "%s/smtpgate-test-XXXXXX", t != NULL ? t : "/tmp");
-		if (mkdtemp(dir) == NULL) {
+		snprintf(test_dir_path, sizeof(test_dir_path), "%s/smtpgate-test-XXXXXX",
+		         t != NULL ? t : "/tmp");
+		if (mkdtemp(test_dir_path) == NULL) {
 			perror("mkdtemp");
 			exit(2);
 		}
+		atexit(test_dir_remove);
 	}
-	return dir;
+	return test_dir_path;
 }
 
 /* write_file - dir/name := text; returns the path (static buffer) */
