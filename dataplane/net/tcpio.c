@@ -34,6 +34,10 @@ seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tc
 		ok = true;
 	else if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		ok = false;
+	else if (seg->family == TCP_V4) /* tcp_wire_csum_ok() inline, from the native sums */
+		ok = tcp_csum_fold64(tcp_csum_sum64(
+		             tcp_csum_pseudo4(tcp_csum_addrs4(&seg->src, &seg->dst), (uint32_t)len),
+		             tcp, len)) == 0;
 	else
 		ok = tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len);
 	if (!ok) {
@@ -103,6 +107,83 @@ static const struct rte_ipv4_hdr ip4_template = {
         .next_proto_id = IPPROTO_TCP,
 };
 
+/* ip4_template_sum - the native sum of the template's constant words
+ * (version, TOS, DF, TTL, protocol; its id and checksum are zero): a
+ * header's checksum is this, its length and its two addresses. Loads from
+ * a const object with an initializer: the compiler folds them to a constant */
+static inline uint64_t
+ip4_template_sum(void)
+{
+	uint32_t w[5];
+
+	memcpy(w, &ip4_template, sizeof(w));
+	return (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+}
+
+/* tx_offload - the device sums header and payload; it wants the
+ * pseudo-header's sum in the checksum field and the lengths */
+static void
+tx_offload(struct rte_mbuf *m, char *tcp, size_t iplen, const struct tcp_out *o, size_t tlen)
+{
+	uint32_t ps = tcp_wire_csum_pseudo(o->family, &o->src, &o->dst, (uint32_t)tlen);
+	uint16_t ph = rte_cpu_to_be_16((uint16_t)~tcp_csum_fold(ps));
+
+	memcpy(tcp + 16, &ph, 2);
+	m->l2_len = RTE_ETHER_HDR_LEN;
+	m->l3_len = (uint16_t)iplen;
+	m->ol_flags |= (o->family == TCP_V4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM
+	                                    : RTE_MBUF_F_TX_IPV6) |
+	               RTE_MBUF_F_TX_TCP_CKSUM;
+}
+
+/* finish4 - the IPv4 header from its template and both checksums, then
+ * out. The addresses' sum serves the TCP pseudo-header and the IPv4
+ * header alike; header and payload are contiguous, so the TCP sum is one
+ * pass (its checksum field is still 0) */
+static void
+finish4(struct lcore_conf *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ih, char *tcp, size_t tlen,
+        const struct tcp_out *o)
+{
+	uint64_t addrs = tcp_csum_addrs4(&o->src, &o->dst);
+	uint16_t c;
+
+	*ih = ip4_template;
+	ih->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ih) + tlen));
+	memcpy(&ih->src_addr, o->src.b, 4);
+	memcpy(&ih->dst_addr, o->dst.b, 4);
+	if (gate_ports.tx_csum) {
+		tx_offload(m, tcp, sizeof(*ih), o, tlen);
+	} else {
+		c = tcp_csum_fold64(
+		        tcp_csum_sum64(tcp_csum_pseudo4(addrs, (uint32_t)tlen), tcp, tlen));
+		memcpy(tcp + 16, &c, 2);
+		ih->hdr_checksum = tcp_csum_fold64(ip4_template_sum() + addrs + ih->total_length);
+	}
+	ip4_output(lc, m, lc->now);
+}
+
+/* finish6 - the IPv6 header and the TCP checksum, then out */
+static void
+finish6(struct lcore_conf *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ih, char *tcp, size_t tlen,
+        const struct tcp_out *o)
+{
+	ih->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ih->payload_len = rte_cpu_to_be_16((uint16_t)tlen);
+	ih->proto = IPPROTO_TCP;
+	ih->hop_limits = 64;
+	memcpy(ih->src_addr, o->src.b, 16);
+	memcpy(ih->dst_addr, o->dst.b, 16);
+	if (gate_ports.tx_csum) {
+		tx_offload(m, tcp, sizeof(*ih), o, tlen);
+	} else {
+		uint32_t ps = tcp_wire_csum_pseudo(o->family, &o->src, &o->dst, (uint32_t)tlen);
+		uint16_t c = rte_cpu_to_be_16(tcp_csum_fold(tcp_csum_add(ps, tcp, tlen)));
+
+		memcpy(tcp + 16, &c, 2);
+	}
+	ip6_output(lc, m, lc->now);
+}
+
 /* tcpio_emit - the segment into a fresh mbuf: Ethernet room, IP header
  * from its template, TCP header and payload; the TCP checksum summed
  * once over the contiguous segment (or left to the device, from the
@@ -132,55 +213,17 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 	m->data_len = (uint16_t)(RTE_ETHER_HDR_LEN + iplen + hlen + plen);
 	m->pkt_len = m->data_len;
 	tcp = p + RTE_ETHER_HDR_LEN + iplen;
-	tcp_wire_write(tcp, hlen, o);
+	if (o->opt.has == TCP_O_TS) /* nearly every segment: 32 bytes, inline */
+		tcp_wire_write_ts(tcp, o);
+	else
+		tcp_wire_write(tcp, hlen, o);
 	if (o->len[0] > 0)
 		memcpy(tcp + hlen, o->data[0], o->len[0]);
 	if (o->len[1] > 0)
 		memcpy(tcp + hlen + o->len[0], o->data[1], o->len[1]);
-	{
-		uint32_t ps =
-		        tcp_wire_csum_pseudo(o->family, &o->src, &o->dst, (uint32_t)(hlen + plen));
-
-		if (gate_ports.tx_csum) {
-			/* the device sums header and payload; it wants the
-			 * pseudo-header's sum in place */
-			uint16_t ph = rte_cpu_to_be_16((uint16_t)~tcp_csum_fold(ps));
-
-			memcpy(tcp + 16, &ph, 2);
-			m->l2_len = RTE_ETHER_HDR_LEN;
-			m->l3_len = (uint16_t)iplen;
-			m->ol_flags |=
-			        (o->family == TCP_V4 ? RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM
-			                             : RTE_MBUF_F_TX_IPV6) |
-			        RTE_MBUF_F_TX_TCP_CKSUM;
-		} else {
-			/* header and payload are contiguous now: one pass (the
-			 * header's checksum field is still 0) */
-			uint16_t c =
-			        rte_cpu_to_be_16(tcp_csum_fold(tcp_csum_add(ps, tcp, hlen + plen)));
-
-			memcpy(tcp + 16, &c, 2);
-		}
-	}
-	if (o->family == TCP_V4) {
-		struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
-
-		*ih = ip4_template;
-		ih->total_length = rte_cpu_to_be_16((uint16_t)(iplen + hlen + plen));
-		memcpy(&ih->src_addr, o->src.b, 4);
-		memcpy(&ih->dst_addr, o->dst.b, 4);
-		ih->hdr_checksum = gate_ports.tx_csum ? 0 : rte_ipv4_cksum(ih);
-		ip4_output(lc, m, lc->now);
-	} else {
-		struct rte_ipv6_hdr *ih = (struct rte_ipv6_hdr *)(p + RTE_ETHER_HDR_LEN);
-
-		ih->vtc_flow = rte_cpu_to_be_32(6u << 28);
-		ih->payload_len = rte_cpu_to_be_16((uint16_t)(hlen + plen));
-		ih->proto = IPPROTO_TCP;
-		ih->hop_limits = 64;
-		memcpy(ih->src_addr, o->src.b, 16);
-		memcpy(ih->dst_addr, o->dst.b, 16);
-		ip6_output(lc, m, lc->now);
-	}
+	if (o->family == TCP_V4)
+		finish4(lc, m, (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN), tcp, hlen + plen, o);
+	else
+		finish6(lc, m, (struct rte_ipv6_hdr *)(p + RTE_ETHER_HDR_LEN), tcp, hlen + plen, o);
 	return 0;
 }

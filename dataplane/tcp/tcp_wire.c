@@ -130,15 +130,20 @@ tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
 	seg->ack = rd32(p + 8);
 	seg->flags = p[13];
 	seg->wnd = rd16(p + 14);
-	memset(&seg->opt, 0, sizeof(seg->opt));
 	if (off == TCP_HDR_LEN + 12 && rd32(p + TCP_HDR_LEN) == 0x0101080a) {
 		/* NOP NOP TS, the options of nearly every segment of a flow
-		 * with timestamps (RFC 7323 appendix A's layout): at once */
+		 * with timestamps (RFC 7323 appendix A's layout): at once. The
+		 * SACK blocks are not cleared: readers stop at nsack = 0 */
 		seg->opt.has = TCP_O_TS;
+		seg->opt.wscale = 0;
+		seg->opt.mss = 0;
 		seg->opt.ts_val = rd32(p + TCP_HDR_LEN + 4);
 		seg->opt.ts_ecr = rd32(p + TCP_HDR_LEN + 8);
-	} else if (off > TCP_HDR_LEN) {
-		parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
+		seg->opt.nsack = 0;
+	} else {
+		memset(&seg->opt, 0, sizeof(seg->opt));
+		if (off > TCP_HDR_LEN)
+			parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
 	}
 	seg->data = p + off;
 	seg->len = (uint32_t)(len - off);
@@ -167,17 +172,15 @@ tcp_wire_write(void *buf, size_t hlen, const struct tcp_out *o)
 {
 	uint8_t *p = buf, *q;
 
+	if (o->opt.has == TCP_O_TS) { /* the common case, shared with the net layer's inline call */
+		tcp_wire_write_ts(buf, o);
+		return;
+	}
 	wr32(p, (uint32_t)o->sport << 16 | o->dport);
 	wr32(p + 4, o->seq);
 	wr32(p + 8, o->flags & TCP_ACK ? o->ack : 0);
 	wr32(p + 12, (uint32_t)(hlen / 4) << 28 | (uint32_t)o->flags << 16 | o->wnd);
 	wr32(p + 16, 0); /* checksum 0; urgent pointer: never used */
-	if (o->opt.has == TCP_O_TS) {
-		wr32(p + TCP_HDR_LEN, 0x0101080a); /* NOP NOP kind 8 length 10 */
-		wr32(p + TCP_HDR_LEN + 4, o->opt.ts_val);
-		wr32(p + TCP_HDR_LEN + 8, o->opt.ts_ecr);
-		return;
-	}
 	q = p + TCP_HDR_LEN;
 	if (o->opt.has & TCP_O_MSS) {
 		q[0] = 2;
@@ -220,57 +223,84 @@ tcp_wire_write(void *buf, size_t hlen, const struct tcp_out *o)
 	}
 }
 
-/* tcp_csum_add - 16-bit big-endian words; a trailing odd byte is padded
- * with zero. The one's complement sum does not depend on byte order (RFC
- * 1071 2(B)): on a little-endian host the bytes are summed as native
- * 32-bit words, folded to 16 bits, and the result's bytes swapped once. */
+/* tcp_csum_sum64 - 32 bytes a round in four 64-bit adds with carry, then
+ * 8 at a time; a tail of 1 to 7 bytes is summed into one word (each part
+ * keeps its 16-bit lanes: 2^16 = 1 mod 0xffff, so where in the word a
+ * lane lands does not matter). A trailing odd byte is the high half of
+ * its big-endian word: the low byte of a native word on a little-endian host. */
+uint64_t
+tcp_csum_sum64(uint64_t s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t w0, w1, w2, w3, t = 0; /* scalars: an array would go through the stack */
+	uint32_t w32;
+	uint16_t w16;
+
+	for (; len >= 32; p += 32, len -= 32) {
+		memcpy(&w0, p, 8);
+		memcpy(&w1, p + 8, 8);
+		memcpy(&w2, p + 16, 8);
+		memcpy(&w3, p + 24, 8);
+		s = tcp_csum_addc(s, w0);
+		s = tcp_csum_addc(s, w1);
+		s = tcp_csum_addc(s, w2);
+		s = tcp_csum_addc(s, w3);
+	}
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w0, p, 8);
+		s = tcp_csum_addc(s, w0);
+	}
+	if (len & 4) {
+		memcpy(&w32, p, 4);
+		t = w32;
+		p += 4;
+	}
+	if (len & 2) {
+		memcpy(&w16, p, 2);
+		t += w16;
+		p += 2;
+	}
+	if (len & 1)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		t += p[0];
+#else
+		t += (uint32_t)p[0] << 8;
+#endif
+	return tcp_csum_addc(s, t); /* t < 2^33: no carry within it */
+}
+
+/* tcp_csum_add - the native sum folded to 16 bits and, on a little-endian
+ * host, its bytes swapped once into the big-endian words' sum */
 uint32_t
 tcp_csum_add(uint32_t sum, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint64_t s = 0;
+	uint32_t s = (uint16_t)~tcp_csum_fold64(tcp_csum_sum64(0, buf, len));
+	uint64_t r;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint32_t w;
-	uint16_t h;
-
-	for (; len >= 4; p += 4, len -= 4) {
-		memcpy(&w, p, 4);
-		s += w;
-	}
-	if (len >= 2) {
-		memcpy(&h, p, 2);
-		s += h;
-		p += 2;
-		len -= 2;
-	}
-	if (len) /* at an even offset: the low byte of its native word */
-		s += p[0];
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16); /* 16 bits now, nonzero unless every byte was */
 	s = ((s & 0xff) << 8) | (s >> 8);
-#else
-	for (; len >= 2; p += 2, len -= 2)
-		s += (uint32_t)(p[0] << 8 | p[1]);
-	if (len)
-		s += (uint32_t)p[0] << 8;
 #endif
-	s += sum;
-	while (s >> 32)
-		s = (s & 0xffffffff) + (s >> 32);
-	return (uint32_t)s;
+	r = (uint64_t)s + sum;
+	return (uint32_t)(r +
+	                  (r >> 32)); /* s < 2^16: one carry at most, which cannot carry again */
 }
 
-/* tcp_wire_csum_ok - the sum over pseudo-header and segment folds to zero */
+/* tcp_wire_csum_ok - the native sum over pseudo-header and segment folds to
+ * zero (a complement of zero reads the same in either byte order) */
 bool
 tcp_wire_csum_ok(uint8_t family, const struct tcp_ip *src, const struct tcp_ip *dst,
                  const void *tcp, size_t len)
 {
-	uint32_t s = tcp_wire_csum_pseudo(family, src, dst, (uint32_t)len);
+	uint64_t s;
 
-	return tcp_csum_fold(tcp_csum_add(s, tcp, len)) == 0;
+	if (family == TCP_V4)
+		s = tcp_csum_pseudo4(tcp_csum_addrs4(src, dst), (uint32_t)len);
+	else
+		s = tcp_csum_sum64(
+		        tcp_csum_sum64((uint64_t)tcp_csum_be32((uint32_t)len) + tcp_csum_be32(6),
+		                       src->b, 16),
+		        dst->b, 16);
+	return tcp_csum_fold64(tcp_csum_sum64(s, tcp, len)) == 0;
 }
 
 /* add_at - add a piece that starts at an odd or even offset of the segment */

@@ -7,9 +7,10 @@
  * stack gives the net layer a struct tcp_out; the net layer reserves
  * tcp_wire_hdr_len() bytes after its IP header, calls tcp_wire_build(),
  * copies the payload pieces behind it, and sets the checksum: one
- * tcp_csum_add() over the now contiguous segment from
- * tcp_wire_csum_pseudo() (tcp_wire_csum_out() sums the pieces where they
- * lie), or lets the NIC do it from tcp_wire_csum_pseudo().
+ * tcp_csum_sum64() over the now contiguous segment from the pseudo-header's
+ * native sum (IPv4: tcp_csum_pseudo4(); IPv6 and tcp_wire_csum_out(),
+ * which sums the pieces where they lie: tcp_csum_add() from
+ * tcp_wire_csum_pseudo()), or lets the NIC do it from tcp_wire_csum_pseudo().
  *
  * Checksums: the net layer verifies the TCP checksum of received segments
  * (tcp_wire_csum_ok(), or the NIC's offload flag) before tcp_input(), and
@@ -143,6 +144,34 @@ size_t tcp_wire_build(void *buf, size_t cap, const struct tcp_out *o);
  * tcp_wire_hdr_len(o) bytes the caller has made sure of */
 void tcp_wire_write(void *buf, size_t hlen, const struct tcp_out *o);
 
+/* tcp_wire_put32 - a 32-bit value at p in network order */
+static inline void
+tcp_wire_put32(uint8_t *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	memcpy(p, &v, 4);
+}
+
+/* tcp_wire_write_ts - tcp_wire_write() of a header whose only option is
+ * the timestamp (32 bytes: nearly every segment of a flow with
+ * timestamps), inline for the net layer's per-segment path */
+static inline void
+tcp_wire_write_ts(void *buf, const struct tcp_out *o)
+{
+	uint8_t *p = buf;
+
+	tcp_wire_put32(p, (uint32_t)o->sport << 16 | o->dport);
+	tcp_wire_put32(p + 4, o->seq);
+	tcp_wire_put32(p + 8, o->flags & TCP_ACK ? o->ack : 0);
+	tcp_wire_put32(p + 12, (uint32_t)(32 / 4) << 28 | (uint32_t)o->flags << 16 | o->wnd);
+	tcp_wire_put32(p + 16, 0);          /* checksum 0; urgent pointer: never used */
+	tcp_wire_put32(p + 20, 0x0101080a); /* NOP NOP kind 8 length 10 */
+	tcp_wire_put32(p + 24, o->opt.ts_val);
+	tcp_wire_put32(p + 28, o->opt.ts_ecr);
+}
+
 /* Checksums (RFC 1071 one's complement, RFC 9293 3.1 pseudo-header for
  * IPv4, RFC 8200 8.1 for IPv6). Sums are 32-bit accumulators, folded at the end. */
 /* tcp_csum_add - add len bytes at buf, as if they started at an even offset */
@@ -188,6 +217,68 @@ bool tcp_wire_csum_ok(uint8_t family, const struct tcp_ip *src, const struct tcp
 /* tcp_wire_csum_out - compute and store the checksum of a header built by
  * tcp_wire_build() at hdr (hlen bytes) followed by o's payload pieces */
 void tcp_wire_csum_out(void *hdr, size_t hlen, const struct tcp_out *o);
+
+/* Native-order sums, for the per-segment paths. RFC 1071 2(B): the one's
+ * complement sum of 16-bit words does not depend on byte order, so the
+ * bytes are summed as the host's 64-bit words (add with carry: two
+ * instructions a word on x86-64), never swapped, and the folded complement
+ * stored as a native 16-bit value is the checksum field's two bytes. A
+ * native sum is a uint64_t with end-around carries, not folded. */
+/* tcp_csum_sum64 - add len bytes at buf (taken to start at an even offset) to sum */
+uint64_t tcp_csum_sum64(uint64_t sum, const void *buf, size_t len);
+
+/* tcp_csum_addc - add w to the native sum s, carry wrapped around */
+static inline uint64_t
+tcp_csum_addc(uint64_t s, uint64_t w)
+{
+	s += w;
+	return s + (s < w);
+}
+
+/* tcp_csum_be32 - a 32-bit big-endian wire word as the host reads it */
+static inline uint32_t
+tcp_csum_be32(uint32_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap32(x);
+#else
+	return x;
+#endif
+}
+
+/* tcp_csum_fold64 - fold a native sum to 16 bits and complement it: the
+ * checksum field as a native uint16 (0 when a received segment checks out) */
+static inline uint16_t
+tcp_csum_fold64(uint64_t s)
+{
+	uint32_t lo = (uint32_t)s, hi = (uint32_t)(s >> 32);
+
+	lo += hi;
+	lo += lo < hi;
+	lo = (lo & 0xffff) + (lo >> 16);
+	lo = (lo & 0xffff) + (lo >> 16);
+	return (uint16_t)~lo;
+}
+
+/* tcp_csum_pseudo4 - the native sum of an IPv4 pseudo-header (RFC 9293
+ * 3.1) from addrs, the native sum of the two addresses as stored (the IPv4
+ * header's checksum shares it): zero, protocol and length are one word */
+static inline uint64_t
+tcp_csum_pseudo4(uint64_t addrs, uint32_t tcp_len)
+{
+	return addrs + tcp_csum_be32(6u << 16 | (tcp_len & 0xffff));
+}
+
+/* tcp_csum_addrs4 - the native sum of two IPv4 addresses kept in network order */
+static inline uint64_t
+tcp_csum_addrs4(const struct tcp_ip *src, const struct tcp_ip *dst)
+{
+	uint32_t a, b;
+
+	memcpy(&a, src->b, 4);
+	memcpy(&b, dst->b, 4);
+	return (uint64_t)a + b;
+}
 
 /* tcp_ip_v4 - an address from an IPv4 address in network order */
 static inline struct tcp_ip

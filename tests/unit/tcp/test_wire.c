@@ -322,6 +322,108 @@ test_csum_add(void)
 	is_int(zero_ok, 4 * 67, "tcp_csum_add: zero bytes sum to zero (checksum 0xffff)");
 }
 
+/* be_of_native - the big-endian value of a native 16-bit field's two bytes */
+static uint16_t
+be_of_native(uint16_t n)
+{
+	uint8_t b[2];
+
+	memcpy(b, &n, 2);
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/* test_csum_sum64 - the 64-bit add-with-carry sum against RFC 1071 by the
+ * book: 3,000 random lengths to 1,600 at every alignment to 8 (and every
+ * length to 80), random, all-zero and all-0xff bytes, a random 64-bit sum
+ * carried in (its end-around fold added to the reference); the stored
+ * checksum field's bytes must be the reference's, big-endian */
+static void
+test_csum_sum64(void)
+{
+	static uint8_t buf[8 + 1600];
+	size_t good = 0, total = 0;
+
+	tap_seed(64);
+	for (int i = 0; i < 3000 + 4 * 81; i++) {
+		size_t align = (size_t)i % 8, len = i < 4 * 81 ? (size_t)i / 4 : tap_below(1601);
+		int kind = i < 4 * 81 ? i % 4 : (int)tap_below(4); /* 0 zero, 1 0xff, else random */
+		uint64_t pre = kind == 2 ? 0 : kind == 1 ? UINT64_MAX - tap_below(3) : tap_rnd();
+		uint64_t want = pre;
+		uint8_t *p = buf + align;
+		uint16_t field;
+
+		for (size_t j = 0; j < len; j++)
+			p[j] = kind == 0 ? 0 : kind == 1 ? 0xff : (uint8_t)tap_rnd();
+		while (want >> 16) /* pre's fold, a native 16-bit value */
+			want = (want & 0xffff) + (want >> 16);
+		want = be_of_native((uint16_t)want);
+		for (size_t j = 0; j + 1 < len; j += 2)
+			want += (uint32_t)(p[j] << 8 | p[j + 1]);
+		if (len & 1)
+			want += (uint32_t)p[len - 1] << 8;
+		while (want >> 16)
+			want = (want & 0xffff) + (want >> 16);
+		field = tcp_csum_fold64(tcp_csum_sum64(pre, p, len));
+		total++;
+		if (be_of_native(field) == (uint16_t)~want)
+			good++;
+		else if (total - good <= 3)
+			printf("# len %zu align %zu kind %d: got %04x want %04x\n", len, align,
+			       kind, be_of_native(field), (uint16_t)~want);
+	}
+	is_int(good, total, "tcp_csum_sum64: random lengths and alignments match RFC 1071");
+}
+
+/* test_csum_ok_random - tcp_wire_csum_ok() (the native pseudo-header sums)
+ * against the book: random IPv4 and IPv6 addresses and segments of random
+ * length carrying the book's checksum pass; the same with one bit flipped
+ * fail */
+static void
+test_csum_ok_random(void)
+{
+	static uint8_t seg[1 + 1600];
+	uint8_t pseudo[40];
+	size_t pass = 0, caught = 0, total = 0;
+
+	tap_seed(0xc5);
+	for (int i = 0; i < 2000; i++) {
+		int v6 = i & 1;
+		struct tcp_ip a = {{0}}, b = {{0}};
+		size_t alen = v6 ? 16 : 4, len = TCP_HDR_LEN + tap_below(1581), pl;
+		uint8_t *p = seg + (i & 2 ? 1 : 0);
+		uint16_t c;
+
+		for (size_t j = 0; j < alen; j++) {
+			a.b[j] = (uint8_t)tap_rnd();
+			b.b[j] = (uint8_t)tap_rnd();
+		}
+		for (size_t j = 0; j < len; j++)
+			p[j] = (uint8_t)tap_rnd();
+		p[16] = p[17] = 0;
+		memset(pseudo, 0, sizeof(pseudo));
+		memcpy(pseudo, a.b, alen);
+		memcpy(pseudo + alen, b.b, alen);
+		if (v6) {
+			pseudo[34] = (uint8_t)(len >> 8), pseudo[35] = (uint8_t)len, pseudo[39] = 6;
+			pl = 40;
+		} else {
+			pseudo[9] = 6, pseudo[10] = (uint8_t)(len >> 8), pseudo[11] = (uint8_t)len;
+			pl = 12;
+		}
+		c = naive_csum(pseudo, pl, p, len);
+		p[16] = (uint8_t)(c >> 8), p[17] = (uint8_t)c;
+		total++;
+		if (tcp_wire_csum_ok(v6 ? TCP_V6 : TCP_V4, &a, &b, p, len))
+			pass++;
+		p[tap_below(len)] ^= (uint8_t)(1u << tap_below(8));
+		if (!tcp_wire_csum_ok(v6 ? TCP_V6 : TCP_V4, &a, &b, p, len))
+			caught++;
+	}
+	is_int(pass, total,
+	       "tcp_wire_csum_ok: random v4/v6 segments with the book's checksum pass");
+	is_int(caught, total, "tcp_wire_csum_ok: one flipped bit is caught");
+}
+
 /* ref_build - a header byte by byte from RFC 9293 3.1's layout and the
  * options in the order the gate sends them (MSS; NOP WS; NOP NOP SACK_PERM;
  * NOP NOP TS; NOP NOP SACK): the reference for tcp_wire_build() */
@@ -453,6 +555,8 @@ main(void)
 	test_build();
 	test_csum();
 	test_csum_add();
+	test_csum_sum64();
+	test_csum_ok_random();
 	test_ts_layouts();
 	test_build_all();
 	test_pseudo();
