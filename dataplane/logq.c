@@ -23,6 +23,10 @@
 _Static_assert(LOGQ_SLOT % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 _Static_assert(LOGQ_LINE_MAX <= UINT16_MAX, "a line's length fits its 2-byte header");
 _Static_assert(LOGQ_SLOTS_MAX <= LOGQ_RING / 2, "a ring holds a few of the longest lines");
+_Static_assert(LOGQ_LINE_MAX < 1u << LOGQ_LEN_BITS, "a length fits the header's low bits");
+_Static_assert(LOGQ_K_COUNT <= 1u << (16 - LOGQ_LEN_BITS), "a kind fits the header's high bits");
+
+#define LEN_MASK ((1u << LOGQ_LEN_BITS) - 1)
 
 /* slots_for - ring elements of a line of len bytes */
 static unsigned
@@ -31,6 +35,7 @@ slots_for(size_t len)
 	return (unsigned)((2 + len + LOGQ_SLOT - 1) / LOGQ_SLOT);
 }
 
+static logq_format_fn formats[LOGQ_K_COUNT]; /* control thread: set before draining */
 static FILE *out;
 static enum gconf_log target;
 static char host[64];
@@ -94,17 +99,73 @@ logq_push(struct logq *q, const char *line, size_t len)
 	rte_ring_enqueue_zc_elem_finish(q->ring, n);
 }
 
+/* logq_push_rec - as logq_push, the parts one after the other, the kind in
+ * the header's high bits */
+void
+logq_push_rec(struct logq *q, enum logq_kind kind, const struct iovec *parts, unsigned n)
+{
+	struct rte_ring_zc_data zcd;
+	size_t len = 0, off = 2;
+	unsigned slots;
+	uint16_t hdr;
+
+	for (unsigned i = 0; i < n; i++)
+		len += parts[i].iov_len;
+	if (len > LOGQ_LINE_MAX || kind >= LOGQ_K_COUNT) {
+		q->dropped++;
+		return;
+	}
+	slots = slots_for(len);
+	if (rte_ring_enqueue_zc_bulk_elem_start(q->ring, LOGQ_SLOT, slots, &zcd, NULL) != slots) {
+		q->dropped++;
+		return;
+	}
+	hdr = (uint16_t)(len | (unsigned)kind << LOGQ_LEN_BITS);
+	if (zcd.n1 == slots) {
+		/* the common case: the elements do not wrap, the parts go in one
+		 * after the other (zc_put's split is for the ring's end) */
+		char *p = zcd.ptr1;
+
+		memcpy(p, &hdr, sizeof(hdr));
+		p += sizeof(hdr);
+		for (unsigned i = 0; i < n; i++) {
+			if (parts[i].iov_len == 0)
+				continue; /* its base may be NULL, which memcpy may not get */
+			memcpy(p, parts[i].iov_base, parts[i].iov_len);
+			p += parts[i].iov_len;
+		}
+	} else {
+		zc_put(&zcd, 0, &hdr, sizeof(hdr));
+		for (unsigned i = 0; i < n; i++) {
+			if (parts[i].iov_len == 0)
+				continue;
+			zc_put(&zcd, off, parts[i].iov_base, parts[i].iov_len);
+			off += parts[i].iov_len;
+		}
+	}
+	rte_ring_enqueue_zc_elem_finish(q->ring, slots);
+}
+
+void
+logq_set_format(enum logq_kind kind, logq_format_fn fn)
+{
+	if (kind < LOGQ_K_COUNT)
+		formats[kind] = fn;
+}
+
 /* next_line - dequeue the next line into buf (LOGQ_SLOTS_MAX elements); its
  * length, or -1 when the ring is empty */
 static int
-next_line(struct logq *q, char *buf)
+next_line(struct logq *q, char *buf, unsigned *kind)
 {
-	uint16_t len;
-	unsigned n;
+	uint16_t hdr;
+	unsigned n, len;
 
 	if (rte_ring_sc_dequeue_bulk_elem(q->ring, buf, LOGQ_SLOT, 1, NULL) != 1)
 		return -1;
-	memcpy(&len, buf, sizeof(len));
+	memcpy(&hdr, buf, sizeof(hdr));
+	len = hdr & LEN_MASK;
+	*kind = (unsigned)hdr >> LOGQ_LEN_BITS;
 	if (len > LOGQ_LINE_MAX)
 		len = LOGQ_LINE_MAX; /* cannot be: logq_push cuts */
 	n = slots_for(len);
@@ -112,7 +173,26 @@ next_line(struct logq *q, char *buf)
 	if (n > 1 && rte_ring_sc_dequeue_bulk_elem(q->ring, buf + LOGQ_SLOT, LOGQ_SLOT, n - 1,
 	                                           NULL) != n - 1)
 		return -1;
-	return len;
+	return (int)len;
+}
+
+/* text_of - the text to write of an element: a line as it is; a record
+ * formatted (into line, LOGQ_LINE_MAX + 1 bytes) and cut as logq_push
+ * would have cut the line; its length, or -1 for a kind without formatter */
+static int
+text_of(unsigned kind, const char *elem, int len, char *line, const char **text)
+{
+	size_t n;
+
+	if (kind == LOGQ_K_LINE) {
+		*text = elem;
+		return len;
+	}
+	if (kind >= LOGQ_K_COUNT || formats[kind] == NULL)
+		return -1;
+	n = formats[kind](line, LOGQ_LINE_MAX + 1, elem, (size_t)len);
+	*text = line;
+	return (int)(n < LOGQ_LINE_MAX ? n : LOGQ_LINE_MAX);
 }
 
 void
@@ -159,7 +239,9 @@ unsigned
 logq_drain(struct logq *q)
 {
 	static char buf[LOGQ_SLOTS_MAX * LOGQ_SLOT]; /* the control thread's only */
-	unsigned total = 0;
+	static char line[LOGQ_LINE_MAX + 1];         /* a record's line, likewise */
+	const char *text;
+	unsigned total = 0, kind;
 	char stamp[32];
 	time_t t = time(NULL);
 	struct tm tm;
@@ -167,13 +249,15 @@ logq_drain(struct logq *q)
 
 	localtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	while (total < LOGQ_LINES && (len = next_line(q, buf)) >= 0) {
+	while (total < LOGQ_LINES && (len = next_line(q, buf, &kind)) >= 0) {
+		total++;
+		if ((len = text_of(kind, buf + 2, len, line, &text)) < 0)
+			continue; /* cannot be: main() sets every kind's formatter */
 		if (target == GCONF_LOG_SYSLOG)
-			syslog(LOG_INFO, "%.*s", len, buf + 2);
+			syslog(LOG_INFO, "%.*s", len, text);
 		else
 			fprintf(out, "%s %s smtpgate/smtpd[%d]: %.*s\n", stamp, host, pid, len,
-			        buf + 2);
-		total++;
+			        text);
 	}
 	if (total > 0 && out != NULL)
 		fflush(out);

@@ -463,6 +463,8 @@ main(int argc, char **argv)
 	       SIG_IGN); /* a control or metrics client that hangs up is an error, not our end */
 	if (logq_open(&gconf) < 0)
 		return 1;
+	/* the lcores queue a refusal's fields; its Postfix line is made here */
+	logq_set_format(LOGQ_K_REJECT, smtp_reject_format);
 	if (lcores_init() < 0)
 		return 1;
 	for (unsigned i = 0; i < gconf.nports; i++)

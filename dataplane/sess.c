@@ -73,6 +73,16 @@ log_cb(void *arg, const char *line, size_t len)
 	logq_push(arg, line, len);
 }
 
+_Static_assert(SMTP_REC_MAX <= LOGQ_LINE_MAX, "a reject record fits the log ring");
+
+/* log_reject_cb - a refusal's record: the control thread formats its line
+ * (main.c sets smtp_reject_format for LOGQ_K_REJECT) */
+static void
+log_reject_cb(void *arg, const struct iovec *parts, unsigned n)
+{
+	logq_push_rec(arg, LOGQ_K_REJECT, parts, n);
+}
+
 /* tls_of - the session's TLS once its handshake is done, else NULL */
 static struct tls_conn *
 tls_of(const struct smtp_session *ss)
@@ -92,22 +102,14 @@ tls_push(struct tcp_flow *f, struct tls_conn *t)
 		tls_conn_out_drop(t, tcp_send(f, p, n));
 }
 
-/* flush - hand the engine's output to the flow; it always fits (see above):
- * written in place (out_open) it is only committed, else copied in,
- * encrypted first inside TLS */
+/* flush_copy - the engine's output in the lcore's buffer (out_for) to the
+ * flow: copied in, encrypted first inside TLS */
 static void
-flush(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss,
-      struct smtp_out *out)
+flush_copy(struct tcp_flow *f, const struct smtp_session *ss, struct smtp_out *out,
+           struct lcore_conf *lc)
 {
-	struct tls_conn *t;
+	struct tls_conn *t = tls_of(ss);
 
-	if (out->buf != lc->sess.out) {
-		if (tcp_send_commit(f, out->len) != out->len)
-			lc->sess.lost_output++; /* cannot happen: nothing acts on f meanwhile */
-		out->len = 0;
-		return;
-	}
-	t = tls_of(ss);
 	if (t != NULL) {
 		if (out->len > 0 && tls_conn_write(t, out->buf, out->len) < 0)
 			lc->sess.lost_output++;
@@ -117,6 +119,22 @@ flush(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss,
 	}
 	if (out->len > 0 && tcp_send(f, out->buf, out->len) != out->len)
 		lc->sess.lost_output++; /* cannot happen while out->cap follows tcp_send_space */
+	out->len = 0;
+}
+
+/* flush - hand the engine's output to the flow; it always fits (see above).
+ * Written in place (out_open), as nearly every reply is, it is only
+ * committed: inline, a frame of its own cost as much as the commit. */
+static inline __attribute__((always_inline)) void
+flush(struct lcore_conf *lc, struct tcp_flow *f, const struct smtp_session *ss,
+      struct smtp_out *out)
+{
+	if (out->buf == lc->sess.out) {
+		flush_copy(f, ss, out, lc);
+		return;
+	}
+	if (tcp_send_commit(f, out->len) != out->len)
+		lc->sess.lost_output++; /* cannot happen: nothing acts on f meanwhile */
 	out->len = 0;
 }
 
@@ -710,6 +728,7 @@ sess_init(struct lcore_conf *lc, const struct pol_snapshot *snap, uint32_t max_s
 	s->env = (struct smtp_env){
 	        .chunks = {.get = chunk_get_cb, .put = chunk_put_cb, .arg = &s->chunks},
 	        .log = log_cb,
+	        .log_reject = log_reject_cb,
 	        .log_arg = &lc->log,
 	        .stats = &s->stats,
 	        .tally = &s->tally,

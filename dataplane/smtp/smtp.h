@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "pol.h"
 
@@ -174,11 +175,37 @@ struct smtp_auth {
 	void *arg;
 };
 
+/* A refusal's log line in compact form: what pol_format_reject() prints,
+ * copied (nothing points into the session or the policy snapshot, which
+ * may be gone when the record is read). The record is this header, then
+ * the text, HELO, sender and recipient, len[i] bytes each, not
+ * NUL-terminated; SMTP_REC_NONE for an input the line does not print.
+ * smtp_reject_format() makes the line of it, byte for byte the one the
+ * engine would have formatted: the lcore copies, the log's reader formats. */
+#define SMTP_REC_NONE 0xffff
+#define SMTP_REC_MAX  2046 /* bytes of a record at most: the log ring's line (LOGQ_LINE_MAX) */
+enum { SMTP_REC_TEXT, SMTP_REC_HELO, SMTP_REC_SENDER, SMTP_REC_RCPT, SMTP_REC_NSTR };
+struct smtp_reject_rec {
+	struct cidr client;
+	uint8_t stage; /* enum pol_stage */
+	uint8_t esmtp; /* the session said EHLO */
+	uint16_t len[SMTP_REC_NSTR];
+};
+
+/* smtp_reject_format - the reject line of a record (rec, len bytes) into
+ * buf, as pol_format_reject() cuts it to size; its length (0 for a record
+ * that is not one, which cannot be: the engine made it) */
+size_t smtp_reject_format(char *buf, size_t size, const void *rec, size_t len);
+
 /* What a session needs from its lcore. */
 struct smtp_env {
 	struct smtp_chunks chunks;
 	/* log - one log line (no newline; the engine's buffer: copy it) */
 	void (*log)(void *arg, const char *line, size_t len);
+	/* log_reject - a refusal's line as a record (struct smtp_reject_rec
+	 * and its strings, in n parts: copy them), at most SMTP_REC_MAX bytes;
+	 * NULL: the engine formats the line and calls log */
+	void (*log_reject)(void *arg, const struct iovec *parts, unsigned n);
 	void *log_arg;
 	struct smtp_stats *stats;
 	struct smtp_tally *tally;       /* by service and by rule; NULL: not counted */

@@ -30,36 +30,10 @@ smtp_panic_at(const char *file, int line, const char *fmt, ...)
 	abort();
 }
 
-/* count - a reply written at line: by class, and 4xx/5xx as errors */
-static void
-count(struct smtp_call *c, const char *line)
-{
-	if (line[0] < '2' || line[0] > '5')
-		smtp_panic("reply \"%.3s\"", line);
-	c->env->stats->replies[line[0] - '0']++;
-	if (line[0] >= '4')
-		c->ss->nerrors++;
-}
-
-/* smtp_reply_put - append head, tail and CRLF; count the line when it is
- * a reply's last. No printf: most sessions are a few constant replies. */
 void
-smtp_reply_put(struct smtp_call *c, const char *head, size_t hlen, const char *tail, size_t tlen,
-               bool counted)
+smtp_reply_misfit(size_t len, size_t room)
 {
-	struct smtp_out *out = c->out;
-	char *start = out->buf + out->len;
-	size_t room = out->cap - out->len;
-
-	if (hlen + tlen < 4 || hlen + tlen + 2 > room)
-		smtp_panic("reply of %zu bytes does not fit in %zu", hlen + tlen, room);
-	memcpy(start, head, hlen);
-	if (tlen > 0) /* most replies are one constant piece */
-		memcpy(start + hlen, tail, tlen);
-	memcpy(start + hlen + tlen, "\r\n", 2);
-	out->len += hlen + tlen + 2;
-	if (counted)
-		count(c, start);
+	smtp_panic("reply of %zu bytes does not fit in %zu", len, room);
 }
 
 /* smtp_error - count an error of a kind */
@@ -128,6 +102,116 @@ tally(const struct smtp_call *c, const struct pol_verdict *v)
 		smtp_tally_rule(c->env->tally, c->snap, v->relay_rule);
 }
 
+/* log_reject_line - the refusal's line formatted here (no record sink, or
+ * inputs too long for a record); out of line: its buffer is 2.4 KB */
+static __attribute__((noinline)) void
+log_reject_line(const struct smtp_call *c, enum pol_stage stage, const struct pol_query *q,
+                const struct pol_verdict *v)
+{
+	char line[POL_REPLY_MAX + 3 * POL_MAX_INPUT + 256];
+	size_t n;
+
+	n = pol_format_reject(line, sizeof(line), stage, q, v, (c->ss->flags & SMTP_F_ESMTP) != 0);
+	log_line(c->env, line, n);
+}
+
+/* rec_part - one string of a record: as much as pol_format_reject() reads
+ * of it (the reply text whole, client text up to POL_MAX_INPUT), or none */
+static inline size_t
+rec_part(struct smtp_reject_rec *r, struct iovec *part, unsigned i, const char *s)
+{
+	size_t n = 0;
+
+	if (s != NULL)
+		n = i == SMTP_REC_TEXT ? strlen(s) : strnlen(s, POL_MAX_INPUT);
+	r->len[i] = s != NULL ? (uint16_t)n : SMTP_REC_NONE;
+	*part = (struct iovec){.iov_base = (void *)(uintptr_t)(s != NULL ? s : ""), .iov_len = n};
+	return n;
+}
+
+/* log_reject - the refusal's log line: as a record when the sink takes
+ * them (the worker copies four strings; the control thread formats), else
+ * formatted here. Only what the line prints is copied. */
+static void
+log_reject(const struct smtp_call *c, enum pol_stage stage, const struct pol_query *q,
+           const struct pol_verdict *v)
+{
+	struct smtp_reject_rec r;
+	struct iovec parts[1 + SMTP_REC_NSTR];
+	size_t total = sizeof(r);
+
+	if (c->env->log_reject == NULL) {
+		log_reject_line(c, stage, q, v);
+		return;
+	}
+	r.client = q->client;
+	r.stage = (uint8_t)stage;
+	r.esmtp = (c->ss->flags & SMTP_F_ESMTP) != 0;
+	parts[0] = (struct iovec){.iov_base = &r, .iov_len = sizeof(r)};
+	total += rec_part(&r, &parts[1 + SMTP_REC_TEXT], SMTP_REC_TEXT, v->text);
+	total += rec_part(&r, &parts[1 + SMTP_REC_HELO], SMTP_REC_HELO, q->helo);
+	total += rec_part(&r, &parts[1 + SMTP_REC_SENDER], SMTP_REC_SENDER,
+	                  stage >= POL_MAIL ? q->sender : NULL);
+	total += rec_part(&r, &parts[1 + SMTP_REC_RCPT], SMTP_REC_RCPT,
+	                  stage == POL_RCPT ? q->rcpt : NULL);
+	if (total > SMTP_REC_MAX) {
+		log_reject_line(c, stage, q, v); /* long inputs: rare */
+		return;
+	}
+	c->env->log_reject(c->env->log_arg, parts, 1 + SMTP_REC_NSTR);
+}
+
+/* rec_string - string i of a record at *at into dst (size bytes), NUL-terminated;
+ * NULL when the record has none; *at moves past it; false when it overruns */
+static bool
+rec_string(const struct smtp_reject_rec *r, unsigned i, const char *rec, size_t len, size_t *at,
+           char *dst, size_t size, const char **s)
+{
+	size_t n = r->len[i];
+
+	*s = NULL;
+	if (n == SMTP_REC_NONE)
+		return true;
+	if (n >= size || n > len - *at)
+		return false;
+	memcpy(dst, rec + *at, n);
+	dst[n] = '\0';
+	*at += n;
+	*s = dst;
+	return true;
+}
+
+size_t
+smtp_reject_format(char *buf, size_t size, const void *rec, size_t len)
+{
+	static const char bad[] = "warning: a reject log record is malformed";
+	char helo[POL_MAX_INPUT + 1], sender[POL_MAX_INPUT + 1], rcpt[POL_MAX_INPUT + 1];
+	struct smtp_reject_rec r;
+	struct pol_verdict v;
+	struct pol_query q;
+	const char *text;
+	size_t at = sizeof(r);
+
+	if (size == 0)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	memset(&v, 0, sizeof(v));
+	if (len < sizeof(r))
+		goto malformed;
+	memcpy(&r, rec, sizeof(r));
+	if (r.stage > POL_RCPT || r.len[SMTP_REC_TEXT] == SMTP_REC_NONE ||
+	    !rec_string(&r, SMTP_REC_TEXT, rec, len, &at, v.text, sizeof(v.text), &text) ||
+	    !rec_string(&r, SMTP_REC_HELO, rec, len, &at, helo, sizeof(helo), &q.helo) ||
+	    !rec_string(&r, SMTP_REC_SENDER, rec, len, &at, sender, sizeof(sender), &q.sender) ||
+	    !rec_string(&r, SMTP_REC_RCPT, rec, len, &at, rcpt, sizeof(rcpt), &q.rcpt) || at != len)
+		goto malformed;
+	q.client = r.client;
+	return pol_format_reject(buf, size, (enum pol_stage)r.stage, &q, &v, r.esmtp != 0);
+malformed:
+	snprintf(buf, size, "%s", bad);
+	return strlen(buf);
+}
+
 /* smtp_decide - pol_eval one stage; reply and log a refusal */
 bool
 smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const char *sender,
@@ -143,8 +227,6 @@ smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const c
 	        .auth_user = c->ss->login,
 	};
 	struct pol_verdict v;
-	char line[POL_REPLY_MAX + 3 * POL_MAX_INPUT + 256];
-	size_t n;
 
 	pol_eval(c->snap, c->env->reader, &q, stage, &c->ss->pol, &v);
 	if (v.reason >= POL_R_COUNT)
@@ -154,9 +236,7 @@ smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const c
 	if (v.action == POL_ACCEPT)
 		return true;
 	smtp_reply(c, v.text);
-	n = pol_format_reject(line, sizeof(line), stage, &q, &v,
-	                      (c->ss->flags & SMTP_F_ESMTP) != 0);
-	log_line(c->env, line, n);
+	log_reject(c, stage, &q, &v);
 	return false;
 }
 

@@ -104,6 +104,26 @@ h_log(void *arg, const char *line, size_t len)
 	h_text_add(t, "\n", 1);
 }
 
+/* h_records - refusals logged as records (struct smtp_reject_rec), as the
+ * gate logs them, each formatted back at once as the gate's control thread
+ * does: the log lines must come out the same */
+static bool h_records;
+
+static inline void
+h_log_reject(void *arg, const struct iovec *parts, unsigned n)
+{
+	static char rec[SMTP_REC_MAX], line[POL_REPLY_MAX + 3 * POL_MAX_INPUT + 256];
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (parts[i].iov_len > sizeof(rec) - len)
+			abort(); /* the engine promised at most SMTP_REC_MAX */
+		memcpy(rec + len, parts[i].iov_base, parts[i].iov_len);
+		len += parts[i].iov_len;
+	}
+	h_log(arg, line, smtp_reject_format(line, sizeof(line), rec, len));
+}
+
 /* One test bench: the lcore's environment and one session at a time. */
 struct h {
 	struct smtp_env env;
@@ -135,6 +155,7 @@ h_init(struct h *h, size_t outcap)
 	h->env.chunks.put = h_chunk_put;
 	h->env.chunks.arg = &h->ck;
 	h->env.log = h_log;
+	h->env.log_reject = h_records ? h_log_reject : NULL;
 	h->env.log_arg = &h->log;
 	h->env.stats = &h->st;
 	h->obuf = malloc(outcap + 16);

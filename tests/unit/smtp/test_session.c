@@ -384,6 +384,42 @@ static const struct scase cases[] = {
          NOQ "RCPT from unknown[" RMT "]: 554 5.7.1 <u@other.example>: Relay access denied" TAIL},
 };
 
+/* test_records - every case again with its refusals logged as records
+ * (the gate's way): the same lines, byte for byte; a record cut short or
+ * with a length past its end is reported, not read past */
+static void
+test_records(const struct pol_snapshot *snap)
+{
+	struct smtp_reject_rec r = {.stage = POL_RCPT};
+	char rec[sizeof(r) + 8], line[256];
+	unsigned same = 0, n = sizeof(cases) / sizeof(cases[0]), refusals = 0;
+	size_t len;
+
+	h_records = true;
+	for (size_t i = 0; i < n; i++) {
+		size_t stop = (size_t)-1;
+
+		same += h_run(snap, &cases[i], NULL, 0, &stop, false);
+		refusals += strstr(cases[i].log, NOQ) != NULL;
+	}
+	h_records = false;
+	ok(same == n,
+	   "refusals logged as records: the same log lines in %u of %u cases (%u with a "
+	   "refusal)",
+	   same, n, refusals);
+	for (unsigned i = 0; i < SMTP_REC_NSTR; i++)
+		r.len[i] = SMTP_REC_NONE;
+	r.len[SMTP_REC_TEXT] = 9; /* 8 bytes follow */
+	memcpy(rec, &r, sizeof(r));
+	memcpy(rec + sizeof(r), "554 5.7.", 8);
+	len = smtp_reject_format(line, sizeof(line), rec, sizeof(rec));
+	ok(len == strlen(line) && strstr(line, "malformed") != NULL,
+	   "a string past the record's end: \"%s\"", line);
+	len = smtp_reject_format(line, sizeof(line), rec, sizeof(r) - 1);
+	ok(len == strlen(line) && strstr(line, "malformed") != NULL, "a record cut short: \"%s\"",
+	   line);
+}
+
 int
 main(void)
 {
@@ -391,6 +427,7 @@ main(void)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		h_check(snap, &cases[i]);
+	test_records(snap);
 	pol_snapshot_free(snap);
 	return done_testing();
 }
