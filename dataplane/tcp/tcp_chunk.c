@@ -64,21 +64,11 @@ tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t le
 	size_t done = 0;
 
 	while (done < len) {
-		struct tcp_chunk *t = q->tail != TCP_NIL ? tcp_chunk(lc, q->tail) : NULL;
+		struct tcp_chunk *t = tcp_cq_tail_open(lc, q);
 		size_t n;
 
-		if (t == NULL || t->len == TCP_CHUNK_DATA) {
-			uint32_t c = tcp_chunk_get(lc);
-
-			if (c == TCP_NIL)
-				break;
-			if (t != NULL)
-				t->next = c;
-			else
-				q->head = c;
-			q->tail = c;
-			t = tcp_chunk(lc, c);
-		}
+		if (t == NULL)
+			break;
 		n = TCP_CHUNK_DATA - t->len;
 		if (n > len - done)
 			n = len - done;

@@ -242,6 +242,27 @@ tcp_chunk_take(struct tcp_lcore *lc)
 	return c;
 }
 
+/* tcp_cq_tail_open - the queue's tail chunk with room for at least a
+ * byte: the tail, or a fresh chunk linked after it when the queue is empty
+ * or its tail is full; NULL when the pool is dry */
+static inline struct tcp_chunk *
+tcp_cq_tail_open(struct tcp_lcore *lc, struct tcp_cq *q)
+{
+	struct tcp_chunk *t = q->tail != TCP_NIL ? tcp_chunk(lc, q->tail) : NULL;
+	uint32_t c;
+
+	if (t != NULL && t->len < TCP_CHUNK_DATA)
+		return t;
+	if ((c = tcp_chunk_take(lc)) == TCP_NIL)
+		return NULL;
+	if (t != NULL)
+		t->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	return tcp_chunk(lc, c);
+}
+
 /* tcp_cq_reserve - at least min contiguous free bytes at the tail, where
  * the caller writes before tcp_cq_commit(): the tail chunk's room, or a
  * fresh chunk's when the queue is empty or its tail is full (linked now,
@@ -252,24 +273,12 @@ tcp_chunk_take(struct tcp_lcore *lc)
 static inline uint8_t *
 tcp_cq_reserve(struct tcp_lcore *lc, struct tcp_cq *q, size_t min, size_t max, size_t *room)
 {
-	struct tcp_chunk *t = q->tail != TCP_NIL ? tcp_chunk(lc, q->tail) : NULL;
+	struct tcp_chunk *t;
 	size_t n;
 
 	*room = 0;
-	if (min > TCP_CHUNK_DATA || min > max)
+	if (min > TCP_CHUNK_DATA || min > max || (t = tcp_cq_tail_open(lc, q)) == NULL)
 		return NULL;
-	if (t == NULL || t->len == TCP_CHUNK_DATA) {
-		uint32_t c = tcp_chunk_take(lc);
-
-		if (c == TCP_NIL)
-			return NULL;
-		if (t != NULL)
-			t->next = c;
-		else
-			q->head = c;
-		q->tail = c;
-		t = tcp_chunk(lc, c);
-	}
 	n = TCP_CHUNK_DATA - t->len;
 	if (n < min)
 		return NULL;

@@ -47,10 +47,7 @@ wr16(uint8_t *p, uint16_t v)
 static inline void
 wr32(uint8_t *p, uint32_t v)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	memcpy(p, &v, 4);
+	tcp_wire_put32(p, v);
 }
 
 /* parse_opts - the options between p and end */
