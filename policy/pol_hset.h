@@ -44,15 +44,6 @@ void hset_builder_free(struct hset_builder *b);
 uint32_t hset_get(const struct hset *h, const char *key, size_t len);
 /* hset_hash - the hash hset_get_hashed wants for a key (the same for every table) */
 uint64_t hset_hash(const char *key, size_t len);
-/* hset_hash_prefetch - hset_hash, and start loading the slot the key probes first */
-static inline uint64_t
-hset_hash_prefetch(const struct hset *h, const char *key, size_t len)
-{
-	uint64_t hash = hset_hash(key, len);
-
-	__builtin_prefetch(&h->slots[(size_t)hash & h->mask]);
-	return hash;
-}
 /* hset_get_hashed - hset_get with the key's hset_hash already known */
 uint32_t hset_get_hashed(const struct hset *h, const char *key, size_t len, uint64_t hash);
 /* hset_count - keys in the table */
