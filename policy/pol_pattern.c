@@ -418,6 +418,28 @@ parse_entry(enum pol_list l, const char *text, struct pol_entry *e, char *why, s
 	return parse_name_pattern(l, text, len, e, why, whylen);
 }
 
+/* addr_split - a normalised address of n bytes at buf, split at its last
+ * '@' (lpl bytes in, when has_at): local part, domain without its trailing
+ * dot (none when empty), the whole */
+static inline void
+addr_split(struct pol_addr *a, char *buf, size_t n, bool has_at, size_t lpl)
+{
+	a->lp = buf;
+	if (!has_at) {
+		a->lp_len = n;
+		a->full_len = n;
+		return;
+	}
+	a->lp_len = lpl;
+	a->dom = buf + lpl + 1;
+	a->dom_len = strip_dot(a->dom, n - lpl - 1);
+	if (a->dom_len == 0)
+		a->dom = NULL;
+	n = lpl + 1 + a->dom_len;
+	buf[n] = '\0';
+	a->full_len = n;
+}
+
 /* addr_norm_general - pol_addr_norm for any path, source routes and quoted
  * local parts too, with a libc call per question */
 static int
@@ -459,22 +481,7 @@ addr_norm_general(const char *in, char *buf, size_t size, struct pol_addr *a)
 	lower_copy(buf, p, n);
 	buf[n] = '\0';
 	a->full = buf;
-	a->lp = buf;
-	if (at == NULL) {
-		a->lp_len = n;
-		a->full_len = n;
-	} else {
-		size_t lpl = (size_t)(at - p);
-
-		a->lp_len = lpl;
-		a->dom = buf + lpl + 1;
-		a->dom_len = strip_dot(a->dom, n - lpl - 1);
-		if (a->dom_len == 0)
-			a->dom = NULL;
-		n = lpl + 1 + a->dom_len;
-		buf[n] = '\0';
-		a->full_len = n;
-	}
+	addr_split(a, buf, n, at != NULL, at != NULL ? (size_t)(at - p) : 0);
 	if (quoted_at || memchr(a->lp, '%', a->lp_len) != NULL ||
 	    memchr(a->lp, '!', a->lp_len) != NULL)
 		a->routed = true;
@@ -615,22 +622,7 @@ pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *a)
 	memset(a, 0, sizeof(*a));
 	buf[n] = '\0';
 	a->full = buf;
-	a->lp = buf;
-	if (sc.at == 0) {
-		a->lp_len = n;
-		a->full_len = n;
-	} else {
-		size_t lpl = (size_t)(63 - __builtin_clzll(sc.at)); /* the last '@' */
-
-		a->lp_len = lpl;
-		a->dom = buf + lpl + 1;
-		a->dom_len = strip_dot(a->dom, n - lpl - 1);
-		if (a->dom_len == 0)
-			a->dom = NULL;
-		n = lpl + 1 + a->dom_len;
-		buf[n] = '\0';
-		a->full_len = n;
-	}
+	addr_split(a, buf, n, sc.at != 0, (size_t)(63 - __builtin_clzll(sc.at | 1)));
 	/* an '@' before the last one was quoted: routing, as '%' and '!' are */
 	a->routed = (sc.at & (sc.at - 1)) != 0 || keep_below(sc.rt, a->lp_len) != 0;
 	a->dots = keep_below(sc.dots, a->full_len);

@@ -13,31 +13,11 @@
 #include <rte_ring_elem.h>
 
 #include "logq.h"
+#include "ring.h"
 #include "tap.h"
 
 static char path[] = "/tmp/test_logq.XXXXXX";
 static long read_from; /* bytes of the log file already checked */
-
-/* ring_new - a logq as logq_create makes it, without EAL */
-static void
-ring_new(struct logq *q)
-{
-	ssize_t size = rte_ring_get_memsize_elem(LOGQ_SLOT, LOGQ_RING);
-	struct rte_ring *r = size > 0 ? aligned_alloc(64, (size_t)size) : NULL;
-
-	if (r == NULL || rte_ring_init(r, "test", LOGQ_RING, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0)
-		abort();
-	q->ring = r;
-	q->dropped = 0;
-}
-
-/* line_of - line i of length len: bytes that tell their line and position */
-static void
-line_of(unsigned i, size_t len, char *buf)
-{
-	for (size_t k = 0; k < len; k++)
-		buf[k] = (char)('!' + (i * 7 + k * 13) % 90);
-}
 
 /* check_out - the lines written since the last check are exactly want[0..n)
  * of lengths lens[], each after the Postfix-style prefix */
@@ -61,7 +41,7 @@ check_out(const unsigned *want, const size_t *lens, unsigned n)
 		}
 		p += 3;
 		glen = strlen(p);
-		line_of(want[i], lens[i], exp);
+		bytes_of(want[i], lens[i], exp);
 		good = glen == lens[i] + 1 && p[lens[i]] == '\n' && memcmp(p, exp, lens[i]) == 0;
 		if (!good)
 			printf("# line %u (#%u, %zu bytes) differs\n", i, want[i], lens[i]);
@@ -94,7 +74,7 @@ test_lengths(struct logq *q)
 
 		/* a round of up to 40 lines: under LOGQ_LINES, and they fit */
 		for (; n < 40 && len <= LOGQ_LINE_MAX; n++, len++, id++) {
-			line_of(id, len, buf);
+			bytes_of(id, len, buf);
 			logq_push(q, buf, len);
 			ids[n] = id;
 			lens[n] = len;
@@ -114,7 +94,7 @@ test_cut(struct logq *q)
 	unsigned id = 99;
 	size_t len = LOGQ_LINE_MAX;
 
-	line_of(id, sizeof(buf), buf);
+	bytes_of(id, sizeof(buf), buf);
 	logq_push(q, buf, sizeof(buf));
 	ok(logq_drain(q) == 1 && check_out(&id, &len, 1), "a line over %d bytes is cut there",
 	   LOGQ_LINE_MAX);
@@ -129,7 +109,7 @@ fill(struct logq *q, size_t len, unsigned first_id)
 	uint64_t dropped = q->dropped;
 
 	while (q->dropped == dropped) {
-		line_of(first_id + n, len, buf);
+		bytes_of(first_id + n, len, buf);
 		logq_push(q, buf, len);
 		n += q->dropped == dropped;
 	}

@@ -13,6 +13,7 @@
 #include <rte_ring_elem.h>
 
 #include "logq.h"
+#include "ring.h"
 #include "tap.h"
 
 static char path[] = "/tmp/test_logq_rec.XXXXXX";
@@ -29,26 +30,6 @@ fmt_rec(char *buf, size_t size, const void *rec, size_t len)
 		buf[n++] = ((const char *)rec)[i / (size_t)twice];
 	buf[n] = '\0';
 	return n;
-}
-
-static void
-ring_new(struct logq *q)
-{
-	ssize_t size = rte_ring_get_memsize_elem(LOGQ_SLOT, LOGQ_RING);
-	struct rte_ring *r = size > 0 ? aligned_alloc(64, (size_t)size) : NULL;
-
-	if (r == NULL || rte_ring_init(r, "test", LOGQ_RING, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0)
-		abort();
-	q->ring = r;
-	q->dropped = 0;
-}
-
-/* bytes_of - len bytes that tell their record and position */
-static void
-bytes_of(unsigned id, size_t len, char *buf)
-{
-	for (size_t k = 0; k < len; k++)
-		buf[k] = (char)('!' + (id * 7 + k * 13) % 90);
 }
 
 /* next_written - the next line written to the log, after its prefix, without
