@@ -253,6 +253,19 @@ delivered=$(cat "$T"/dump/* 2>/dev/null | grep -c "^Message-Id:")
 ok $? "smtp-source during the pushes: 3,000 messages, no session failed ($delivered at the sink)"
 grep -qE "^250=[0-9]+ 550=[0-9]+$" "$T/probe.out"
 ok $? "every probe got policy A's 250 or policy B's 550, and both were seen"
+# the reject lines are formatted by the control thread from records the
+# worker queued: across 100 pushes, every 550 the probe got has its line,
+# whole and exact, and nothing else is logged for the probe's address
+probe_line="NOQUEUE: reject: RCPT from unknown\[192\.0\.2\.77\]: 550 5\.7\.1 <trap@local\.example>: Recipient address rejected: Access denied; from=<probe@remote\.example> to=<trap@local\.example> proto=ESMTP helo=<probe\.remote\.example>$"
+n550=$(sed -n 's/.*550=\([0-9]*\).*/\1/p' "$T/probe.out")
+for _ in $(seq 1 50); do
+	[ "$(grep -c "$probe_line" "$gate_log")" -ge "${n550:-0}" ] && break
+	sleep 0.1
+done
+exact=$(grep -c "$probe_line" "$gate_log")
+any=$(grep -c "\[192\.0\.2\.77\]" "$gate_log")
+[ -n "$n550" ] && [ "$exact" -eq "$n550" ] && [ "$any" -eq "$exact" ]
+ok $? "each of the probe's $n550 refusals logged once, exactly ($exact exact lines, $any for its address)"
 if ldd "$GATE_BIN" | grep -q libasan; then
 	# ASan's quarantine keeps freed memory: LeakSanitizer checks at exit instead
 	echo "ok $((n += 1)) - memory: checked by LeakSanitizer at exit (+$((rss100 - rss10)) KiB RSS under ASan)"
