@@ -309,11 +309,12 @@ struct pol_state {
 struct pol_verdict {
 	enum pol_action action;
 	enum pol_reason reason;
-	uint16_t code;            /* SMTP reply code; 0 when accepted */
-	char ecode[12];           /* enhanced status code, "5.7.1" */
-	uint32_t rule;            /* deciding entry (refusing or whitelisting), or POL_NONE */
-	uint32_t relay_rule;      /* RCPT accepted off-domain: the lan or relay entry */
-	bool relay_by_auth;       /* ... or authentication let it relay */
+	uint16_t code;       /* SMTP reply code; 0 when accepted */
+	char ecode[12];      /* enhanced status code, "5.7.1" */
+	uint32_t rule;       /* deciding entry (refusing or whitelisting), or POL_NONE */
+	uint32_t relay_rule; /* RCPT accepted off-domain: the lan or relay entry */
+	bool relay_by_auth;  /* ... or authentication let it relay */
+	uint16_t text_len;   /* strlen(text), as pol_eval fills it (callers need not measure) */
 	char text[POL_REPLY_MAX]; /* whole reply without CRLF; empty when accepted */
 };
 

@@ -620,7 +620,7 @@ static const struct verb verbs[SMTP_C_COUNT] = {
  * none). The line has no control or 8-bit byte (smtp_command checked), so
  * only ASCII letters fold onto lowercase letters with | 0x20, and each
  * verb is one compare of a folded word. */
-static enum smtp_cmd
+static inline __attribute__((always_inline)) enum smtp_cmd
 lookup(const char *s, size_t len)
 {
 	uint32_t w, w2;
@@ -676,12 +676,21 @@ verb_len(const char *line, size_t len)
 	return strcspn(line, " ");
 }
 
+/* verb_of - the verb of a command line, and its length; inline in
+ * smtp_command(), which runs it for every line (a call's frame cost a
+ * third of it, callgrind) */
+static inline __attribute__((always_inline)) enum smtp_cmd
+verb_of(const char *line, size_t len, size_t *vlen)
+{
+	*vlen = verb_len(line, len);
+	return lookup(line, *vlen);
+}
+
 /* smtp_verb - the verb of a command line, and its length */
 enum smtp_cmd
 smtp_verb(const char *line, size_t len, size_t *vlen)
 {
-	*vlen = verb_len(line, len);
-	return lookup(line, *vlen);
+	return verb_of(line, len, vlen);
 }
 
 /* has_unplain - whether a line holds a control or 8-bit byte */
@@ -718,7 +727,7 @@ smtp_command(struct smtp_call *c, char *line, size_t len, bool plain)
 		smtp_error(c, SMTP_E_SYNTAX);
 		return;
 	}
-	ss->where = smtp_verb(line, len, &vlen);
+	ss->where = verb_of(line, len, &vlen);
 	vb = ss->where != SMTP_C_UNKNOWN ? &verbs[ss->where] : NULL;
 	/* RFC 5321 3.1: after a 554 greeting, 503 to everything but QUIT */
 	if (ss->state == SMTP_S_DENIED && ss->where != SMTP_C_QUIT) {

@@ -94,11 +94,13 @@ tally(const struct smtp_call *c, const struct pol_verdict *v)
 	st = smtp_tally_service_at(c->env->tally, c->snap, c->snap_id, c->svc, c->ss->svc_idx);
 	if (st != NULL)
 		st->verdicts[v->reason]++;
-	smtp_tally_rule(c->env->tally, c->snap, v->rule);
+	/* most decisions name no rule (a plain accept, a relay refusal): no call */
+	if (v->rule != POL_NONE)
+		smtp_tally_rule(c->env->tally, c->snap, v->rule);
 	/* pol_eval names the relay permit before later checks refuse (a lan
 	 * client without authentication on a require_auth service): only an
 	 * accepted recipient was let through by it */
-	if (v->action == POL_ACCEPT)
+	if (v->action == POL_ACCEPT && v->relay_rule != POL_NONE)
 		smtp_tally_rule(c->env->tally, c->snap, v->relay_rule);
 }
 
@@ -116,14 +118,14 @@ log_reject_line(const struct smtp_call *c, enum pol_stage stage, const struct po
 }
 
 /* rec_part - one string of a record: as much as pol_format_reject() reads
- * of it (the reply text whole, client text up to POL_MAX_INPUT), or none */
+ * of it (client text up to POL_MAX_INPUT), or none */
 static inline size_t
 rec_part(struct smtp_reject_rec *r, struct iovec *part, unsigned i, const char *s)
 {
 	size_t n = 0;
 
 	if (s != NULL)
-		n = i == SMTP_REC_TEXT ? strlen(s) : strnlen(s, POL_MAX_INPUT);
+		n = strnlen(s, POL_MAX_INPUT);
 	r->len[i] = s != NULL ? (uint16_t)n : SMTP_REC_NONE;
 	*part = (struct iovec){.iov_base = (void *)(uintptr_t)(s != NULL ? s : ""), .iov_len = n};
 	return n;
@@ -148,7 +150,11 @@ log_reject(const struct smtp_call *c, enum pol_stage stage, const struct pol_que
 	r.stage = (uint8_t)stage;
 	r.esmtp = (c->ss->flags & SMTP_F_ESMTP) != 0;
 	parts[0] = (struct iovec){.iov_base = &r, .iov_len = sizeof(r)};
-	total += rec_part(&r, &parts[1 + SMTP_REC_TEXT], SMTP_REC_TEXT, v->text);
+	/* the reply text whole, as pol_eval measured it */
+	r.len[SMTP_REC_TEXT] = v->text_len;
+	parts[1 + SMTP_REC_TEXT] =
+	        (struct iovec){.iov_base = (void *)(uintptr_t)v->text, .iov_len = v->text_len};
+	total += v->text_len;
 	total += rec_part(&r, &parts[1 + SMTP_REC_HELO], SMTP_REC_HELO, q->helo);
 	total += rec_part(&r, &parts[1 + SMTP_REC_SENDER], SMTP_REC_SENDER,
 	                  stage >= POL_MAIL ? q->sender : NULL);
@@ -235,7 +241,7 @@ smtp_decide(struct smtp_call *c, enum pol_stage stage, const char *helo, const c
 	tally(c, &v);
 	if (v.action == POL_ACCEPT)
 		return true;
-	smtp_reply(c, v.text);
+	smtp_reply_put(c, v.text, v.text_len, "", 0, true); /* measured by pol_eval */
 	log_reject(c, stage, &q, &v);
 	return false;
 }

@@ -389,9 +389,81 @@ check_case(const struct pol_snapshot *s, const struct ecase *c)
 		is_str(e != NULL ? e->text : "(none)", c->relay != NULL ? c->relay : "(none)",
 		       "%s: relay rule", c->name);
 	}
+	is_int(v.text_len, strlen(v.text), "%s: text_len", c->name);
 	play(s, c, &v2, true);
 	ok(strcmp(v.text, v2.text) == 0 && v.reason == v2.reason && v.rule == v2.rule,
 	   "%s: same verdict with a fresh state", c->name);
+}
+
+/* echo_oracle - what a refusal echoes of client text, byte by byte: up to
+ * its NUL or POL_MAX_INPUT bytes, a control or 8-bit byte as '?' */
+static size_t
+echo_oracle(char *dst, const char *src)
+{
+	size_t n = 0;
+
+	for (; src[n] != '\0' && n < POL_MAX_INPUT; n++) {
+		unsigned char c = (unsigned char)src[n];
+
+		dst[n] = c < ' ' || c >= 0x7f ? '?' : (char)c;
+	}
+	return n;
+}
+
+/* test_echo - a refusal's echo of the input (copied whole, checked eight
+ * bytes at a time) against the byte-by-byte oracle: every length 0 to 600
+ * (over POL_MAX_INPUT: cut), plain text, one bad byte at each of the first,
+ * last and a random place, all bytes random, and each byte value at a
+ * random place (NUL: the input ends there) */
+static void
+test_echo(const struct pol_snapshot *s)
+{
+	static char in[POL_MAX_INPUT + 100], want[POL_REPLY_MAX];
+	struct pol_query q = {.service = pol_service_find(s, "mx"),
+	                      .helo = "h.example",
+	                      .sender = "a@b.example",
+	                      .rcpt = in};
+	unsigned bad = 0, nrefused = 0;
+	uint32_t x = 2026;
+
+	cidr_addr_parse("203.0.113.9", &q.client);
+	for (size_t len = 0; len <= POL_MAX_INPUT + 88; len++)
+		for (int mode = 0; mode < 5 + 256; mode++) {
+			struct pol_verdict v;
+			struct pol_state st;
+			size_t n;
+
+			if (mode >= 5 && len % 37 != 5)
+				continue; /* each byte value at a few lengths only */
+			for (size_t i = 0; i < len; i++) {
+				x = x * 1103515245u + 12345u;
+				in[i] = mode == 4 ? (char)(1 + (x >> 16) % 255)
+				                  : (char)(' ' + (x >> 16) % 95);
+			}
+			in[len] = '\0';
+			x = x * 1103515245u + 12345u;
+			if (len > 0 && mode == 1)
+				in[0] = (char)((x >> 16) & 1 ? 0x7f : 0x1f);
+			if (len > 0 && mode == 2)
+				in[len - 1] = (char)((x >> 16) & 1 ? 0x80 : 0x01);
+			if (len > 0 && mode == 3)
+				in[(x >> 16) % len] = (char)((x >> 8) & 1 ? 0xff : '\t');
+			if (len > 0 && mode >= 5)
+				in[(x >> 16) % len] = (char)(mode - 5); /* 0: a NUL cuts it */
+			n = (size_t)snprintf(want, sizeof(want), "554 5.7.1 <");
+			n += echo_oracle(want + n, in);
+			n += (size_t)snprintf(want + n, sizeof(want) - n, ">: Relay access denied");
+			pol_state_init(&st);
+			pol_eval(s, NULL, &q, POL_RCPT, &st, &v);
+			nrefused++;
+			if (v.action != POL_REJECT || v.reason != POL_R_RELAY_DENIED ||
+			    strcmp(v.text, want) != 0 || v.text_len != n) {
+				if (bad++ < 3)
+					printf("# len %zu mode %d: got \"%s\" (%u)\n", len, mode,
+					       v.text, v.text_len);
+			}
+		}
+	is_int(bad, 0, "%u refusals echo their input as the byte-by-byte copy did", nrefused);
 }
 
 /* test_log_line - the Postfix line operators' tools parse */
@@ -537,6 +609,7 @@ main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_case(s, &cases[i]);
 	test_log_line(s);
+	test_echo(s);
 	test_forget(s);
 	test_client_name();
 	pol_snapshot_free(s);
