@@ -42,7 +42,30 @@ struct lc_nexthop4 {
 	uint32_t nh;             /* next hop, network order */
 	unsigned port;           /* gate_ports index */
 	struct nbr_entry *entry; /* in lc->nbr, or NULL */
+	/* tcpio_emit()'s prebuilt frame header for TCP segments from hdr_src
+	 * to hdr_dst through this route: Ethernet (the source MAC and type;
+	 * the destination is copied from the entry at each use) and the IPv4
+	 * header's constant part with both addresses, its length and checksum
+	 * 0. Used while dst, port and entry are what ip4_output() would use
+	 * for hdr_dst (checked at each use, as ip4_output() does). */
+	uint32_t hdr_src, hdr_dst; /* network order; hdr_dst 0: none built */
+	unsigned hdr_port;
+	uint64_t hdr_addrs; /* native sum of the two addresses (the pseudo-header's part) */
+	uint64_t hdr_sum;   /* ... plus the IPv4 header's constant words */
+	uint8_t hdr[RTE_ETHER_HDR_LEN + 20];
 };
+
+/* lc_nexthop4_fresh - whether the lcore's cached next hop c still has
+ * the neighbour entry ip4_output() would use, resolved and fresh (what
+ * nbr_lookup() would answer, without its hash) */
+static inline bool
+lc_nexthop4_fresh(const struct lc_nexthop4 *c, uint64_t now)
+{
+	const struct nbr_entry *e = c->entry;
+
+	return e != NULL && e->family == 4 && e->resolved && e->port == c->port &&
+	       e->expires > now && memcmp(e->addr, &c->nh, 4) == 0;
+}
 
 /* Drops and events, by reason: plain increments, one writer. */
 struct lc_stats {

@@ -151,17 +151,13 @@ csum_good(unsigned port, const struct rte_mbuf *m, uint64_t mask, uint64_t good,
 }
 
 /* cached_mac - the next hop's MAC from the entry ip4_output() used last,
- * if that entry is still the next hop's, resolved and fresh (what
- * nbr_lookup() would answer, without its hash) */
+ * if that entry is still the next hop's, resolved and fresh */
 static inline bool
 cached_mac(const struct lc_nexthop4 *c, uint64_t now, struct rte_ether_addr *mac)
 {
-	const struct nbr_entry *e = c->entry;
-
-	if (e == NULL || e->family != 4 || !e->resolved || e->port != c->port ||
-	    e->expires <= now || memcmp(e->addr, &c->nh, 4) != 0)
+	if (!lc_nexthop4_fresh(c, now))
 		return false;
-	*mac = e->mac;
+	*mac = c->entry->mac;
 	return true;
 }
 

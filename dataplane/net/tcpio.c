@@ -1,11 +1,14 @@
 /* tcpio - TCP segments between the IP layer and the TCP stack
  *
  * Input: check the TCP checksum over the pseudo-header (the stack trusts
- * what it is given), parse header and options, add the addresses and hand
- * the segment to the lcore's stack; the mbuf is freed after tcp_input()
- * returns (the stack copies what it keeps). Output: the stack's emit
+ * what it is given), then IPv4: the header and payload as they lie to
+ * tcp_input4_wire(), which takes a predicted segment straight from them
+ * and parses the rest; IPv6: parse header and options, add the addresses
+ * and hand the segment to tcp_input(). The mbuf is kept or freed after the
+ * stack returns (it copies what it keeps). Output: the stack's emit
  * callback; the segment is built into a fresh mbuf behind an IP header and
- * routed like any other packet of ours.
+ * routed like any other packet of ours (IPv4: behind a prebuilt header
+ * while the peer's route and neighbour hold).
  *
  * With several lcores, a segment of a flow another lcore owns goes to that
  * lcore first (lc_handoff), before any work is spent on it here.
@@ -22,7 +25,8 @@
 #include "tcp.h"
 #include "tcpio.h"
 
-/* seg_in - checksum (the device's verdict where it gives one), parse, deliver */
+/* seg_in - an IPv6 segment: checksum (the device's verdict where it gives one), parse,
+ * deliver */
 static void
 seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tcp_seg *seg,
        const void *tcp, size_t len)
@@ -34,10 +38,6 @@ seg_in(struct lcore_conf *lc, unsigned port, const struct rte_mbuf *m, struct tc
 		ok = true;
 	else if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		ok = false;
-	else if (seg->family == TCP_V4) /* tcp_wire_csum_ok() inline, from the native sums */
-		ok = tcp_csum_fold64(tcp_csum_sum64(
-		             tcp_csum_pseudo4(tcp_csum_addrs4(&seg->src, &seg->dst), (uint32_t)len),
-		             tcp, len)) == 0;
 	else
 		ok = tcp_wire_csum_ok(seg->family, &seg->src, &seg->dst, tcp, len);
 	if (!ok) {
@@ -68,19 +68,43 @@ elsewhere(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, const struct
 	return true;
 }
 
+/* csum4_ok - an IPv4 segment's TCP checksum: the device's verdict where
+ * it gives one, else summed here from the addresses' native sum */
+static inline bool
+csum4_ok(unsigned port, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ih, const uint8_t *tcp,
+         size_t len)
+{
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+
+	if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		return true;
+	if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return false;
+	return tcp_csum_fold64(tcp_csum_sum64(
+	               tcp_csum_pseudo4((uint64_t)ih->src_addr + ih->dst_addr, (uint32_t)len), tcp,
+	               len)) == 0;
+}
+
+/* tcpio_input4 - the checksum, then the segment as it lies in the mbuf to
+ * the stack (tcp_input4_wire(): the predicted segment in one pass, no
+ * struct tcp_seg built here) */
 void
 tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
              const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len)
 {
-	struct tcp_seg seg; /* not zeroed: tcp_wire_parse() sets every other field */
 	const uint8_t *tcp = (const uint8_t *)ih + hlen;
+	size_t tlen = len - hlen;
 
-	seg.family = TCP_V4;
-	seg.src = tcp_ip_v4(ih->src_addr);
-	if (elsewhere(lc, port, m, &seg.src, tcp, len - hlen))
-		return;
-	seg.dst = tcp_ip_v4(ih->dst_addr);
-	seg_in(lc, port, m, &seg, tcp, len - hlen);
+	if (gate_workers.n > 1) {
+		struct tcp_ip src = tcp_ip_v4(ih->src_addr);
+
+		if (elsewhere(lc, port, m, &src, tcp, tlen))
+			return;
+	}
+	if (!csum4_ok(port, m, ih, tcp, tlen))
+		tcp_lcore_stats(lc->tcp)->drop_csum++;
+	else if (tcp_input4_wire(lc->tcp, tcp, tlen, ih->src_addr, ih->dst_addr, lc->now) < 0)
+		tcp_lcore_stats(lc->tcp)->drop_hdr++;
 	lc_mbuf_done(lc, m); /* nothing refers to it now: the next segment out may take it */
 }
 
@@ -184,10 +208,80 @@ finish6(struct lcore_conf *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ih, char
 	ip6_output(lc, m, lc->now);
 }
 
+/* tmpl4_usable - the lcore's prebuilt frame header is o's: built for its
+ * addresses, and the route and neighbour entry it was built from are still
+ * what ip4_output() would use */
+static inline bool
+tmpl4_usable(const struct lcore_conf *lc, const struct tcp_out *o)
+{
+	const struct lc_nexthop4 *c = &lc->nh4;
+	uint32_t src, dst;
+
+	memcpy(&src, o->src.b, 4);
+	memcpy(&dst, o->dst.b, 4);
+	return c->hdr_dst == dst && c->hdr_src == src && dst != 0 &&
+	       c->dst == rte_be_to_cpu_32(dst) && c->hdr_port == c->port &&
+	       lc_nexthop4_fresh(c, lc->now);
+}
+
+/* tmpl4_build - after ip4_output() routed a segment of o's and found its
+ * neighbour: the frame header for the next ones (see struct lc_nexthop4) */
+static void
+tmpl4_build(struct lcore_conf *lc, const struct tcp_out *o)
+{
+	struct lc_nexthop4 *c = &lc->nh4;
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)c->hdr;
+	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(eh + 1);
+	uint32_t dst;
+
+	memcpy(&dst, o->dst.b, 4);
+	c->hdr_dst = 0;
+	if (dst == 0 || c->dst != rte_be_to_cpu_32(dst) || !lc_nexthop4_fresh(c, lc->now))
+		return;
+	memset(&eh->dst_addr, 0, sizeof(eh->dst_addr));
+	eh->src_addr = gate_ports.mac[c->port];
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	*ih = ip4_template;
+	memcpy(&ih->src_addr, o->src.b, 4);
+	memcpy(&ih->dst_addr, o->dst.b, 4);
+	memcpy(&c->hdr_src, o->src.b, 4);
+	c->hdr_port = c->port;
+	c->hdr_addrs = tcp_csum_addrs4(&o->src, &o->dst);
+	c->hdr_sum = ip4_template_sum() + c->hdr_addrs;
+	c->hdr_dst = dst;
+}
+
+/* send4_tmpl - a segment's frame from the prebuilt header: its destination
+ * MAC, the IPv4 length and both checksums are all that is written; then
+ * straight to the port (what ip4_output() would do, with nothing to look up) */
+static void
+send4_tmpl(struct lcore_conf *lc, struct rte_mbuf *m, char *p, char *tcp, size_t tlen,
+           const struct tcp_out *o)
+{
+	const struct lc_nexthop4 *c = &lc->nh4;
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)p;
+	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(eh + 1);
+	uint16_t sum;
+
+	memcpy(p, c->hdr, sizeof(c->hdr));
+	eh->dst_addr = c->entry->mac;
+	ih->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ih) + tlen));
+	if (gate_ports.tx_csum) {
+		tx_offload(m, tcp, sizeof(*ih), o, tlen);
+	} else {
+		sum = tcp_csum_fold64(
+		        tcp_csum_sum64(tcp_csum_pseudo4(c->hdr_addrs, (uint32_t)tlen), tcp, tlen));
+		memcpy(tcp + 16, &sum, 2);
+		ih->hdr_checksum = tcp_csum_fold64(c->hdr_sum + ih->total_length);
+	}
+	lc_send(lc, c->port, m);
+}
+
 /* tcpio_emit - the segment into a fresh mbuf: Ethernet room, IP header
  * from its template, TCP header and payload; the TCP checksum summed
  * once over the contiguous segment (or left to the device, from the
- * pseudo-header sum) */
+ * pseudo-header sum). IPv4: while the peer and its next hop stay the
+ * same, Ethernet and IPv4 come from a prebuilt header (send4_tmpl()). */
 int
 tcpio_emit(void *arg, const struct tcp_out *o)
 {
@@ -221,9 +315,12 @@ tcpio_emit(void *arg, const struct tcp_out *o)
 		memcpy(tcp + hlen, o->data[0], o->len[0]);
 	if (o->len[1] > 0)
 		memcpy(tcp + hlen + o->len[0], o->data[1], o->len[1]);
-	if (o->family == TCP_V4)
+	if (o->family == TCP_V4 && tmpl4_usable(lc, o)) {
+		send4_tmpl(lc, m, p, tcp, hlen + plen, o);
+	} else if (o->family == TCP_V4) {
 		finish4(lc, m, (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN), tcp, hlen + plen, o);
-	else
+		tmpl4_build(lc, o); /* the route and neighbour ip4_output() found */
+	} else
 		finish6(lc, m, (struct rte_ipv6_hdr *)(p + RTE_ETHER_HDR_LEN), tcp, hlen + plen, o);
 	return 0;
 }

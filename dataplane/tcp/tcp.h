@@ -218,6 +218,16 @@ void tcp_unlisten(struct tcp_lcore *lc, uint16_t port);
 
 /* tcp_input - one received segment, checksums already verified */
 void tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now);
+/* tcp_input4_wire - one received IPv4 segment as it is on the wire: the
+ * TCP header and payload, len bytes, checksum already verified, the IPv4
+ * addresses in network order. The predicted segment of an established
+ * flow (RFC 9293 3.10.7.4's common case: header prediction) is taken from
+ * the header in one pass; anything else is parsed (tcp_wire_parse()) and
+ * goes the way of tcp_input(), with the same result. 0, or -1 when the
+ * header does not fit (bad data offset, short): nothing done, the caller
+ * counts drop_hdr. */
+int tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_be,
+                    uint32_t dst_be, uint64_t now);
 /* tcp_timers_run - fire what is due; call every loop or every tick */
 void tcp_timers_run(struct tcp_lcore *lc, uint64_t now);
 

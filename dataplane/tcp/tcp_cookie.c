@@ -172,7 +172,7 @@ tcp_flow_hash(const struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *l
 
 		memcpy(&la, laddr->b, 4);
 		memcpy(&ra, raddr->b, 4);
-		h = nh(ra, k[0], ports, k[1]) + nh(la, k[2], TCP_V4, k[3]);
+		return tcp_hash4(lc, la, ra, lport, rport);
 	} else {
 		uint32_t w[TCP_NH_WORDS];
 

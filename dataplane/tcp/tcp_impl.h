@@ -184,6 +184,22 @@ tcp_snd_buf(const struct tcp_flow *f)
 	return (f->flags & TCP_F_LEAN) ? f->lc->conf.lean_snd_buf : f->lc->conf.snd_buf;
 }
 
+/* tcp_hash4 - the flow table's hash (tcp_cookie.c) of an IPv4 4-tuple,
+ * addresses as they are on the wire: NH over two pairs (remote address
+ * and the ports, local address and the family), then multiply-shift.
+ * Inline: the fused receive path takes it from the raw header. */
+static inline uint32_t
+tcp_hash4(const struct tcp_lcore *lc, uint32_t laddr_be, uint32_t raddr_be, uint16_t lport,
+          uint16_t rport)
+{
+	const uint32_t *k = lc->nhkey;
+	uint32_t ports = (uint32_t)rport << 16 | lport;
+	uint64_t h = (uint64_t)(uint32_t)(raddr_be + k[0]) * (uint32_t)(ports + k[1]) +
+	             (uint64_t)(uint32_t)(laddr_be + k[2]) * (uint32_t)(TCP_V4 + k[3]);
+
+	return (uint32_t)((h * lc->mskey) >> 32);
+}
+
 /* tcp_table.c */
 struct tcp_flow *tcp_flow_alloc(struct tcp_lcore *lc);
 void tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f);
@@ -195,6 +211,10 @@ struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t fa
  * its destination), hash being its tcp_seg_hash() */
 struct tcp_flow *tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash,
                                      const struct tcp_seg *seg);
+/* tcp_flow_lookup4 - the same for an IPv4 4-tuple as on the wire
+ * (addresses in network order, ports in host order), hash its tcp_hash4() */
+struct tcp_flow *tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t laddr_be,
+                                  uint32_t raddr_be, uint16_t lport, uint16_t rport);
 /* tcp_flow_hash_add - link a flow whose key is set; hash: its tcp_key_hash() */
 void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash);
 void tcp_set_state(struct tcp_flow *f, enum tcp_state s);
@@ -317,6 +337,33 @@ bool tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f);
 void tcp_timer_sched(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_timer_cancel(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f); /* in tcp_output.c */
+
+/* tcp_timer_covered - whether tcp_timer_sched() would leave f as it is:
+ * no deadline and not in the wheel, or in the wheel at or before the
+ * earliest deadline (an entry that fires early re-checks and goes back in:
+ * a later deadline, as every ACK's RTO restart, costs no relinking) */
+static inline bool
+tcp_timer_covered(const struct tcp_flow *f)
+{
+	uint64_t at = f->t_tcp;
+
+	if (f->t_app != 0 && (at == 0 || f->t_app < at))
+		at = f->t_app;
+	return at == 0 ? f->t_wheel == 0 : f->t_wheel != 0 && f->t_wheel <= at;
+}
+
+/* tcp_timer_rearm - tcp_timer_tcp(), inline: t_tcp moves two or three
+ * times a segment pair (RTO started, stopped, restarted), and the wheel
+ * only when the new deadline is earlier than the armed slot */
+static inline void
+tcp_timer_rearm(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
+{
+	if (f->t_tcp == at)
+		return;
+	f->t_tcp = at;
+	if (!tcp_timer_covered(f))
+		tcp_timer_sched(lc, f);
+}
 
 /* tcp_cookie.c */
 uint64_t tcp_siphash(const uint64_t key[2], const void *buf, size_t len);

@@ -9,6 +9,13 @@
  * text, FIN. A segment for no flow goes to a listener (SYN: a new flow, or
  * a stateless SYN cookie; ACK: perhaps a cookie's return) or gets a RST
  * (RFC 9293 3.10.7.1).
+ *
+ * Two entries: tcp_input() takes a parsed segment; tcp_input4_wire(), the
+ * gate's IPv4 path, takes the header bytes and handles the predicted
+ * segment of an established flow (most of a session's) without parsing
+ * it into a struct tcp_seg: fast4() reads the fields it needs once. It
+ * must do exactly what input_sync() does with the same segment; the unit
+ * tests (test_predict) and the fuzzer compare the two.
  */
 #include <string.h>
 
@@ -539,7 +546,7 @@ ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		if ((f->flags & TCP_F_SACK) && f->sb_n != 0 &&
 		    SEQ_GT(tcp_sack_lost_end(f), f->snd_una)) /* (an empty board: snd_una) */
 			tcp_sack_recovery_try(lc, f); /* the duplicates were lost, the SACKs tell */
-		tcp_timer_tcp(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
+		tcp_timer_rearm(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
 		tcp_pend(lc, f);
 		if ((f->flags & TCP_F_SNDBLOCKED) && f->sq.len < tcp_snd_buf(f) &&
 		    (f->flags & TCP_F_APP)) {
@@ -916,23 +923,22 @@ input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, ui
 	}
 }
 
-/* tcp_input - one segment */
-void
-tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
+/* input_seg - a segment whose flags and 4-tuple are known, past
+ * tcp_enter(): the flow's lookup (unless the caller did it: looked, with
+ * hash and f) and the state's handler */
+static void
+input_seg(struct tcp_lcore *lc, const struct tcp_seg *seg, bool looked, uint32_t hash,
+          struct tcp_flow *f)
 {
-	struct tcp_flow *f;
-	uint32_t hash;
-
-	tcp_enter(lc, now);
-	lc->st.seg_in++;
 	if ((seg->flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST) ||
 	    (seg->flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)) {
 		lc->st.drop_flags++;
-		tcp_leave(lc);
 		return;
 	}
-	hash = tcp_seg_hash(lc, seg); /* once: a miss that opens a flow keeps it */
-	f = tcp_flow_lookup_seg(lc, hash, seg);
+	if (!looked) {
+		hash = tcp_seg_hash(lc, seg); /* once: a miss that opens a flow keeps it */
+		f = tcp_flow_lookup_seg(lc, hash, seg);
+	}
 	if (f == NULL)
 		input_closed(lc, seg, hash);
 	else if (f->flags & TCP_F_DEAD)
@@ -943,5 +949,151 @@ tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
 		input_synsent(lc, f, seg);
 	else
 		input_sync(lc, f, seg);
+}
+
+/* tcp_input - one segment */
+void
+tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now)
+{
+	tcp_enter(lc, now);
+	lc->st.seg_in++;
+	input_seg(lc, seg, false, 0, NULL);
 	tcp_leave(lc);
+}
+
+/* wire16, wire32 - big-endian header fields */
+static inline uint16_t
+wire16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+wire32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return tcp_csum_be32(v);
+}
+
+/* ack_fast - ack_new() for a predicted segment: none of its rare branches
+ * can be taken (no recovery, no SACK scoreboard or blocks, no FIN of ours
+ * queued, no writer waiting on sent()), so the rest in a straight line;
+ * ts_ecr: the segment's TSecr, 0 without the option (ack_new() takes no
+ * sample from a zero TSecr either) */
+static inline void
+ack_fast(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t ack, uint32_t ts_ecr)
+{
+	uint32_t acked = ack - f->snd_una;
+
+	tcp_cq_drop(lc, &f->sq, umin(acked, f->sq.len));
+	f->snd_una = ack;
+	if (SEQ_LT(f->snd_nxt, f->snd_una))
+		f->snd_nxt = f->snd_una;
+	if ((f->flags & TCP_F_TS) && ts_ecr != 0 &&
+	    (uint32_t)lc->now - ts_ecr < lc->conf.rto_max_ms) {
+		f->flags &= ~(uint32_t)TCP_F_RTT;
+		tcp_rtt_sample(lc, f, (uint32_t)lc->now - ts_ecr);
+	} else if ((f->flags & TCP_F_RTT) && SEQ_GEQ(ack, f->rtt_seq)) {
+		f->flags &= ~(uint32_t)TCP_F_RTT;
+		tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+	}
+	f->retries = 0;
+	if (f->cwnd < f->ssthresh)
+		f->cwnd += umin(acked, f->mss);
+	else
+		f->cwnd += umin(f->mss, (uint32_t)((uint64_t)f->mss * f->mss / f->cwnd) + 1);
+	tcp_timer_rearm(lc, f, f->snd_una == f->snd_max ? 0 : lc->now + f->rto);
+	tcp_pend(lc, f);
+}
+
+/* fast4 - header prediction straight from the wire: predicted() and
+ * input_fast() on the header's fields, read once, with no struct tcp_seg.
+ * p: the TCP header, off its length (20, or 32 with NOP NOP TS: the
+ * caller checked), dlen the payload's. False, having changed nothing,
+ * when the segment is not predicted. */
+static inline bool
+fast4(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *p, size_t off, uint32_t dlen)
+{
+	uint32_t seq = wire32(p + 4), ack = wire32(p + 8);
+	uint32_t wnd = (uint32_t)wire16(p + 14) << f->snd_ws;
+	uint32_t room = SEQ_GT(f->rcv_adv, f->rcv_nxt) ? f->rcv_adv - f->rcv_nxt : 0;
+	uint32_t ts_ecr = 0, got;
+
+	if (f->state != TCP_S_ESTABLISHED || seq != f->rcv_nxt || wnd != f->snd_wnd || wnd == 0 ||
+	    (f->flags & (TCP_F_RECOVERY | TCP_F_FIN_QUEUED | TCP_F_SNDBLOCKED)) ||
+	    f->ooo != TCP_NIL || f->sb_n != 0 || f->dupacks != 0 || SEQ_GT(f->snd_una, ack) ||
+	    SEQ_GT(ack, f->snd_max) || (dlen == 0 && ack == f->snd_una) || dlen > room)
+		return false;
+	lc->st.predicted++;
+	if (off != TCP_HDR_LEN) { /* ts_update() */
+		uint32_t ts_val = wire32(p + TCP_HDR_LEN + 4);
+
+		ts_ecr = wire32(p + TCP_HDR_LEN + 8);
+		if ((f->flags & TCP_F_TS) && SEQ_LEQ(seq, f->ts_ack) &&
+		    (int32_t)(ts_val - f->ts_recent) >= 0)
+			f->ts_recent = ts_val;
+	}
+	if (SEQ_LT(f->snd_wl1, seq) || (f->snd_wl1 == seq && SEQ_LEQ(f->snd_wl2, ack))) {
+		f->snd_wl1 = seq; /* the window itself is unchanged */
+		f->snd_wl2 = ack;
+	}
+	if (ack != f->snd_una)
+		ack_fast(lc, f, ack, ts_ecr);
+	if (dlen == 0)
+		return true;
+	if (tcp_pool_refuses(lc, f)) { /* not acked: the peer's RTO brings it back */
+		lc->st.drop_lowpool++;
+		return true;
+	}
+	f->flags |= TCP_F_ACKNOW;
+	tcp_pend(lc, f);
+	got = rcv_data(lc, f, p + off, dlen);
+	f->rcv_nxt += got;
+	return true;
+}
+
+/* tcp_input4_wire - see tcp.h. The header's flags and option layout are
+ * tested first (a SYN or FIN goes straight to the general path), then the
+ * flow is looked up from the raw 4-tuple, then predicted; the general path
+ * reuses the lookup. */
+int
+tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_be, uint32_t dst_be,
+                uint64_t now)
+{
+	const uint8_t *p = tcp;
+	struct tcp_flow *f = NULL;
+	struct tcp_seg seg;
+	uint32_t hash = 0;
+	bool looked = false;
+	size_t off;
+
+	if (len < TCP_HDR_LEN)
+		return -1;
+	off = (size_t)(p[12] >> 4) * 4;
+	if (off < TCP_HDR_LEN || off > len)
+		return -1;
+	tcp_enter(lc, now);
+	lc->st.seg_in++;
+	if ((p[13] & ~TCP_PSH) == TCP_ACK && !lc->conf.no_prediction &&
+	    (off == TCP_HDR_LEN ||
+	     (off == TCP_HDR_LEN + 12 && wire32(p + TCP_HDR_LEN) == 0x0101080a))) {
+		uint16_t sport = wire16(p), dport = wire16(p + 2);
+
+		hash = tcp_hash4(lc, dst_be, src_be, dport, sport);
+		f = tcp_flow_lookup4(lc, hash, dst_be, src_be, dport, sport);
+		looked = true;
+		if (f != NULL && fast4(lc, f, p, off, (uint32_t)(len - off))) {
+			tcp_leave(lc);
+			return 0;
+		}
+	}
+	tcp_wire_parse(p, len, &seg); /* cannot fail: the header fits */
+	seg.family = TCP_V4;
+	seg.src = tcp_ip_v4(src_be);
+	seg.dst = tcp_ip_v4(dst_be);
+	input_seg(lc, &seg, looked, hash, f);
+	tcp_leave(lc);
+	return 0;
 }

@@ -36,8 +36,8 @@ tcp_passive_rcv_buf(const struct tcp_conf *c)
 /* tcp_rcv_window - the window to advertise: the flow's buffer less what it
  * holds, in what the scaled field can say, never moving the right edge back
  * (a lean flow's smaller buffer only stops it moving) */
-uint32_t
-tcp_rcv_window(struct tcp_flow *f)
+static inline uint32_t
+rcv_window(const struct tcp_flow *f)
 {
 	uint32_t buf = tcp_rcv_buf(f), wnd = buf > f->rq.len ? buf - f->rq.len : 0;
 	uint32_t max = (uint32_t)0xffff << f->rcv_ws;
@@ -48,6 +48,12 @@ tcp_rcv_window(struct tcp_flow *f)
 	if (SEQ_LT(f->rcv_nxt + wnd, f->rcv_adv))
 		wnd = f->rcv_adv - f->rcv_nxt;
 	return wnd;
+}
+
+uint32_t
+tcp_rcv_window(struct tcp_flow *f)
+{
+	return rcv_window(f);
 }
 
 /* sack_blocks - RFC 2018 4: the ranges held out of order, adjacent chunks
@@ -77,8 +83,9 @@ sack_blocks(struct tcp_lcore *lc, const struct tcp_flow *f, struct tcp_out *o)
 	}
 }
 
-/* emit - fill the addresses and the ACK and window fields, then send */
-static void
+/* emit - fill the addresses and the ACK and window fields, then send
+ * (inline: once per segment out, the window computed in place) */
+static inline void
 emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 {
 	o->family = f->family;
@@ -87,7 +94,7 @@ emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 	o->sport = f->key.lport;
 	o->dport = f->key.rport;
 	if (o->flags & TCP_ACK) {
-		uint32_t wnd = tcp_rcv_window(f);
+		uint32_t wnd = rcv_window(f);
 		uint32_t field = (wnd + ((1u << f->rcv_ws) - 1)) >> f->rcv_ws;
 
 		if (o->flags & TCP_SYN) /* RFC 7323 2.2: never scaled in a SYN */
@@ -120,17 +127,14 @@ emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 static void
 rto_restart(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	tcp_timer_tcp(lc, f, lc->now + f->rto);
+	tcp_timer_rearm(lc, f, lc->now + f->rto);
 }
 
 /* tcp_timer_tcp - set t_tcp (0: none); an unchanged deadline touches nothing */
 void
 tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
 {
-	if (f->t_tcp == at)
-		return;
-	f->t_tcp = at;
-	tcp_timer_sched(lc, f);
+	tcp_timer_rearm(lc, f, at);
 }
 
 /* syn_opts - MSS always; WS in a SYN, or in a SYN-ACK when the SYN had it */
@@ -273,15 +277,20 @@ tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt)
 	f->rto = rto;
 }
 
-/* send_data - one segment of queued data at seq (new or again) */
+/* send_data - one segment of queued data at seq (new or again). The
+ * struct tcp_out (120 bytes, once per segment) is not zeroed: emit() sets
+ * every field a segment with ACK uses, and of the options only those
+ * opt.has flags are read (tcp_wire_hdr_len(), tcp_wire_write()) */
 static void
 send_data(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len, bool fin)
 {
-	struct tcp_out o = {0};
+	struct tcp_out o;
 
 	tcp_cq_peek(lc, &f->sq, seq - f->snd_una, len, o.data, o.len);
 	o.flags = TCP_ACK | (len ? TCP_PSH : 0) | (fin ? TCP_FIN : 0);
 	o.seq = seq;
+	o.opt.has = 0;
+	o.opt.nsack = 0;
 	emit(lc, f, &o);
 }
 
@@ -293,6 +302,14 @@ fin_due(const struct tcp_flow *f)
 	       f->snd_nxt - f->snd_una == f->sq.len;
 }
 
+/* nothing_new - no data beyond snd_nxt and no FIN waiting to go */
+static inline bool
+nothing_new(const struct tcp_flow *f)
+{
+	return f->snd_nxt - f->snd_una >= f->sq.len &&
+	       (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) != TCP_F_FIN_QUEUED;
+}
+
 /* send_new - one segment of new data at snd_nxt within wnd bytes of
  * snd_una, with the FIN when it is due; false when nothing may go */
 static bool
@@ -302,10 +319,7 @@ send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
 	uint32_t avail, room, n;
 	bool fin = false;
 
-	/* nothing new (tcp_output()'s last call for a flow): no data beyond
-	 * snd_nxt and no FIN waiting to go */
-	if (off >= f->sq.len &&
-	    (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) != TCP_F_FIN_QUEUED)
+	if (nothing_new(f))
 		return false;
 	avail = f->sq.len > off ? f->sq.len - off : 0;
 	room = wnd > off ? wnd - off : 0;
@@ -406,7 +420,10 @@ tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 	if ((f->flags & (TCP_F_SACK | TCP_F_RECOVERY)) == (TCP_F_SACK | TCP_F_RECOVERY))
 		sent = sack_output(lc, f);
 	else
-		while (send_new(lc, f, umin(f->snd_wnd, f->cwnd)))
+		/* until the windows stop it or all is sent (tested here: a
+		 * reply is one segment, and the call that finds nothing costs
+		 * as much as the test) */
+		while (!nothing_new(f) && send_new(lc, f, umin(f->snd_wnd, f->cwnd)))
 			sent = true;
 	if (!sent && f->flags & TCP_F_ACKNOW)
 		tcp_send_ack(lc, f);

@@ -159,6 +159,28 @@ tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash, const struct tcp_seg *s
 	return NULL;
 }
 
+/* tcp_flow_lookup4 - the walk for an IPv4 4-tuple read off the wire: an
+ * IPv4 address is zero past its 4 bytes (tcp_ip_v4()), so one word each */
+struct tcp_flow *
+tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t laddr_be, uint32_t raddr_be,
+                 uint16_t lport, uint16_t rport)
+{
+	uint32_t i = *bucket_of(lc, hash);
+
+	while (i != TCP_NIL) {
+		struct tcp_flow *f = &lc->flows[i];
+		uint32_t la, ra;
+
+		memcpy(&la, f->key.laddr.b, 4);
+		memcpy(&ra, f->key.raddr.b, 4);
+		if (f->hash == hash && f->family == TCP_V4 && f->key.lport == lport &&
+		    f->key.rport == rport && la == laddr_be && ra == raddr_be)
+			return f;
+		i = f->hnext;
+	}
+	return NULL;
+}
+
 /* tcp_flow_hash_add - link a flow whose key is set, under the hash its
  * lookup computed (one hash per 4-tuple and segment) */
 void

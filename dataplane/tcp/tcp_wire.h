@@ -3,7 +3,9 @@
  * The net layer owns IP and below; this file owns the TCP header. On input
  * the net layer hands the TCP header and payload (the bytes after the IP
  * header, with the IP payload length) to tcp_wire_parse(), fills in the
- * addresses, and passes the struct tcp_seg to tcp_input(). On output the
+ * addresses, and passes the struct tcp_seg to tcp_input() (IPv4:
+ * tcp_input4_wire() takes the bytes and does that only for what header
+ * prediction does not cover). On output the
  * stack gives the net layer a struct tcp_out; the net layer reserves
  * tcp_wire_hdr_len() bytes after its IP header, calls tcp_wire_build(),
  * copies the payload pieces behind it, and sets the checksum: one

@@ -52,6 +52,32 @@ struct peer {
 	uint32_t siss; /* server's ISN, from its SYN-ACK */
 };
 
+/* p_opt_wire - only the options o->has flags are on the wire: the others'
+ * fields zeroed (the stack need not set them), so that segments compare
+ * by what they say */
+static inline void
+p_opt_wire(struct tcp_opts *o)
+{
+	struct tcp_opts w = {.has = o->has};
+
+	if (o->has & TCP_O_MSS)
+		w.mss = o->mss;
+	if (o->has & TCP_O_WS)
+		w.wscale = o->wscale;
+	if (o->has & TCP_O_TS) {
+		w.ts_val = o->ts_val;
+		w.ts_ecr = o->ts_ecr;
+	}
+	if (o->has & TCP_O_SACK) {
+		w.nsack = o->nsack;
+		for (unsigned i = 0; i < o->nsack && i < TCP_SACK_MAX; i++) {
+			w.sack[i][0] = o->sack[i][0];
+			w.sack[i][1] = o->sack[i][1];
+		}
+	}
+	*o = w;
+}
+
 static inline int
 p_emit(void *arg, const struct tcp_out *o)
 {
@@ -62,6 +88,7 @@ p_emit(void *arg, const struct tcp_out *o)
 		memmove(p->out, p->out + 1, sizeof(p->out[0]) * (--p->nout));
 	po = &p->out[p->nout++];
 	po->o = *o;
+	p_opt_wire(&po->o.opt);
 	po->len = 0;
 	for (int i = 0; i < 2; i++) {
 		if (o->len[i] > 0 && po->len + o->len[i] <= P_MAXDATA) {

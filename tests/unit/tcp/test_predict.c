@@ -11,6 +11,12 @@
  * on every counter but `predicted`, and on what the application saw; and
  * the first stack's `predicted` counter must have moved by one for the
  * probe exactly when the case says the prediction holds.
+ *
+ * The fused receive path (tcp_input4_wire(), the segment's bytes instead
+ * of a struct tcp_seg) is checked the same way: a session on the wire,
+ * and random sequences of segments, time and application calls played
+ * on three stacks (fused, tcp_input() with and without prediction) that
+ * must agree after every step.
  */
 #include "peer.h"
 
@@ -544,6 +550,277 @@ test_session(void)
 	p_stop(p[1]);
 }
 
+/* ---- the fused receive path (tcp_input4_wire()) against tcp_input() ---- */
+
+/* wire_in - seg as the bytes on the wire, through tcp_input4_wire(); the
+ * options in tcp_wire_build()'s layout (NOP NOP TS: the fused path's), or
+ * with odd set and a timestamp alone, TS first and two NOPs after (parsed
+ * the same, but not the layout the fused path reads: the general path) */
+static void
+wire_in(struct peer *p, const struct tcp_seg *seg, bool odd)
+{
+	uint8_t buf[60 + 2048];
+	struct tcp_out o = {0};
+	uint32_t src, dst;
+	size_t h;
+
+	o.family = TCP_V4;
+	o.flags = seg->flags;
+	o.wnd = seg->wnd;
+	o.sport = seg->sport;
+	o.dport = seg->dport;
+	o.seq = seg->seq;
+	o.ack = seg->ack;
+	o.opt = seg->opt;
+	h = tcp_wire_build(buf, sizeof(buf), &o);
+	if (!(seg->flags & TCP_ACK)) /* tcp_wire_build() writes 0 then; the wire may not */
+		tcp_wire_put32(buf + 8, seg->ack);
+	if (odd && seg->opt.has == TCP_O_TS && h == 32) {
+		buf[20] = 8;
+		buf[21] = 10;
+		tcp_wire_put32(buf + 22, seg->opt.ts_val);
+		tcp_wire_put32(buf + 26, seg->opt.ts_ecr);
+		buf[30] = buf[31] = 1;
+	}
+	if (seg->len > 0)
+		memcpy(buf + h, seg->data, seg->len);
+	memcpy(&src, seg->src.b, 4);
+	memcpy(&dst, seg->dst.b, 4);
+	if (tcp_input4_wire(p->lc, buf, h + seg->len, src, dst, p->now) != 0)
+		printf("#   tcp_input4_wire refused a header that fits\n");
+}
+
+/* rnd - xorshift64*: the same sequences on every run */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return (uint32_t)((rnd_state * 0x2545f4914f6cdd1dull) >> 32) % n;
+}
+
+/* rnd_seg - the client's next segment, from what the server (stack a)
+ * has told it: mostly what a real client sends (in-order text acking
+ * replies), with every exclusion of header prediction now and then */
+static void
+rnd_seg(struct peer *a, struct tcp_seg *s, uint16_t *wnd, uint32_t *tsv)
+{
+	const struct tcp_flow *f = a->flow;
+	uint32_t una = f->snd_una, max = f->snd_max, r = rnd(100);
+
+	memset(s, 0, sizeof(*s));
+	s->family = TCP_V4;
+	s->src = ip4(10, 0, 0, 1);
+	s->dst = ip4(10, 0, 0, 2);
+	s->sport = CLI_PORT;
+	s->dport = SRV_PORT;
+	s->flags = rnd(3) ? AP : A;
+	s->seq = f->rcv_nxt;
+	s->ack = max == una ? una : una + rnd(max - una + 1);
+	if (rnd(4) == 0)
+		s->ack = max; /* all of it */
+	s->data = (const uint8_t *)big;
+	s->len = 1 + rnd(200);
+	if (r < 5) /* the window moves */
+		*wnd = rnd(8) == 0 ? 0 : (uint16_t)(1 + rnd(2048));
+	else if (r < 10) /* a pure ACK, perhaps a duplicate */
+		s->len = 0;
+	else if (r < 14) /* out of order */
+		s->seq += 1 + rnd(300);
+	else if (r < 17) /* old, or overlapping */
+		s->seq -= 1 + rnd(300);
+	else if (r < 19) /* beyond what was sent, or far below */
+		s->ack = rnd(2) ? max + 1 + rnd(1000) : una - 100000;
+	else if (r < 21) { /* a SACK block of what was sent */
+		s->opt.has |= TCP_O_SACK;
+		s->opt.nsack = 1;
+		s->opt.sack[0][0] = s->ack + (max - s->ack) / 2;
+		s->opt.sack[0][1] = max;
+	} else if (r < 23)
+		s->flags |= TCP_URG; /* an unusual flag: never predicted */
+	else if (r == 23)
+		s->flags |= TCP_FIN;
+	else if (r == 24)
+		s->flags = TCP_SYN; /* a challenge ACK */
+	else if (r == 25)
+		s->flags = TCP_RST | TCP_ACK, s->seq += 1 + rnd(10); /* an RST off rcv_nxt */
+	else if (r < 40)
+		s->len = 0; /* a pure ACK of the replies */
+	s->wnd = *wnd;
+	if (f->flags & TCP_F_TS) {
+		s->opt.has |= TCP_O_TS;
+		*tsv += rnd(3);
+		s->opt.ts_val = rnd(50) == 0 ? *tsv - 1000 : *tsv; /* now and then an old one */
+		s->opt.ts_ecr = rnd(10) == 0 ? 0 : (uint32_t)a->now - rnd(100);
+	}
+	if (s->len > 0 && s->flags & TCP_SYN)
+		s->len = 0;
+}
+
+/* fused_run - one random sequence through three stacks: tcp_input4_wire()
+ * (the fused path), tcp_input() with prediction, tcp_input() without;
+ * false (and where) at the first step where they differ */
+static bool
+fused_run(unsigned run, uint64_t *predicted, uint64_t *steps)
+{
+	static const uint8_t opts[4] = {0, TCP_O_WS, TCP_O_WS | TCP_O_TS | TCP_O_SACKOK,
+	                                TCP_O_TS | TCP_O_SACKOK};
+	struct peer *p[3];
+	uint16_t wnd = 1024;
+	uint32_t tsv = 6000;
+	bool same = true;
+	int n = 20 + (int)rnd(80);
+	uint8_t has = opts[run % 4];
+	size_t take = rnd(3) == 0 ? 1 + rnd(64) : SIZE_MAX;
+	bool echo = rnd(2) == 0;
+
+	for (int k = 0; k < 3; k++) {
+		struct tcp_conf cf;
+
+		p_conf(&cf);
+		cf.no_prediction = k == 2;
+		if (run % 5 == 4) { /* small buffers: full windows, pool refusals */
+			cf.rcv_buf = 1024;
+			cf.snd_buf = 2048;
+			cf.nchunks = 12;
+			cf.chunk_reserve = 4;
+		}
+		p[k] = p_start(&cf);
+		p[k]->echo = echo;
+		p[k]->take = take;
+		handshake(p[k], has);
+	}
+	for (int i = 0;
+	     i < n && same && p[0]->flow != NULL && p[1]->flow != NULL && p[2]->flow != NULL; i++) {
+		struct tcp_seg s;
+		uint32_t act = rnd(20);
+		size_t ns = 1 + rnd(300);
+		bool odd = rnd(6) == 0;
+
+		for (int k = 0; k < 3; k++)
+			p_clear(p[k]);
+		if (act == 0) { /* the server sends (unacked: the next ACKs are new) */
+			for (int k = 0; k < 3; k++)
+				tcp_send(p[k]->flow, big, ns);
+		} else if (act == 1) { /* time passes; timers */
+			uint64_t dt = 1 + rnd(1500);
+
+			for (int k = 0; k < 3; k++)
+				p_tick(p[k], dt);
+		} else if (act == 2 && rnd(10) == 0) { /* the server closes */
+			for (int k = 0; k < 3; k++)
+				tcp_close(p[k]->flow);
+		} else if (act == 3) { /* the application takes what it left */
+			for (int k = 0; k < 3; k++)
+				tcp_rx_resume(p[k]->flow);
+		} else {
+			uint64_t before = p[0]->st->predicted;
+
+			rnd_seg(p[0], &s, &wnd, &tsv);
+			for (int k = 0; k < 3; k++)
+				p[k]->now += 1;
+			wire_in(p[0], &s, odd);
+			tcp_input(p[1]->lc, &s, p[1]->now);
+			tcp_input(p[2]->lc, &s, p[2]->now);
+			*predicted += p[0]->st->predicted - before;
+			++*steps;
+		}
+		if (p[0]->st->predicted != p[1]->st->predicted) {
+			printf("#   run %u step %d: predicted %llu by the fused path, %llu by "
+			       "tcp_input()\n",
+			       run, i, (unsigned long long)p[0]->st->predicted,
+			       (unsigned long long)p[1]->st->predicted);
+			same = false;
+		}
+		if (same && !compare(p[0], p[1])) {
+			printf("#   run %u step %d: the fused path against tcp_input()\n", run, i);
+			same = false;
+		}
+		if (same && !compare(p[0], p[2])) {
+			printf("#   run %u step %d: the fused path against the general path\n", run,
+			       i);
+			same = false;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		p_stop(p[k]);
+	return same;
+}
+
+/* test_fused - random sequences through the fused path and the others:
+ * the same segments out, flows, counters and delivery after every step */
+static void
+test_fused(void)
+{
+	uint64_t predicted = 0, steps = 0;
+	unsigned bad = 0, runs = 400;
+
+	for (unsigned r = 0; r < runs; r++)
+		if (!fused_run(r, &predicted, &steps))
+			bad++;
+	is_int(bad, 0,
+	       "fused path: %u random sequences (%llu segments) agree with tcp_input() "
+	       "with and without prediction",
+	       runs, (unsigned long long)steps);
+	ok(predicted * 5 > steps && predicted < steps,
+	   "fused path: both paths exercised (%llu of %llu segments predicted)",
+	   (unsigned long long)predicted, (unsigned long long)steps);
+}
+
+/* test_fused_session - the SMTP-like session of test_session() on the
+ * wire: the four requests predicted by the fused path */
+static void
+test_fused_session(void)
+{
+	static const char *const req[] = {"EHLO x\r\n", "MAIL FROM:<a@b>\r\n", "RCPT TO:<c@d>\r\n",
+	                                  "QUIT\r\n"};
+	struct peer *p[2];
+
+	for (int k = 0; k < 2; k++) {
+		struct tcp_conf cf;
+		struct tcp_seg s;
+
+		p_conf(&cf);
+		cf.no_prediction = k == 1;
+		p[k] = p_start(&cf);
+		p[k]->echo = true;
+		handshake(p[k], TCP_O_WS | TCP_O_TS | TCP_O_SACKOK);
+		for (unsigned i = 0; i <= sizeof(req) / sizeof(req[0]); i++) {
+			bool fin = i == sizeof(req) / sizeof(req[0]);
+
+			p[k]->now += 5;
+			if (fin)
+				tcp_close(p[k]->flow);
+			memset(&s, 0, sizeof(s));
+			s.family = TCP_V4;
+			s.src = ip4(10, 0, 0, 1);
+			s.dst = ip4(10, 0, 0, 2);
+			s.sport = CLI_PORT;
+			s.dport = SRV_PORT;
+			s.flags = fin ? A | TCP_FIN : AP;
+			s.seq = p[k]->cseq;
+			s.ack = p[k]->flow->snd_max;
+			s.wnd = 1024;
+			s.opt.has = TCP_O_TS;
+			s.opt.ts_val = 5002 + i;
+			s.opt.ts_ecr = (uint32_t)p[k]->now - 5;
+			s.data = fin ? NULL : (const uint8_t *)req[i];
+			s.len = fin ? 0 : (uint32_t)strlen(req[i]);
+			wire_in(p[k], &s, false);
+			p[k]->cseq += s.len;
+		}
+	}
+	is_int(p[0]->st->predicted, 4, "fused session: the four requests are predicted");
+	ok(p[0]->st->seg_in == 7 && p[0]->closes == 1 && p[0]->flow == NULL,
+	   "fused session: ended normally");
+	ok(compare(p[0], p[1]), "fused session: same as the general path");
+	p_stop(p[0]);
+	p_stop(p[1]);
+}
+
 int
 main(void)
 {
@@ -552,5 +829,7 @@ main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_session();
+	test_fused_session();
+	test_fused();
 	return done_testing();
 }
