@@ -15,6 +15,11 @@
 # relays them to its backend, which is the generator again (its --sink, a
 # minimal smtp-sink, reached over the same memif).
 #
+# One generator process plays every run (smtpgate-bench --runs) on one memif
+# connection, and the gate is stopped before it: a memif client that leaves
+# while the gate's lcore polls can crash DPDK 22.11's memif server
+# (bench/RESULTS.md, the memif section's notes; bench/memif-stress.sh).
+#
 # usage: bench/gate-bench.sh [--smoke] [--build DIR] [-d SECONDS] [-c N[,N...]]
 #                            [--mix MIX] [--rate N] [--accept-c N] [--no-accept]
 #                            [--keep] [-- generator options...]
@@ -30,6 +35,8 @@
 #   --accept-c N   concurrency of the accepted runs (default 256)
 #   --no-accept    no accepted runs
 #   --keep         keep the configs and logs (path printed)
+#   -- options     given to the generator once, for every run (a run's -c, -d,
+#                  --mix, --body and --rate are the script's)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,7 +65,7 @@ while [ $# -gt 0 ]; do
 	--no-accept) accept=0 ;;
 	--keep) keep=1 ;;
 	--) shift; extra=("$@"); break ;;
-	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "gate-bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -76,9 +83,16 @@ prefix=sgbench-$$
 gate_pid=""
 gen_pid=""
 
-# cleanup - stop what we started, remove sockets, EAL runtime dirs and files
+# cleanup - stop what we started (the gate first: see above), remove
+# sockets, EAL runtime dirs and files
 cleanup() {
 	local i
+	if [ -n "$gate_pid" ] && kill -0 "$gate_pid" 2>/dev/null; then
+		kill -INT "$gate_pid" 2>/dev/null
+		for i in $(seq 1 50); do kill -0 "$gate_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$gate_pid" 2>/dev/null || true
+	fi
+	exec 3>&- 2>/dev/null || true
 	if [ -n "$gen_pid" ] && kill -0 "$gen_pid" 2>/dev/null; then
 		# the first signal ends the load, the second the wait for sessions in flight
 		kill -INT "$gen_pid" 2>/dev/null
@@ -87,13 +101,8 @@ cleanup() {
 		for i in $(seq 1 50); do kill -0 "$gen_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$gen_pid" 2>/dev/null || true
 	fi
-	if [ -n "$gate_pid" ] && kill -0 "$gate_pid" 2>/dev/null; then
-		kill -INT "$gate_pid" 2>/dev/null
-		for i in $(seq 1 50); do kill -0 "$gate_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$gate_pid" 2>/dev/null || true
-	fi
 	rm -rf "/var/run/dpdk/$prefix-gate" "/var/run/dpdk/$prefix-gen"
-	rm -f "$tmp/memif.sock" "$tmp/ctl.sock"
+	rm -f "$tmp/memif.sock" "$tmp/ctl.sock" "$tmp/gen.in"
 	if [ "$keep" = 1 ]; then
 		echo "gate-bench.sh: files kept in $tmp"
 	else
@@ -102,6 +111,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap '' PIPE # writing to a generator that died is an error, not our end
 
 # ---- build ----
 if [ ! -f "$build/build.ninja" ]; then
@@ -172,50 +182,66 @@ proc_cpu() {
 }
 hz=$(getconf CLK_TCK)
 
-# run_gen LABEL CONCURRENCY MIX BODY - one generator run; appends a row to $results
+# gen_start MAX_CONCURRENCY - the one generator, memif client for all runs,
+# reading its runs from the fifo $tmp/gen.in (fd 3 here); its stderr
+# (progress lines) in $tmp/gen.err
+gen_start() {
+	mkfifo "$tmp/gen.in"
+	"$gen_bin" --no-huge -m 512 --no-pci --no-shconf --file-prefix "$prefix-gen" \
+		--lcores="0@$cpu_gen" --log-level='*:warning' \
+		--vdev="net_memif0,role=client,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gen_mac,rsize=12" \
+		-- --runs --json --sink 2525 -c "$1" "${gen_opts[@]}" "${extra[@]}" \
+		<"$tmp/gen.in" >"$tmp/gen.out" 2>"$tmp/gen.err" &
+	gen_pid=$!
+	exec 3>"$tmp/gen.in"
+}
+gen_err_at=0
+# gen_err_show - what the generator said on stderr since the last time
+gen_err_show() {
+	local size
+	size=$(stat -c %s "$tmp/gen.err" 2>/dev/null || echo 0)
+	[ "$size" -gt "$gen_err_at" ] || return 0
+	tail -c "+$((gen_err_at + 1))" "$tmp/gen.err" | head -c "$((size - gen_err_at))" |
+		grep -v -e 'TELEMETRY' -e 'mp action callback' >&2 || true
+	gen_err_at=$size
+}
+
+# run_gen LABEL CONCURRENCY MIX BODY - one run of the generator; appends a row to $results
 # (the JSON report is $tmp/runN.json, N=$run)
 results=()
 run=0
 run_gen() {
-	local label=$1 c=$2 m=$3 body=$4 rc=0 line f busy0 steal0 busy1 steal1 gate0 gate1 t0 t1
-	local gen_cpu=0 others steal j
+	local label=$1 c=$2 m=$3 body=$4 busy0 steal0 busy1 steal1 gate0 gate1 gen0 gen1 t0 t1
+	local gen_cpu others steal j
 	run=$((run + 1))
 	j=$tmp/run$run.json
 	echo "gate-bench.sh: run $run: $label, concurrency $c, $duration s, mix $m" >&2
 	read -r busy0 steal0 < <(cpu_busy)
 	gate0=$(proc_cpu "$gate_pid")
+	gen0=$(proc_cpu "$gen_pid")
 	t0=$(date +%s.%N)
-	# the generator's EAL runtime is per run: its prefix is removed after
-	"$gen_bin" --no-huge -m 512 --no-pci --no-shconf --file-prefix "$prefix-gen" \
-		--lcores="0@$cpu_gen" --log-level='*:warning' \
-		--vdev="net_memif0,role=client,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gen_mac,rsize=12" \
-		-- --json --sink 2525 --mix "$m" --body "$body" --rate "$rate" -d "$duration" -c "$c" \
-		"${gen_opts[@]}" "${extra[@]}" >"$j" 2>"$tmp/run$run.err" &
-	gen_pid=$!
-	# the generator's CPU time (jiffies), read until it is a zombie (whose
-	# times are final), without forking anything but sleep meanwhile
-	while read -r line 2>/dev/null <"/proc/$gen_pid/stat"; do
-		f=(${line##*) })
-		gen_cpu=$((f[11] + f[12]))
-		[ "${f[0]}" = Z ] && break
+	# (a generator that died leaves no reader: the loop below says so)
+	echo "$j -c $c -d $duration --mix $m --body $body --rate $rate" >&3 2>/dev/null || true
+	# the report file appears whole when the run is over
+	while [ ! -f "$j" ]; do
+		if ! kill -0 "$gen_pid" 2>/dev/null; then
+			gen_err_show
+			echo "gate-bench.sh: smtpgate-bench failed" >&2
+			exit 1
+		fi
 		sleep 0.2
 	done
-	wait "$gen_pid" || rc=$?
-	gen_pid=""
+	gen1=$(proc_cpu "$gen_pid")
 	t1=$(date +%s.%N)
 	read -r busy1 steal1 < <(cpu_busy)
 	gate1=$(proc_cpu "$gate_pid")
+	gen_cpu=$((gen1 - gen0))
 	others=$(awk -v b0="$busy0" -v b1="$busy1" -v g0="$gate0" -v g1="$gate1" -v gc="$gen_cpu" \
 		-v t0="$t0" -v t1="$t1" -v hz="$hz" \
 		'BEGIN { o = ((b1 - b0) - (g1 - g0) - gc) / hz; if (o < 0) o = 0; printf "%.2f", o / (t1 - t0) }')
 	steal=$(awk -v a="$steal0" -v b="$steal1" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
 		'BEGIN { printf "%.2f", (b - a) / hz / (t1 - t0) }')
-	rm -rf "/var/run/dpdk/$prefix-gen"
-	grep -v -e 'TELEMETRY' -e 'mp action callback' "$tmp/run$run.err" >&2 || true
-	if [ "$rc" != 0 ]; then
-		echo "gate-bench.sh: smtpgate-bench failed (exit $rc)" >&2
-		exit 1
-	fi
+	gen_err_show
 	results+=("$(printf '  %-14s %6s %10.0f %10.0f %10.0f %8.3f %8.3f %8.3f %5.0f%% %9s %6s %6s %5s' \
 		"$label" "$c" "$(field "$j" sessions_per_s)" "$(field "$j" rejected_per_s)" \
 		"$(field "$j" accepted_per_s)" "$(field "$j" latency_ms p50)" \
@@ -226,6 +252,10 @@ run_gen() {
 
 gen_opts=()
 [ "$smoke" = 1 ] && gen_opts+=(--check-csum)
+# the generator's session pool: the largest concurrency of all runs
+maxc=$([ "$smoke" = 1 ] && echo 4 || echo "$accept_c")
+for c in ${concs//,/ }; do [ "$c" -gt "$maxc" ] && maxc=$c; done
+gen_start "$maxc"
 best=0
 best_c=""
 for c in ${concs//,/ }; do
@@ -249,12 +279,17 @@ elif [ "$accept" = 1 ]; then
 	done
 fi
 
-# ---- the gate's counters ----
+# ---- the gate's counters; then the generator, which holds the link
+# (unpolled) until the gate has stopped ----
 kill -TERM "$gate_pid"
 grc=0
 wait "$gate_pid" || grc=$?
 gate_pid=""
 rm -rf "/var/run/dpdk/$prefix-gate"
+exec 3>&-
+wait "$gen_pid" || true
+gen_pid=""
+rm -rf "/var/run/dpdk/$prefix-gen"
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 echo

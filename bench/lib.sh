@@ -1,7 +1,7 @@
 # bench/lib.sh - what the memif benches share (sourced by gate-bench.sh,
-# flood-bench.sh and mem-bench.sh): the policy smtpgate-bench's defaults expect, and starting
-# the gate. The caller sets tmp, gate_bin, prefix, cpu_ctl and cpu_gate, and
-# writes $tmp/gate.conf.
+# flood-bench.sh, mem-bench.sh and memif-stress.sh): the policy
+# smtpgate-bench's defaults expect, and starting the gate. The caller sets
+# tmp, gate_bin, prefix, cpu_ctl and cpu_gate, and writes $tmp/gate.conf.
 
 # bench_policy FILE: 10.66/16 refused at connect, *.dyn.example at HELO,
 # *@spam.example at MAIL, other domains than local.example at RCPT (relay

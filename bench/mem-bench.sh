@@ -88,8 +88,10 @@ stop() {
 }
 cleanup() {
 	set +e
-	[ -n "$gen_pid" ] && stop "$gen_pid"
+	# the gate first: a memif client leaving while the gate's lcore polls can
+	# crash DPDK 22.11's memif server (bench/RESULTS.md, the memif notes)
 	[ -n "$gate_pid" ] && stop "$gate_pid"
+	[ -n "$gen_pid" ] && stop "$gen_pid"
 	rm -rf "/var/run/dpdk/$prefix-gate" "/var/run/dpdk/$prefix-gen"
 	rm -f "$tmp/memif.sock" "$tmp/ctl.sock"
 	if [ "$keep" = 1 ]; then
@@ -200,7 +202,7 @@ read -r m0 h0 an0 mm0 < <(mem "$tmp/smaps0")
 "$gen_bin" --no-huge -m 512 --no-pci --no-shconf --file-prefix "$prefix-gen" \
 	--lcores="0@$cpu_gen" --log-level='*:warning' \
 	--vdev="net_memif0,role=client,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gen_mac,rsize=12" \
-	-- --mix idle=1 -c "$n" -n "$n" --rate "$rate" -d 3600 --timeout 3600 --grace 0 \
+	-- --mix idle=1 -c "$n" -n "$n" --rate "$rate" -d 3600 --timeout 3600 --grace 0 --linger \
 	>"$tmp/gen.out" 2>"$tmp/gen.err" &
 gen_pid=$!
 # until the gate holds all N sessions (or no progress for 30 s)
@@ -227,9 +229,18 @@ open=$(($(stat smtp_sessions_opened) - $(stat smtp_sessions_closed)))
 flows_active=$(stat tcp_flows_active)
 chunks=$(stat tcp_chunks_used)
 smtp_chunks=$(stat smtp_chunks_used) # -1 from a gate without the gauge
+# the generator's load ends (its sessions are reset), then it holds the link
+# unpolled (--linger) while the gate stops: the link never goes down under
+# the gate's polling lcore (see cleanup)
+kill -INT "$gen_pid"
+for _ in $(seq 1 300); do
+	grep -q 'sessions  *started' "$tmp/gen.out" 2>/dev/null && break
+	kill -0 "$gen_pid" 2>/dev/null || break
+	sleep 0.1
+done
+gate_stop
 stop "$gen_pid"
 gen_pid=""
-gate_stop
 
 # ---- 2: provisioned memory per flow slot: start-up with 2F against F ----
 gate_start "$((2 * flows))"

@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "control.h"
 #include "gconf.h"
+#include "intrsync.h"
 #include "lcore.h"
 #include "metrics.h"
 #include "logq.h"
@@ -211,6 +212,26 @@ port_init(unsigned i, unsigned nq)
 	                     : " (software hand-off)",
 	       conf.txmode.offloads ? "offloaded" : "in software");
 	return 0;
+}
+
+#define PORTS_SETTLE_MS 2000 /* for EAL's interrupt thread, at exit (intrsync.c) */
+
+/* ports_close - stop and close every port (the lcores have stopped), then
+ * let EAL's interrupt thread take in what that unregistered: stopping a
+ * memif port with a client attached wakes it, and rte_eal_cleanup() must
+ * not unmap DPDK memory while it still reads handles there (intrsync.c) */
+static void
+ports_close(void)
+{
+	for (unsigned i = 0; i < gate_ports.n; i++)
+		rte_eth_dev_stop(gate_ports.port_id[i]);
+	for (unsigned i = 0; i < gate_ports.n; i++)
+		rte_eth_dev_close(gate_ports.port_id[i]);
+	if (intrsync_settle(PORTS_SETTLE_MS) < 0)
+		fprintf(stderr,
+		        "smtpgate: EAL's interrupt thread did not answer in %u ms; "
+		        "stopping anyway\n",
+		        PORTS_SETTLE_MS);
 }
 
 /* lcores_init - the worker lcores: those of the gate config, or every worker EAL has */
@@ -510,10 +531,7 @@ main(int argc, char **argv)
 	drain_logs();
 	logq_close();
 	print_stats();
-	for (unsigned i = 0; i < gate_ports.n; i++) {
-		rte_eth_dev_stop(gate_ports.port_id[i]);
-		rte_eth_dev_close(gate_ports.port_id[i]);
-	}
+	ports_close();
 	pol_unpublish();
 	rte_eal_cleanup();
 	printf("smtpgate: stopped\n");

@@ -123,6 +123,7 @@ struct sgb_conf {
 	double flood_after;         /* seconds into the load when the flood starts */
 	bool linger;                /* after the report, hold the port until a signal */
 	bool batches;               /* session counts from stdin, one fixed-count load each */
+	bool runs;                  /* runs from stdin, each with its options and report file */
 };
 
 /* Counters: plain increments, one thread. */
@@ -190,6 +191,7 @@ struct sgb {
 	struct sgb_sess *sess;
 	uint32_t *free_ids;
 	uint32_t nfree;
+	uint32_t nsess; /* sessions the pool holds: --concurrency at start (--runs may lower c) */
 	uint32_t active;
 	uint16_t next_port;
 	/* the sink's sessions */

@@ -11,8 +11,12 @@
  * the sessions in flight and prints the report (text, or --json).
  * With --syn-flood, SYNs from spoofed sources go out in the same loop,
  * after the sessions' packets, for as long as the load runs.
+ * With --runs, one process plays many runs on one memif connection (a
+ * client leaving while the gate polls can crash DPDK 22.11's memif
+ * server: bench/RESULTS.md, the memif section's notes).
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,12 +79,21 @@ usage(void)
 	        "  --flood-after S      start the flood S seconds into the load: the report\n"
 	        "                       gives the sessions before and during it apart (0)\n"
 	        "  --linger             after the report, hold the port (without polling it)\n"
-	        "                       until SIGINT or SIGTERM: stop the gate first, and the\n"
-	        "                       link never goes down under its polling lcore\n"
+	        "                       until a SIGINT or SIGTERM that comes after the report\n"
+	        "                       (one that ended the load does not count): stop the\n"
+	        "                       gate first, and the link never goes down under its\n"
+	        "                       polling lcore\n"
 	        "  --batches            read session counts from stdin, one a line: run each\n"
 	        "                       as a load of that many sessions (-d is ignored),\n"
 	        "                       print a line \"batch K: ...\" on stdout after it;\n"
 	        "                       at the end of input, the report of all of them\n"
+	        "  --runs               read runs from stdin, one a line: \"FILE [options]\",\n"
+	        "                       the options of a run over those given here\n"
+	        "                       (-c no more than here's; no flood); each run's\n"
+	        "                       report goes to FILE, whole once FILE exists; TCP\n"
+	        "                       counters in it are totals since the start; the\n"
+	        "                       port stays up, unpolled, between runs; the end of\n"
+	        "                       input ends the program\n"
 	        "  --json               the report as JSON\n"
 	        "  -q, --quiet          no progress line\n");
 }
@@ -252,6 +265,7 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 		O_FLOOD_AFTER,
 		O_LINGER,
 		O_BATCHES,
+		O_RUNS,
 	};
 	static const struct option opts[] = {
 	        {"gate", 1, NULL, O_GATE},
@@ -284,6 +298,7 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 	        {"flood-after", 1, NULL, O_FLOOD_AFTER},
 	        {"linger", 0, NULL, O_LINGER},
 	        {"batches", 0, NULL, O_BATCHES},
+	        {"runs", 0, NULL, O_RUNS},
 	        {"quiet", 0, NULL, 'q'},
 	        {"help", 0, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -388,6 +403,9 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 		case O_BATCHES:
 			c->batches = true;
 			break;
+		case O_RUNS:
+			c->runs = true;
+			break;
 		case 'q':
 			c->quiet = true;
 			break;
@@ -409,6 +427,10 @@ parse_args(struct sgb_conf *c, int argc, char **argv)
 			        "smtpgate-bench: --batches takes neither --rate nor --syn-flood\n");
 			return -1;
 		}
+	}
+	if (c->runs && (c->batches || c->flood)) {
+		fprintf(stderr, "smtpgate-bench: --runs takes neither --batches nor --syn-flood\n");
+		return -1;
 	}
 	if (optind != argc || (c->duration <= 0 && c->sessions == 0 && !c->batches) ||
 	    c->timeout_ms == 0) {
@@ -469,7 +491,9 @@ static int
 stack_init(struct sgb *g)
 {
 	struct tcp_conf tc;
-	uint32_t per_flow = g->c.weight[SGB_K_ACCEPT] > 0 ? SGB_BODY_SNDBUF / 2032 + 2 : 2;
+	/* --runs: any run may send bodies */
+	bool bodies = g->c.weight[SGB_K_ACCEPT] > 0 || g->c.runs;
+	uint32_t per_flow = bodies ? SGB_BODY_SNDBUF / 2032 + 2 : 2;
 
 	tcp_conf_default(&tc);
 	/* the gate closes first (after QUIT): our flows never linger in TIME_WAIT;
@@ -711,12 +735,119 @@ batches(struct sgb *g, struct sgb_stats *w, double *load_s, double *total_s)
 	free(before);
 }
 
+/* run_args - split a --runs line into argv (argv[0]: the report's file);
+ * the count, 0 for an empty line, -1 for too many words */
+static int
+run_args(char *line, char **argv, int max)
+{
+	int n = 0;
+
+	for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w != NULL;
+	     w = strtok_r(NULL, " \t\r\n", &save)) {
+		if (n == max - 1)
+			return -1;
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+/* run_conf - a run's configuration: base with the line's options over it,
+ * the client address walk carried on from the run before; 0 or -1 */
+static int
+run_conf(struct sgb *g, const struct sgb_conf *base, int argc, char **argv)
+{
+	struct sgb_conf c = *base;
+
+	c.clients.next = g->c.clients.next;
+	c.bad_clients.next = g->c.bad_clients.next;
+	if (parse_args(&c, argc, argv) < 0)
+		return -1;
+	/* what start-up sized or set up stays */
+	if (c.concurrency > base->concurrency || c.sink_port != base->sink_port || c.flood ||
+	    c.batches || c.linger != base->linger || c.json != base->json) {
+		fprintf(stderr, "smtpgate-bench: --runs: a run may change neither the sink, "
+		                "--json, nor the modes, nor raise -c\n");
+		return -1;
+	}
+	g->c = c;
+	return 0;
+}
+
+/* run_report - the report of the run just ended into path, through a
+ * temporary file renamed at the end, so that a reader sees it whole */
+static int
+run_report(const struct sgb *g, const struct sgb_stats *w, double load_s, double total_s,
+           const char *path)
+{
+	char tmp[4096];
+	int fd, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.part", path) >= (int)sizeof(tmp))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+	sgb_report(g, w, load_s, total_s);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	return rename(tmp, path);
+}
+
+/* runs - --runs: one run per line of stdin, each with its options and its
+ * report file, counters from zero, until the end of input or a signal */
+static void
+runs(struct sgb *g, struct sgb_stats *w)
+{
+	const struct sgb_conf base = g->c;
+	char line[1024], *argv[32];
+	int argc;
+
+	while (signals == 0 && fgets(line, sizeof(line), stdin) != NULL) {
+		double load_s = 0, total_s = 0;
+
+		if ((argc = run_args(line, argv, 32)) == 0)
+			continue;
+		if (argc < 0 || run_conf(g, &base, argc, argv) < 0) {
+			fprintf(stderr, "smtpgate-bench: --runs: run skipped\n");
+			continue;
+		}
+		memset(&g->st, 0, sizeof(g->st));
+		run(g, w, &load_s, &total_s);
+		if (run_report(g, w, load_s, total_s, argv[0]) < 0)
+			fprintf(stderr, "smtpgate-bench: --runs: cannot write %s\n", argv[0]);
+	}
+}
+
+/* linger - --linger: hold the port, unpolled, until a signal beyond the
+ * `seen` counted before the report (signals blocked between the test and
+ * the wait, so that none is missed) */
+static void
+linger(sig_atomic_t seen)
+{
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	while (signals == seen)
+		sigsuspend(&old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sgb *g = calloc(1, sizeof(*g));
 	struct sgb_stats *w = calloc(1, sizeof(*w));
 	double load_s = 0, total_s = 0;
+	sig_atomic_t seen;
 	int rc;
 
 	if (g == NULL || w == NULL)
@@ -731,8 +862,8 @@ main(int argc, char **argv)
 	argv += rc;
 	if (parse_args(&g->c, argc, argv) < 0)
 		return 2;
-	if (g->c.batches) {
-		/* no SA_RESTART: a signal ends the wait for the next batch's line */
+	if (g->c.batches || g->c.runs) {
+		/* no SA_RESTART: a signal ends the wait for the next line */
 		struct sigaction sa = {.sa_handler = on_signal};
 
 		sigemptyset(&sa.sa_mask);
@@ -754,13 +885,18 @@ main(int argc, char **argv)
 	}
 	if (g->c.flood && g->c.flood_after > 0 && (g->pre = calloc(1, sizeof(*g->pre))) == NULL)
 		return 1;
-	if (g->c.batches)
-		batches(g, w, &load_s, &total_s);
-	else
-		run(g, w, &load_s, &total_s);
-	sgb_report(g, w, load_s, total_s);
-	while (g->c.linger && signals == 0) /* stop the gate first (see --linger) */
-		pause();
+	if (g->c.runs) {
+		runs(g, w);
+	} else {
+		if (g->c.batches)
+			batches(g, w, &load_s, &total_s);
+		else
+			run(g, w, &load_s, &total_s);
+		seen = signals;
+		sgb_report(g, w, load_s, total_s);
+		if (g->c.linger) /* stop the gate first (see --linger) */
+			linger(seen);
+	}
 	rte_eth_dev_stop(g->port_id);
 	rte_eth_dev_close(g->port_id);
 	tcp_lcore_destroy(g->tcp);

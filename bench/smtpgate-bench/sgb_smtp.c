@@ -409,6 +409,7 @@ sgb_smtp_init(struct sgb *g)
 	for (uint32_t i = 0; i < n; i++)
 		g->free_ids[i] = n - 1 - i;
 	g->nfree = n;
+	g->nsess = n;
 	g->app = tcp_app_register(g->tcp, &sgb_app, g);
 	return g->app < 0 ? -1 : 0;
 }
@@ -447,7 +448,7 @@ sgb_smtp_start(struct sgb *g, uint64_t tsc)
 	struct tcp_ip laddr, raddr = tcp_ip_v4(rte_cpu_to_be_32(g->c.gate_ip));
 	uint32_t id;
 
-	if (g->nfree == 0)
+	if (g->nfree == 0 || g->active >= g->c.concurrency)
 		return -1;
 	id = g->free_ids[--g->nfree];
 	s = &g->sess[id];
@@ -473,7 +474,7 @@ sgb_smtp_start(struct sgb *g, uint64_t tsc)
 void
 sgb_smtp_abort_all(struct sgb *g)
 {
-	for (uint32_t i = 0; i < g->c.concurrency; i++)
+	for (uint32_t i = 0; i < g->nsess; i++)
 		if (g->sess[i].f != NULL)
 			tcp_abort(g->sess[i].f);
 }
