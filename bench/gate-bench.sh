@@ -145,18 +145,7 @@ fi
 # ---- the gate: memif server, the clients (10/8) routed via the generator ----
 gate_mac=02:53:47:00:00:01
 gen_mac=02:53:47:00:00:02
-cat >"$tmp/gate.conf" <<CONF
-port bench0 {
-    device = "net_memif0,role=server,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gate_mac,rsize=12";
-    address = [ "198.18.0.1/24" ];
-}
-route = [ { prefix = "10.0.0.0/8"; via = "198.18.0.2"; port = bench0; } ];
-lcores = [ 1 ];
-limits { max_flows = 131072; syn_backlog = 8192; mbufs = 16383; arp_timeout = 1h; }
-control { socket = "$tmp/ctl.sock"; }
-metrics { listen = "off"; }
-log = "file:/dev/null";
-CONF
+bench_gate_conf 12 "max_flows = 131072; syn_backlog = 8192; mbufs = 16383;"
 bench_policy "$tmp/policy.conf"
 
 bench_gate_start gate-bench.sh

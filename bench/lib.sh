@@ -1,7 +1,8 @@
 # bench/lib.sh - what the memif benches share (sourced by gate-bench.sh,
 # flood-bench.sh, mem-bench.sh and memif-stress.sh): the policy
-# smtpgate-bench's defaults expect, and starting the gate. The caller sets
-# tmp, gate_bin, prefix, cpu_ctl and cpu_gate, and writes $tmp/gate.conf.
+# smtpgate-bench's defaults expect, the gate's config, and starting the
+# gate. The caller sets tmp, gate_bin, gate_mac, prefix, cpu_ctl and
+# cpu_gate.
 
 # bench_policy FILE: 10.66/16 refused at connect, *.dyn.example at HELO,
 # *@spam.example at MAIL, other domains than local.example at RCPT (relay
@@ -30,6 +31,26 @@ backend {
     connect_timeout = 10s;
 }
 POL
+}
+
+# bench_gate_conf RSIZE LIMITS: $tmp/gate.conf for the gate as memif server
+# (log2 ring size RSIZE, MAC $gate_mac) on 198.18.0.1/24, the clients
+# (10/8) routed via the generator (198.18.0.2), one worker lcore, the
+# control socket in $tmp, no metrics, no log; LIMITS: the limits block's
+# fields before arp_timeout ("max_flows = N; syn_backlog = N; mbufs = N;")
+bench_gate_conf() {
+	cat >"$tmp/gate.conf" <<CONF
+port bench0 {
+    device = "net_memif0,role=server,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gate_mac,rsize=$1";
+    address = [ "198.18.0.1/24" ];
+}
+route = [ { prefix = "10.0.0.0/8"; via = "198.18.0.2"; port = bench0; } ];
+lcores = [ 1 ];
+limits { $2 arp_timeout = 1h; }
+control { socket = "$tmp/ctl.sock"; }
+metrics { listen = "off"; }
+log = "file:/dev/null";
+CONF
 }
 
 # bench_gate_start NAME [MIB [SECONDS]]: the gate on $tmp/gate.conf and

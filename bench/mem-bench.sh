@@ -132,18 +132,7 @@ POL
 
 # gate_start FLOWS - the gate with limits.max_flows = FLOWS, up and running
 gate_start() {
-	cat >"$tmp/gate.conf" <<CONF
-port bench0 {
-    device = "net_memif0,role=server,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gate_mac,rsize=12";
-    address = [ "198.18.0.1/24" ];
-}
-route = [ { prefix = "10.0.0.0/8"; via = "198.18.0.2"; port = bench0; } ];
-lcores = [ 1 ];
-limits { max_flows = $1; syn_backlog = 8192; mbufs = 16383; arp_timeout = 1h; }
-control { socket = "$tmp/ctl.sock"; }
-metrics { listen = "off"; }
-log = "file:/dev/null";
-CONF
+	bench_gate_conf 12 "max_flows = $1; syn_backlog = 8192; mbufs = 16383;"
 	bench_gate_start mem-bench.sh 1536 60
 }
 gate_stop() {

@@ -113,18 +113,7 @@ cpu_gen=0
 cpu_ctl=0
 gate_mac=02:53:47:00:00:01
 gen_mac=02:53:47:00:00:02
-cat >"$tmp/gate.conf" <<CONF
-port bench0 {
-    device = "net_memif0,role=server,id=0,socket=$tmp/memif.sock,socket-abstract=no,mac=$gate_mac,rsize=10";
-    address = [ "198.18.0.1/24" ];
-}
-route = [ { prefix = "10.0.0.0/8"; via = "198.18.0.2"; port = bench0; } ];
-lcores = [ 1 ];
-limits { max_flows = 8192; syn_backlog = 1024; mbufs = 8191; arp_timeout = 1h; }
-control { socket = "$tmp/ctl.sock"; }
-metrics { listen = "off"; }
-log = "file:/dev/null";
-CONF
+bench_gate_conf 10 "max_flows = 8192; syn_backlog = 1024; mbufs = 8191;"
 bench_policy "$tmp/policy.conf"
 
 # gen_start OUT [OPTIONS...] - a generator on the memif, in the background
