@@ -384,6 +384,101 @@ static const struct scase cases[] = {
          NOQ "RCPT from unknown[" RMT "]: 554 5.7.1 <u@other.example>: Relay access denied" TAIL},
 };
 
+/* rnd - a fixed pseudo-random sequence (test_record_lengths) */
+static uint32_t
+rnd(uint32_t *state)
+{
+	*state = *state * 1103515245u + 12345u;
+	return *state >> 8;
+}
+
+/* rnd_name - n bytes of a host name or local part into buf; some end in a
+ * blacklisted HELO domain (".dyn.example") or sender domain, so that HELO
+ * and MAIL refusals come with every length too */
+static void
+rnd_name(uint32_t *st, char *buf, size_t n, const char *tail)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789-.";
+	size_t tl = strlen(tail);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = set[rnd(st) % (sizeof(set) - 1)];
+	buf[0] = 'h';
+	if (tl < n)
+		memcpy(buf + n - tl, tail, tl);
+	buf[n] = '\0';
+}
+
+/* one_lengths - one session (HELO name of hl bytes, sender of sl) refused
+ * at HELO, MAIL or RCPT, run with records and with lines (the record
+ * carries each string's length; the HELO name lives in the session, or in
+ * a chunk when long): the lines must be the same */
+static bool
+one_lengths(const struct pol_snapshot *snap, uint32_t *st, size_t hl, size_t sl, bool *long_helo)
+{
+	char helo[600], sender[600], in[2048], log[2][4096], out[2][4096];
+	const char *htail = rnd(st) % 4 == 0 ? ".dyn.example" : "";
+	/* "ab123456@" and more digits: the senders' regex blacklists it */
+	const char *local = rnd(st) % 4 == 0 ? "ab1234567" : "sender";
+	size_t ll = strlen(local) + 1, inlen;
+	bool same = true;
+
+	rnd_name(st, helo, hl, htail);
+	memcpy(sender, local, ll - 1);
+	sender[ll - 1] = '@';
+	rnd_name(st, sender + ll, sl > ll + 16 ? sl - ll : 16, ".remote.example");
+	inlen = (size_t)snprintf(
+	        in, sizeof(in),
+	        "EHLO %s\r\nMAIL FROM:<%s>\r\nRCPT TO:<u@other.example>\r\nQUIT\r\n", helo, sender);
+	for (int r = 0; r < 2; r++) {
+		struct h h;
+
+		h_records = r == 1;
+		h_init(&h, 4096);
+		h_play(&h, snap, RMT, 25, in, inlen, NULL, 0);
+		snprintf(log[r], sizeof(log[r]), "%s", h.log.s != NULL ? h.log.s : "");
+		snprintf(out[r], sizeof(out[r]), "%.*s", (int)h.out.len, h.out.s);
+		same = same && h.ck.live == 0 && h.ck.gets == h.ck.puts;
+		h_fini(&h);
+	}
+	h_records = false;
+	/* every session is refused once, and its line names the HELO name */
+	same = same && strstr(log[0], NOQ) != NULL && strstr(log[0], helo) != NULL;
+	if (strcmp(log[0], log[1]) != 0 || strcmp(out[0], out[1]) != 0)
+		same = false;
+	if (!same)
+		printf("#   HELO %zu, sender %zu bytes\n#   lines:   %s#   records: %s", hl,
+		       strlen(sender), log[0], log[1]);
+	*long_helo = *long_helo || (hl >= 255 && strstr(log[0], "RCPT from") != NULL);
+	return same;
+}
+
+/* test_record_lengths - refusals of sessions with HELO names of 1 to 490
+ * bytes (in the session, in a chunk, past 255) and senders of 16 to 254,
+ * logged as records and as lines: the same lines */
+static void
+test_record_lengths(const struct pol_snapshot *snap)
+{
+	static const size_t edge[] = {1, 2, 62, 63, 64, 65, 253, 254, 255, 256, 257, 490};
+	uint32_t st = 6;
+	unsigned same = 0, n = 0;
+	bool long_helo = false;
+
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		for (size_t j = 0; j < sizeof(edge) / sizeof(edge[0]); j++) {
+			if (edge[j] > 254 - 2) /* the sender's path <...> is at most 256 */
+				continue;
+			same += one_lengths(snap, &st, edge[i], edge[j] + 16, &long_helo);
+			n++;
+		}
+	for (int k = 0; k < 300; k++, n++)
+		same += one_lengths(snap, &st, 1 + rnd(&st) % 490, 16 + rnd(&st) % 238, &long_helo);
+	ok(same == n && long_helo,
+	   "HELO names of 1 to 490 bytes, senders of 16 to 254: records and lines the same in %u "
+	   "of %u sessions (a HELO of 255 or more refused at RCPT: %s)",
+	   same, n, long_helo ? "yes" : "no");
+}
+
 /* test_records - every case again with its refusals logged as records
  * (the gate's way): the same lines, byte for byte; a record cut short or
  * with a length past its end is reported, not read past */
@@ -428,6 +523,7 @@ main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		h_check(snap, &cases[i]);
 	test_records(snap);
+	test_record_lengths(snap);
 	pol_snapshot_free(snap);
 	return done_testing();
 }
