@@ -143,7 +143,7 @@ struct tcp_conf {
 	uint8_t syn_retries;          /* SYN retransmissions (active open) */
 	uint8_t synack_retries;       /* SYN-ACK retransmissions (passive open; 2 under pressure) */
 	uint8_t cookies;              /* enum tcp_cookie_mode */
-	uint8_t no_prediction;        /* tests: every segment takes the general path */
+	uint8_t no_prediction;        /* tests: every segment in and out takes the general path */
 	uint8_t key[16]; /* secret for ISNs, cookies and the flow hash; all zero: random */
 	/* emit - send a segment; 0, or negative when it could not be (no mbuf):
 	 * the stack counts it and goes on as if the segment were lost */

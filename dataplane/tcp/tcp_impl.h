@@ -378,6 +378,7 @@ extern const uint16_t tcp_cookie_mss[TCP_COOKIE_MSS_N];
 
 /* tcp_output.c */
 void tcp_output(struct tcp_lcore *lc, struct tcp_flow *f);
+bool tcp_output_one(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_send_synack(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_send_syn(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_send_ack(struct tcp_lcore *lc, struct tcp_flow *f);

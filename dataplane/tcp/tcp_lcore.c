@@ -293,6 +293,25 @@ tcp_deliver(struct tcp_lcore *lc, struct tcp_flow *f)
 	}
 }
 
+/* leave_one - the common end of a call: one flow pending, no flow to
+ * reap, no timer fired and nothing to resume on it: its output straight
+ * (tcp_output_one(), else tcp_output()); anything else is left to the
+ * general loop. Off with conf.no_prediction, so that the tests can compare
+ * it with the general path. */
+static inline void
+leave_one(struct tcp_lcore *lc)
+{
+	struct tcp_flow *f = &lc->flows[lc->pend_head];
+
+	if ((f->flags & (TCP_F_DEAD | TCP_F_TIMER | TCP_F_RESUME)) || f->state >= TCP_S_COUNT ||
+	    lc->conf.no_prediction)
+		return;
+	lc->pend_head = lc->pend_tail = TCP_NIL;
+	f->flags &= ~(uint32_t)TCP_F_PENDING;
+	if (!tcp_output_one(lc, f))
+		tcp_output(lc, f);
+}
+
 /* tcp_leave - end of an entry point; the outermost does the queued work */
 void
 tcp_leave(struct tcp_lcore *lc)
@@ -301,6 +320,8 @@ tcp_leave(struct tcp_lcore *lc)
 		lc->depth--;
 		return;
 	}
+	if (lc->pend_head != TCP_NIL && lc->pend_head == lc->pend_tail && lc->reap == TCP_NIL)
+		leave_one(lc);
 	while (lc->pend_head != TCP_NIL || lc->reap != TCP_NIL) {
 		while (lc->pend_head != TCP_NIL) {
 			struct tcp_flow *f = &lc->flows[lc->pend_head];

@@ -310,6 +310,32 @@ nothing_new(const struct tcp_flow *f)
 	       (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) != TCP_F_FIN_QUEUED;
 }
 
+/* send_at_nxt - n bytes of new data (or data again after an RTO) at
+ * snd_nxt, with the FIN if fin, and what sending them moves: the counters,
+ * the RTT timing, snd_nxt and snd_max, the RTO (shared by send_new() and
+ * tcp_output_one()) */
+static inline void
+send_at_nxt(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t n, bool fin)
+{
+	send_data(lc, f, f->snd_nxt, n, fin);
+	if (SEQ_LT(f->snd_nxt, f->snd_max))
+		lc->st.retransmits++; /* again: data or FIN sent before */
+	else if (n > 0)
+		lc->st.bytes_out += n;
+	if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
+		f->flags |= TCP_F_RTT;
+		f->rtt_seq = f->snd_nxt + n + fin;
+		f->rtt_ts = (uint32_t)lc->now;
+	}
+	f->snd_nxt += n + fin;
+	if (fin)
+		f->flags |= TCP_F_FIN_SENT;
+	if (SEQ_GT(f->snd_nxt, f->snd_max))
+		f->snd_max = f->snd_nxt;
+	if (f->t_tcp == 0) /* RFC 6298 5.1 */
+		rto_restart(lc, f);
+}
+
 /* send_new - one segment of new data at snd_nxt within wnd bytes of
  * snd_una, with the FIN when it is due; false when nothing may go */
 static bool
@@ -330,23 +356,7 @@ send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
 		fin = true;
 	if (n == 0 && !fin)
 		return false;
-	send_data(lc, f, f->snd_nxt, n, fin);
-	if (SEQ_LT(f->snd_nxt, f->snd_max))
-		lc->st.retransmits++; /* again: data or FIN sent before */
-	else if (n > 0)
-		lc->st.bytes_out += n;
-	if (!(f->flags & TCP_F_RTT) && SEQ_GEQ(f->snd_nxt, f->snd_max)) {
-		f->flags |= TCP_F_RTT;
-		f->rtt_seq = f->snd_nxt + n + fin;
-		f->rtt_ts = (uint32_t)lc->now;
-	}
-	f->snd_nxt += n + fin;
-	if (fin)
-		f->flags |= TCP_F_FIN_SENT;
-	if (SEQ_GT(f->snd_nxt, f->snd_max))
-		f->snd_max = f->snd_nxt;
-	if (f->t_tcp == 0) /* RFC 6298 5.1 */
-		rto_restart(lc, f);
+	send_at_nxt(lc, f, n, fin);
 	return true;
 }
 
@@ -433,6 +443,40 @@ tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 	     (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED) &&
 	    f->snd_wnd == 0)
 		rto_restart(lc, f);
+}
+
+/* tcp_output_one - tcp_output() for what nearly every call ends with: all
+ * the new data fits one segment within the peer's window and cwnd (a
+ * reply, with the FIN when one is queued), or there is nothing new and
+ * perhaps an ACK owed. The segment is the one tcp_output() would send;
+ * what is skipped is its loop, send_new()'s window arithmetic and the
+ * calls. tcp_output()'s persist test cannot hold after either: with
+ * nothing new, any queued data is already in flight (snd_max is past
+ * snd_una), and after a segment of data, so is that.
+ * False, having done nothing, in any other case (not synchronized,
+ * recovery, more than a segment, a window that stops it, a FIN alone):
+ * tcp_output() decides those. */
+bool
+tcp_output_one(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	uint32_t off = f->snd_nxt - f->snd_una, avail;
+
+	if (f->state < TCP_S_ESTABLISHED || f->state == TCP_S_TIME_WAIT ||
+	    f->state >= TCP_S_COUNT || (f->flags & TCP_F_RECOVERY))
+		return false;
+	if (off >= f->sq.len) {
+		if ((f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
+			return false;
+		if (f->flags & TCP_F_ACKNOW)
+			tcp_send_ack(lc, f);
+		return true;
+	}
+	avail = f->sq.len - off;
+	if (avail > f->mss || f->sq.len > umin(f->snd_wnd, f->cwnd))
+		return false;
+	send_at_nxt(lc, f, avail,
+	            (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED);
+	return true;
 }
 
 /* tcp_retransmit_one - the segment at snd_una again (fast retransmit) */

@@ -821,6 +821,45 @@ test_fused_session(void)
 	p_stop(p[1]);
 }
 
+/* ---- the straight output (tcp_output_one()) against tcp_output() ---- */
+
+/* test_straight_cwnd - after an RTO cwnd is one MSS, below the peer's
+ * window: a reply that fits the window and one segment, but not cwnd with
+ * what is in flight, waits for the ACK on both paths (the straight path
+ * must test cwnd, not the window alone), then goes on both */
+static void
+test_straight_cwnd(void)
+{
+	struct peer *p[2];
+	int held[2] = {0, 0}, after[2] = {0, 0};
+
+	for (int k = 0; k < 2; k++) {
+		struct tcp_conf cf;
+		uint32_t mss;
+
+		p_conf(&cf);
+		cf.no_prediction = k == 1;
+		p[k] = p_start(&cf);
+		handshake(p[k], TCP_O_WS); /* the client's window: 1024 << 7 */
+		mss = p[k]->flow->mss;
+		tcp_send(p[k]->flow, big, mss + 50);
+		p_tick(p[k], 1500); /* the RTO: cwnd one MSS, the head again */
+		p_clear(p[k]);
+		tcp_send(p[k]->flow, big, 30);
+		held[k] = p[k]->nout;
+		p_clear(p[k]);
+		p[k]->now += 5;
+		snd(p[k], A, p[k]->cseq, p[k]->flow->snd_una + mss, 1024, NULL, NULL);
+		after[k] = p[k]->nout;
+	}
+	ok(held[0] == 0 && held[1] == 0,
+	   "straight output: a reply beyond cwnd waits (%d, %d segments)", held[0], held[1]);
+	ok(after[0] > 0 && compare(p[0], p[1]),
+	   "straight output: after the ACK, the same segments as tcp_output() (%d)", after[0]);
+	p_stop(p[0]);
+	p_stop(p[1]);
+}
+
 int
 main(void)
 {
@@ -831,5 +870,6 @@ main(void)
 	test_session();
 	test_fused_session();
 	test_fused();
+	test_straight_cwnd();
 	return done_testing();
 }
