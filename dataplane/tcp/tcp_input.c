@@ -1069,10 +1069,8 @@ tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_
 	bool looked = false;
 	size_t off;
 
-	if (len < TCP_HDR_LEN)
-		return -1;
-	off = (size_t)(p[12] >> 4) * 4;
-	if (off < TCP_HDR_LEN || off > len)
+	off = tcp_wire_data_off(p, len);
+	if (off == 0)
 		return -1;
 	tcp_enter(lc, now);
 	lc->st.seg_in++;

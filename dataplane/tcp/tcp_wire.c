@@ -116,10 +116,8 @@ tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
 	const uint8_t *p = tcp;
 	size_t off;
 
-	if (len < TCP_HDR_LEN)
-		return -1;
-	off = (size_t)(p[12] >> 4) * 4;
-	if (off < TCP_HDR_LEN || off > len)
+	off = tcp_wire_data_off(p, len);
+	if (off == 0)
 		return -1;
 	seg->sport = rd16(p);
 	seg->dport = rd16(p + 2);

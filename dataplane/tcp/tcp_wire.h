@@ -109,6 +109,19 @@ struct tcp_out {
  * offset, short). Malformed options end option parsing, as in Linux. */
 int tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg);
 
+/* tcp_wire_data_off - the received header's length (its data offset), or
+ * 0 when len is short of it or the offset is below 20 bytes */
+static inline size_t
+tcp_wire_data_off(const void *tcp, size_t len)
+{
+	size_t off;
+
+	if (len < TCP_HDR_LEN)
+		return 0;
+	off = (size_t)(((const uint8_t *)tcp)[12] >> 4) * 4;
+	return off < TCP_HDR_LEN || off > len ? 0 : off;
+}
+
 /* tcp_wire_hdr_len - bytes of TCP header (with options) o needs: header
  * and options, padded to 32 bits (inline: once or twice per segment out) */
 static inline size_t

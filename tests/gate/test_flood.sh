@@ -240,13 +240,19 @@ ok $? "memory stayed flat through the flood (+$(((m2 - m0) / 1024)) KiB)"
 # 7 s by design (the last SYNs given a flow, 2 SYN-ACK retransmissions);
 # 20 s leaves room for a loaded machine and the sanitizers; 63 s without
 # the SYN-pressure limit
-half=-1
-until=$(($(date +%s) + 20))
-while [ "$(date +%s)" -lt "$until" ]; do
-	half=$(counter tcp_flows_half_open)
-	[ "$half" = 0 ] && break
-	sleep 0.25
-done
+# half_open_gone SECONDS: wait until the gate has no half-open flow, at
+# most SECONDS; sets half to the last count
+half_open_gone() {
+	local until=$(($(date +%s) + $1))
+
+	half=-1
+	while [ "$(date +%s)" -lt "$until" ]; do
+		half=$(counter tcp_flows_half_open)
+		[ "$half" = 0 ] && break
+		sleep 0.25
+	done
+}
+half_open_gone 20
 fall=$(awk -v a="$t_end" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 [ "$half" = 0 ]
 ok $? "half-open flows fell to 0 within 20 s after the flood (in $fall s)"
@@ -283,13 +289,7 @@ half_end=$(counter tcp_flows_half_open)
 # a RST the memif ring dropped (the worker is saturated) leaves its flow
 # to the SYN-ACK retransmissions, which nobody answers once the generator
 # is gone: the same 20 s as above
-half=-1
-until=$(($(date +%s) + 20))
-while [ "$(date +%s)" -lt "$until" ]; do
-	half=$(counter tcp_flows_half_open)
-	[ "$half" = 0 ] && break
-	sleep 0.25
-done
+half_open_gone 20
 echo "# --flood-rst: $(field "$j" flood syn_per_s) SYN/s, $(field "$j" flood rst_out) RSTs sent, the gate received $((rst1 - rst0)); half-open at the end $half_end, then $half"
 [ "$gen_rc" = 0 ] && [ "$(field "$j" done)" = "$(field "$j" started)" ] && [ "$(field "$j" started)" -gt 0 ]
 ok $? "with RST-answering sources too, all $(field "$j" started) real sessions ended normally"
