@@ -33,6 +33,7 @@
 #   --mode M      poll, exit or both (default both)
 #   --starve-intr exit: starve the gate's interrupt thread as it stops
 #   --keep        keep the configs and logs (path printed)
+#   --no-build    use DIR's binaries as they are (tests/gate/test_memif_exit.sh)
 # Prints one line per mode, "poll: K crashes in N disconnects" and
 # "exit: K crashes in N stops", and exits 1 if any crash was seen.
 set -euo pipefail
@@ -46,6 +47,7 @@ tries=200
 mode=both
 keep=0
 starve=0
+nobuild=0
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -55,7 +57,8 @@ while [ $# -gt 0 ]; do
 	--mode) mode=$2; shift ;;
 	--keep) keep=1 ;;
 	--starve-intr) starve=1 ;;
-	-h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-build) nobuild=1 ;;
+	-h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "memif-stress.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -95,12 +98,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
+if [ "$nobuild" = 0 ]; then
+	if [ ! -f "$build/build.ninja" ]; then
+		(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
+	fi
+	targets=(bench/smtpgate-bench)
+	[ -n "$gate_bin" ] || targets+=(dataplane/smtpgate)
+	ninja -C "$build" "${targets[@]}" >"$tmp/build.log" 2>&1 || { tail -20 "$tmp/build.log" >&2; exit 1; }
 fi
-targets=(bench/smtpgate-bench)
-[ -n "$gate_bin" ] || targets+=(dataplane/smtpgate)
-ninja -C "$build" "${targets[@]}" >"$tmp/build.log" 2>&1 || { tail -20 "$tmp/build.log" >&2; exit 1; }
 # copies: a rebuild during a long run does not change what is measured
 cp "${gate_bin:-$build/dataplane/smtpgate}" "$tmp/smtpgate"
 cp "$build/bench/smtpgate-bench" "$tmp/smtpgate-bench"
