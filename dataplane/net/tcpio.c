@@ -160,6 +160,25 @@ tx_offload(struct rte_mbuf *m, char *tcp, size_t iplen, const struct tcp_out *o,
 	               RTE_MBUF_F_TX_TCP_CKSUM;
 }
 
+/* sums4 - an IPv4 segment's checksums, its total_length set: left to the
+ * device, or the TCP sum over the contiguous segment from the addresses'
+ * sum and the IPv4 header's from hdr_sum (the template's and the
+ * addresses' sums, fixed per peer) */
+static inline void
+sums4(struct rte_mbuf *m, struct rte_ipv4_hdr *ih, char *tcp, size_t tlen, const struct tcp_out *o,
+      uint64_t addrs, uint64_t hdr_sum)
+{
+	uint16_t c;
+
+	if (gate_ports.tx_csum) {
+		tx_offload(m, tcp, sizeof(*ih), o, tlen);
+		return;
+	}
+	c = tcp_csum_fold64(tcp_csum_sum64(tcp_csum_pseudo4(addrs, (uint32_t)tlen), tcp, tlen));
+	memcpy(tcp + 16, &c, 2);
+	ih->hdr_checksum = tcp_csum_fold64(hdr_sum + ih->total_length);
+}
+
 /* finish4 - the IPv4 header from its template and both checksums, then
  * out. The addresses' sum serves the TCP pseudo-header and the IPv4
  * header alike; header and payload are contiguous, so the TCP sum is one
@@ -169,20 +188,12 @@ finish4(struct lcore_conf *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ih, char
         const struct tcp_out *o)
 {
 	uint64_t addrs = tcp_csum_addrs4(&o->src, &o->dst);
-	uint16_t c;
 
 	*ih = ip4_template;
 	ih->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ih) + tlen));
 	memcpy(&ih->src_addr, o->src.b, 4);
 	memcpy(&ih->dst_addr, o->dst.b, 4);
-	if (gate_ports.tx_csum) {
-		tx_offload(m, tcp, sizeof(*ih), o, tlen);
-	} else {
-		c = tcp_csum_fold64(
-		        tcp_csum_sum64(tcp_csum_pseudo4(addrs, (uint32_t)tlen), tcp, tlen));
-		memcpy(tcp + 16, &c, 2);
-		ih->hdr_checksum = tcp_csum_fold64(ip4_template_sum() + addrs + ih->total_length);
-	}
+	sums4(m, ih, tcp, tlen, o, addrs, ip4_template_sum() + addrs);
 	ip4_output(lc, m, lc->now);
 }
 
@@ -261,19 +272,11 @@ send4_tmpl(struct lcore_conf *lc, struct rte_mbuf *m, char *p, char *tcp, size_t
 	const struct lc_nexthop4 *c = &lc->nh4;
 	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)p;
 	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(eh + 1);
-	uint16_t sum;
 
 	memcpy(p, c->hdr, sizeof(c->hdr));
 	eh->dst_addr = c->entry->mac;
 	ih->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ih) + tlen));
-	if (gate_ports.tx_csum) {
-		tx_offload(m, tcp, sizeof(*ih), o, tlen);
-	} else {
-		sum = tcp_csum_fold64(
-		        tcp_csum_sum64(tcp_csum_pseudo4(c->hdr_addrs, (uint32_t)tlen), tcp, tlen));
-		memcpy(tcp + 16, &sum, 2);
-		ih->hdr_checksum = tcp_csum_fold64(c->hdr_sum + ih->total_length);
-	}
+	sums4(m, ih, tcp, tlen, o, c->hdr_addrs, c->hdr_sum);
 	lc_send(lc, c->port, m);
 }
 

@@ -153,18 +153,9 @@ test_full(struct logq *q)
 int
 main(void)
 {
-	struct gconf gc;
 	struct logq q;
-	int fd = mkstemp(path);
 
-	if (fd < 0)
-		abort();
-	close(fd);
-	memset(&gc, 0, sizeof(gc));
-	gc.log = GCONF_LOG_FILE;
-	snprintf(gc.log_file, sizeof(gc.log_file), "%s", path);
-	if (logq_open(&gc) != 0)
-		abort();
+	log_open(path);
 	ring_new(&q);
 	test_lengths(&q);
 	test_cut(&q);

@@ -161,18 +161,9 @@ test_refused(struct logq *q)
 int
 main(void)
 {
-	struct gconf gc;
 	struct logq q;
-	int fd = mkstemp(path);
 
-	if (fd < 0)
-		abort();
-	close(fd);
-	memset(&gc, 0, sizeof(gc));
-	gc.log = GCONF_LOG_FILE;
-	snprintf(gc.log_file, sizeof(gc.log_file), "%s", path);
-	if (logq_open(&gc) != 0)
-		abort();
+	log_open(path);
 	logq_set_format(LOGQ_K_REJECT, fmt_rec);
 	ring_new(&q);
 	test_lengths(&q);
