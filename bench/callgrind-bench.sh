@@ -54,6 +54,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
+. "$here/lib.sh"
 build="$top/build"
 smoke=0
 keep=0
@@ -151,11 +152,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-fi
-ninja -C "$build" dataplane/smtpgate bench/peers-load bench/smtpgate-bench >"$tmp/build.log" 2>&1 ||
-	{ tail -20 "$tmp/build.log" >&2; exit 1; }
+bench_build "$build" dataplane/smtpgate bench/peers-load bench/smtpgate-bench || exit 1
 load=$build/bench/peers-load
 gen_bin=$build/bench/smtpgate-bench
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """callgrind-sessions.py - instructions per session from callgrind dumps of the gate
 
     callgrind-sessions.py IDLE_DUMP N1 DUMP1 N2 DUMP2 [--top K] [--dat FILE] [--png FILE]
@@ -20,6 +21,7 @@ functions of the N2 phase by their own (exclusive) instructions per session.
 --link names the gate's port (tap, memif) in the plot's title and the .dat.
 """
 
+import argparse
 import re
 import sys
 
@@ -109,27 +111,29 @@ def session_work(load, load_iters, idle, idle_iters):
 
 
 def main(argv):
-    args = argv[1:]
-    top = 20
-    dat = png = None
-    link = ""
-    opts = ("--top", "--dat", "--png", "--link")
-    while any(opt in args for opt in opts):
-        for opt in opts:
-            if opt in args:
-                i = args.index(opt)
-                val = args[i + 1]
-                del args[i : i + 2]
-                if opt == "--top":
-                    top = int(val)
-                elif opt == "--dat":
-                    dat = val
-                elif opt == "--link":
-                    link = val
-                else:
-                    png = val
+    ap = argparse.ArgumentParser(
+        prog="callgrind-sessions.py",
+        description="Instructions per session of the gate's worker from three "
+        "callgrind dumps (the helper of bench/callgrind-bench.sh).")
+    ap.add_argument("idle_dump", metavar="IDLE_DUMP",
+                    help="the worker's dump of a phase with no traffic")
+    ap.add_argument("n1", metavar="N1", type=int, help="sessions of the first phase")
+    ap.add_argument("dump1", metavar="DUMP1", help="the worker's dump of the first phase")
+    ap.add_argument("n2", metavar="N2", type=int,
+                    help="sessions of the second phase (more than N1)")
+    ap.add_argument("dump2", metavar="DUMP2", help="the worker's dump of the second phase")
+    ap.add_argument("--top", type=int, default=20, metavar="K",
+                    help="functions listed by own instructions per session (20)")
+    ap.add_argument("--dat", metavar="FILE", help="write the table for plotting")
+    ap.add_argument("--png", metavar="FILE", help="plot the breakdown (matplotlib)")
+    ap.add_argument("--link", default="", metavar="NAME",
+                    help="the gate's port (tap, memif), for the title and the .dat")
+    a = ap.parse_args(argv[1:])
+    if a.n2 <= a.n1:
+        ap.error("N2 must be more than N1")
+    top, dat, png, link = a.top, a.dat, a.png, a.link
     on = f" on {link}" if link else ""
-    idle_path, n1, p1, n2, p2 = args[0], int(args[1]), args[2], int(args[3]), args[4]
+    idle_path, n1, p1, n2, p2 = a.idle_dump, a.n1, a.dump1, a.n2, a.dump2
 
     idle, idle_iters = parse(idle_path)
     if idle_iters == 0:

@@ -129,15 +129,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- build ----
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-fi
 gate_bin=$build/dataplane/smtpgate
 gen_bin=$build/bench/smtpgate-bench
 ctl=$build/tools/smtpgatectl
-if ! ninja -C "$build" dataplane/smtpgate bench/smtpgate-bench tools/smtpgatectl \
-	>"$tmp/build.log" 2>&1; then
-	tail -20 "$tmp/build.log" >&2
+if ! bench_build "$build" dataplane/smtpgate bench/smtpgate-bench tools/smtpgatectl; then
 	echo "flood-bench.sh: build failed in $build" >&2
 	exit 1
 fi

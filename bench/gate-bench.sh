@@ -114,13 +114,9 @@ trap 'exit 130' INT TERM
 trap '' PIPE # writing to a generator that died is an error, not our end
 
 # ---- build ----
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-fi
 gate_bin=$build/dataplane/smtpgate
 gen_bin=$build/bench/smtpgate-bench
-if ! ninja -C "$build" dataplane/smtpgate bench/smtpgate-bench >"$tmp/build.log" 2>&1; then
-	tail -20 "$tmp/build.log" >&2
+if ! bench_build "$build" dataplane/smtpgate bench/smtpgate-bench; then
 	# the tree may be broken by someone else's work in progress: binaries
 	# built before still measure something, and say so
 	if [ -x "$gate_bin" ] && [ -x "$gen_bin" ]; then

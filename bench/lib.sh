@@ -1,8 +1,22 @@
-# bench/lib.sh - what the memif benches share (sourced by gate-bench.sh,
-# flood-bench.sh, mem-bench.sh and memif-stress.sh): the policy
+# bench/lib.sh - what the benches share: building (bench_build, for every
+# script that runs the gate); for the memif benches (gate-bench.sh,
+# flood-bench.sh, mem-bench.sh and memif-stress.sh) the policy
 # smtpgate-bench's defaults expect, the gate's config, and starting the
-# gate. The caller sets tmp, gate_bin, gate_mac, prefix, cpu_ctl and
-# cpu_gate.
+# gate. The caller sets tmp and top; the memif parts also gate_bin,
+# gate_mac, prefix, cpu_ctl and cpu_gate.
+
+# bench_build BUILD TARGET...: configure the meson tree BUILD from $top if
+# it is not yet, then build the TARGETs; on failure prints the log's end
+# and returns 1 (logs in $tmp)
+bench_build() {
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		(cd "$top" && meson setup "$dir" >"$tmp/setup.log" 2>&1) ||
+			{ cat "$tmp/setup.log" >&2; return 1; }
+	fi
+	ninja -C "$dir" "$@" >"$tmp/build.log" 2>&1 || { tail -20 "$tmp/build.log" >&2; return 1; }
+}
 
 # bench_policy FILE: 10.66/16 refused at connect, *.dyn.example at HELO,
 # *@spam.example at MAIL, other domains than local.example at RCPT (relay

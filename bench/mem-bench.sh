@@ -103,11 +103,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-fi
-ninja -C "$build" dataplane/smtpgate bench/smtpgate-bench tools/smtpgatectl >"$tmp/build.log" 2>&1 ||
-	{ tail -20 "$tmp/build.log" >&2; exit 1; }
+bench_build "$build" dataplane/smtpgate bench/smtpgate-bench tools/smtpgatectl || exit 1
 gate_bin=$build/dataplane/smtpgate
 gen_bin=$build/bench/smtpgate-bench
 ctl=$build/tools/smtpgatectl

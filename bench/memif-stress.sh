@@ -99,12 +99,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$nobuild" = 0 ]; then
-	if [ ! -f "$build/build.ninja" ]; then
-		(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-	fi
 	targets=(bench/smtpgate-bench)
 	[ -n "$gate_bin" ] || targets+=(dataplane/smtpgate)
-	ninja -C "$build" "${targets[@]}" >"$tmp/build.log" 2>&1 || { tail -20 "$tmp/build.log" >&2; exit 1; }
+	bench_build "$build" "${targets[@]}" || exit 1
 fi
 # copies: a rebuild during a long run does not change what is measured
 cp "${gate_bin:-$build/dataplane/smtpgate}" "$tmp/smtpgate"

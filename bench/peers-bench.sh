@@ -47,6 +47,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
+. "$here/lib.sh"
 build="$top/build"
 smoke=0
 keep=0
@@ -383,11 +384,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- build ----
-if [ ! -f "$build/build.ninja" ]; then
-	(cd "$top" && meson setup "$build" >"$tmp/setup.log" 2>&1) || { cat "$tmp/setup.log"; exit 1; }
-fi
-ninja -C "$build" dataplane/smtpgate bench/peers-load >"$tmp/build.log" 2>&1 ||
-	{ tail -20 "$tmp/build.log" >&2; exit 1; }
+bench_build "$build" dataplane/smtpgate bench/peers-load || exit 1
 load=$build/bench/peers-load
 
 ip netns del "$ns" 2>/dev/null || true
