@@ -57,6 +57,7 @@ sed 's/tls_key = \[ rsa.key, ec.key \]/tls_key = [ ec.key, rsa.key ]/' "$T/polic
 "$GATE_BIN" --no-huge -m 64 --no-pci --no-shconf --file-prefix sgtls-check -l 0 \
 	-- -c "$T/gate.conf" -p "$T/bad.conf" -n >"$T/out" 2>&1
 rc=$?
+rm -rf /var/run/dpdk/sgtls-check
 [ $rc -eq 2 ] && grep -q "bad.conf:4: error: tls_key: .*ec.key does not match the certificate of .*rsa.pem" "$T/out"
 ok $? "a key that does not match its certificate: exit 2 with file:line (rc $rc)"
 "$BUILD/tools/smtpgatectl" check "$T/bad.conf" >"$T/out" 2>&1

@@ -86,7 +86,11 @@ gate_stop() {
 		gate_rc=$?
 	fi
 	gate_pid=""
-	[ -n "$gate_ns" ] && ip netns del "$gate_ns" 2>/dev/null
+	if [ -n "$gate_ns" ]; then
+		ip netns del "$gate_ns" 2>/dev/null
+		# EAL's runtime directory (the --file-prefix is the namespace's name)
+		rm -rf "/var/run/dpdk/$gate_ns"
+	fi
 	return 0
 }
 
