@@ -62,6 +62,22 @@ handoff_xclient(struct relay *r)
 	return relay_bsend(r, cmd, (size_t)n) ? 1 : -1;
 }
 
+/* send_ehlo - our EHLO, first or inside TLS: the gate's hostname when the
+ * client's identity follows in XCLIENT, else the client's HELO name; false
+ * when it could not go (the backend is failed) */
+static bool
+send_ehlo(struct relay *r)
+{
+	r->state = R_EHLO;
+	if (relay_sendf(r, "EHLO %s\r\n",
+	                r->handoff == POL_HANDOFF_XCLIENT
+	                        ? pol_snapshot_model(relay_snap(r))->hostname
+	                        : relay_helo_name(r)))
+		return true;
+	relay_fail(r, "cannot send EHLO");
+	return false;
+}
+
 /* ---- TLS on the backend leg ---- */
 
 /* tls_result - count how the backend leg's TLS ended, once */
@@ -165,15 +181,8 @@ tls_up(struct relay *r)
 	            relay_backend_name(r, bname, sizeof(bname)),
 	            relay_client_name(r, name, sizeof(name)), version, cipher, bits, alg);
 	relay_tls_step(&r->ts, RELAY_TLS_EV_SHAKEN, 0, 0);
-	r->state = R_EHLO;
-	if (!relay_sendf(r, "EHLO %s\r\n",
-	                 r->handoff == POL_HANDOFF_XCLIENT
-	                         ? pol_snapshot_model(relay_snap(r))->hostname
-	                         : relay_helo_name(r))) {
-		relay_fail(r, "cannot send EHLO");
-		return;
-	}
-	relay_arm(r, relay_reply_ms(r));
+	if (send_ehlo(r))
+		relay_arm(r, relay_reply_ms(r));
 }
 
 /* tls_shake_failed - the handshake failed: a certificate that did not
@@ -235,14 +244,8 @@ on_reply(struct relay *r, const struct relay_reply *rr)
 			relay_fail(r, "no 220 greeting");
 			return;
 		}
-		r->state = R_EHLO;
-		if (!relay_sendf(r, "EHLO %s\r\n",
-		                 r->handoff == POL_HANDOFF_XCLIENT
-		                         ? pol_snapshot_model(relay_snap(r))->hostname
-		                         : relay_helo_name(r))) {
-			relay_fail(r, "cannot send EHLO");
+		if (!send_ehlo(r))
 			return;
-		}
 		break;
 	case R_EHLO:
 	case R_EHLO2:
