@@ -127,13 +127,27 @@ lc_flush(struct lcore_conf *lc, unsigned port)
 	b->n = 0;
 }
 
-/* follow_policy - a pushed policy may open or close service ports */
+/* fcache_copy - the policy fact cache's counters where stats_collect reads them */
+static void
+fcache_copy(struct lcore_conf *lc)
+{
+	struct lc_fcache *f = &lc->fcache;
+	uint64_t bypassed;
+
+	pol_reader_cache_stats(lc->pol, &f->hits, &f->misses);
+	f->sampling = pol_reader_cache_sampling(lc->pol, &bypassed);
+	f->bypassed = bypassed;
+}
+
+/* follow_policy - a pushed policy may open or close service ports; the
+ * fact cache's counters are copied out at the same pace */
 static void
 follow_policy(struct lcore_conf *lc)
 {
 	const struct pol_snapshot *snap = pol_live(lc->pol);
 	struct pol_stats st;
 
+	fcache_copy(lc);
 	pol_snapshot_stats(snap, &st);
 	if (st.version == lc->sess.pol_version)
 		return;
@@ -190,6 +204,9 @@ lc_main(void *arg)
 		rte_pktmbuf_free(lc->spare);
 		lc->spare = NULL;
 	}
+	fcache_copy(lc);
 	pol_reader_unregister(lc->pol);
+	lc->pol = NULL;
+	lc->sess.env.reader = NULL;
 	return 0;
 }

@@ -101,6 +101,15 @@ struct lc_learn {
 	uint8_t pad2[6];
 };
 
+/* The counters of the lcore's policy fact cache (pol_reader_cache_stats),
+ * copied by the lcore every LC_POLICY_CHECK_MS so that the control plane
+ * reads them here, never inside a reader that the lcore may unregister
+ * (lcore: rw, control: ro). */
+struct lc_fcache {
+	uint64_t hits, misses, bypassed;
+	uint64_t sampling; /* 1 while the cache samples */
+};
+
 struct lcore_conf {
 	unsigned lcore_id;
 	uint16_t queue; /* this lcore's rx and tx queue on every port, and its worker index */
@@ -120,6 +129,7 @@ struct lcore_conf {
 	struct auth_lcore auth;
 	struct logq log;
 	struct lc_stats stats;
+	struct lc_fcache fcache;
 } __rte_cache_aligned;
 
 /* Set up by main() before the lcores start; read-only afterwards. */

@@ -263,6 +263,16 @@ static struct stats_metric table[] = {
          .label = "cipher",
          .v = {SESS_TLS_CIPHER_NAMES(BACKEND_CIPHER_VALUE)}},
         C("log_lines_dropped_total", log_dropped, "Log lines lost: the lcore's log ring was full."),
+        {.name = "policy_cache_lookups_total",
+         .help = "Lookups of the lcore's cache of policy input facts (HELO names, senders, "
+                 "recipients), by result; a miss includes an input that passed the cache by.",
+         .label = "result",
+         .v = {{"hit", L(fcache.hits)}, {"miss", L(fcache.misses)}}},
+        C("policy_cache_bypassed_total", fcache.bypassed,
+          "Policy inputs that passed the fact cache by while it sampled (inputs rarely repeat)."),
+        G("policy_cache_sampling", fcache.sampling,
+          "1 while the lcore's fact cache samples (its hit rate was low), else 0; summed: the "
+          "lcores that sample."),
 };
 
 static const char *
@@ -397,6 +407,7 @@ lcore_read(const struct lcore_conf *lc, struct stats_lcore *o, uint32_t *down)
 	read_u64s(&o->auth, &lc->auth.stats, sizeof(o->auth));
 	o->relay_live = read_u64(&lc->relay.live);
 	o->log_dropped = read_u64(&lc->log.dropped);
+	read_u64s(&o->fcache, &lc->fcache, sizeof(o->fcache));
 	*down = 0;
 	for (unsigned i = 0; i < POL_MAX_BACKENDS; i++)
 		if (read_u64(&lc->relay.down_until[i]) > now)
@@ -415,6 +426,7 @@ lcore_add(struct stats_lcore *t, const struct stats_lcore *o)
 	add_u64s(&t->auth, &o->auth, sizeof(t->auth));
 	t->relay_live += o->relay_live;
 	t->log_dropped += o->log_dropped;
+	add_u64s(&t->fcache, &o->fcache, sizeof(t->fcache));
 }
 
 /* backend_name - "192.0.2.1:25" or "[2001:db8::1]:25" */

@@ -58,6 +58,13 @@ struct stats_lcore {
 	struct auth_stats auth;
 	uint64_t relay_live;  /* relays in use now (gauge) */
 	uint64_t log_dropped; /* log lines lost: the lcore's log ring was full */
+	/* the lcore's cache of policy input facts (HELO names, senders,
+	 * recipients): lookups answered and not, inputs that passed it by
+	 * while it sampled, and whether it samples now (gauge: 0 or 1; the
+	 * totals count the lcores that sample) */
+	struct {
+		uint64_t hits, misses, bypassed, sampling;
+	} fcache;
 };
 
 /* A backend MTA of the live policy and what the lcores think of it. */

@@ -156,6 +156,20 @@ ok $? "tcp_predicted_total: $pred of $seg segments received took the fast path, 
 	[ "$(metric smtpgate_backend_up 'backend="192.0.2.1:2525"')" -eq 1 ] &&
 	[ "$(metric smtpgate_tcp_flows_active)" -ge 0 ] && [ "$(metric smtpgate_log_lines_dropped_total)" -eq 0 ]
 ok $? "gauges: policy version 1, backend 192.0.2.1:2525 up; no log line dropped"
+# the fact cache: every accepted or relay-denied session looked up its HELO
+# name, sender and recipient (the lcores copy the counts out every 100 ms)
+want=$((3 * (N_ACC + N_RELAY)))
+for _ in $(seq 1 20); do
+	look=$(($(metric smtpgate_policy_cache_lookups_total 'result="hit"') + $(metric smtpgate_policy_cache_lookups_total 'result="miss"')))
+	[ "$look" -ge $want ] && break
+	sleep 0.1
+	scrape
+done
+[ "$look" -ge $want ] &&
+	[ "$(metric smtpgate_policy_cache_bypassed_total)" -le "$(metric smtpgate_policy_cache_lookups_total 'result="miss"')" ] &&
+	[ "$(metric smtpgate_policy_cache_sampling)" -le 2 ] &&
+	[ "$(grep -c '^smtpgate_policy_cache_lookups_total{lcore="[12]",result="\(hit\|miss\)"}' "$T/scrape")" -eq 4 ]
+ok $? "policy fact cache: $look lookups for the sessions' $want names, bypassed within misses, per lcore and result"
 
 if command -v promtool >/dev/null; then
 	promtool check metrics <"$T/scrape" >"$T/out" 2>&1
