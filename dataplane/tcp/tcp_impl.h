@@ -217,9 +217,25 @@ struct tcp_flow *tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t 
                                   uint32_t raddr_be, uint16_t lport, uint16_t rport);
 /* tcp_flow_hash_add - link a flow whose key is set; hash: its tcp_key_hash() */
 void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash);
-void tcp_set_state(struct tcp_flow *f, enum tcp_state s);
+/* tcp_set_state - change state, keeping the per-state gauges (inline:
+ * five times a session, with a constant state) */
+static inline void
+tcp_set_state(struct tcp_flow *f, enum tcp_state s)
+{
+	struct tcp_stats *st = &f->lc->st;
+
+	st->state_n[f->state]--;
+	st->state_n[s]++;
+	if (f->state == TCP_S_SYN_RCVD)
+		st->half_open--;
+	if (s == TCP_S_SYN_RCVD)
+		st->half_open++;
+	f->state = (uint8_t)s;
+}
 void tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_tw_unlink(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_tw_restart(struct tcp_lcore *lc, struct tcp_flow *f);
+void tcp_tw_expire(struct tcp_lcore *lc, uint64_t now);
 
 /* tcp_chunk.c */
 uint32_t tcp_chunk_get(struct tcp_lcore *lc);
@@ -352,9 +368,10 @@ tcp_timer_covered(const struct tcp_flow *f)
 	return at == 0 ? f->t_wheel == 0 : f->t_wheel != 0 && f->t_wheel <= at;
 }
 
-/* tcp_timer_rearm - tcp_timer_tcp(), inline: t_tcp moves two or three
- * times a segment pair (RTO started, stopped, restarted), and the wheel
- * only when the new deadline is earlier than the armed slot */
+/* tcp_timer_rearm - set t_tcp (0: none); an unchanged deadline touches
+ * nothing. Inline: t_tcp moves two or three times a segment pair (RTO
+ * started, stopped, restarted), and the wheel only when the new deadline
+ * is earlier than the armed slot */
 static inline void
 tcp_timer_rearm(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
 {
@@ -390,7 +407,6 @@ void tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt);
 void tcp_retransmit_one(struct tcp_lcore *lc, struct tcp_flow *f);
 void tcp_sack_resend(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len);
 void tcp_limited_transmit(struct tcp_lcore *lc, struct tcp_flow *f);
-void tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at);
 uint32_t tcp_rcv_window(struct tcp_flow *f);
 uint32_t tcp_passive_rcv_buf(const struct tcp_conf *c);
 

@@ -191,7 +191,7 @@ passive_open(struct tcp_lcore *lc, const struct tcp_seg *seg, const struct tcp_l
 	tcp_send_synack(lc, f);
 	f->flags |= TCP_F_RTT;
 	f->rtt_ts = (uint32_t)lc->now;
-	tcp_timer_tcp(lc, f, lc->now + f->rto);
+	tcp_timer_rearm(lc, f, lc->now + f->rto);
 	/* data on a SYN is dropped: the peer sends it again once established */
 }
 
@@ -307,9 +307,14 @@ enter_tw(struct tcp_lcore *lc, struct tcp_flow *f)
 	}
 	if (f->flags & TCP_F_DEAD)
 		return;
-	tcp_cq_clear(lc, &f->sq);
-	tcp_cq_clear(lc, &f->rq);
-	tcp_ooo_clear(lc, f);
+	/* nothing is left to send or deliver in a normal close: the calls
+	 * only when there is (an empty queue has no head) */
+	if (f->sq.head != TCP_NIL)
+		tcp_cq_clear(lc, &f->sq);
+	if (f->rq.head != TCP_NIL)
+		tcp_cq_clear(lc, &f->rq);
+	if (f->ooo != TCP_NIL)
+		tcp_ooo_clear(lc, f);
 	f->t_app = 0;
 	tcp_tw_enter(lc, f); /* may free f */
 }
@@ -562,7 +567,7 @@ ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 	switch (f->state) {
 	case TCP_S_FIN_WAIT_1:
 		tcp_set_state(f, TCP_S_FIN_WAIT_2);
-		tcp_timer_tcp(lc, f, lc->now + lc->conf.fin_wait2_ms);
+		tcp_timer_rearm(lc, f, lc->now + lc->conf.fin_wait2_ms);
 		return true;
 	case TCP_S_CLOSING:
 		enter_tw(lc, f);
@@ -801,7 +806,11 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
 		f->flags &= ~(uint32_t)TCP_F_RTT;
 		f->retries = 0;
-		tcp_timer_tcp(lc, f, 0);
+		/* the SYN-ACK's timer is off, its wheel entry left: the
+		 * application's deadline (accept() sets one) or the first RTO
+		 * takes it over, or it fires early, finds nothing due and
+		 * drops out (tcp_timer_fire()); one unlink and link fewer */
+		f->t_tcp = 0;
 		tcp_set_state(f, TCP_S_ESTABLISHED);
 		open_done(lc, f);
 		if (f->flags & TCP_F_DEAD)
@@ -889,7 +898,7 @@ input_synsent(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *se
 		f->rto = lc->conf.rto_init_ms;
 	f->flags &= ~(uint32_t)TCP_F_RTT;
 	f->retries = 0;
-	tcp_timer_tcp(lc, f, 0);
+	tcp_timer_rearm(lc, f, 0);
 	tcp_set_state(f, TCP_S_ESTABLISHED);
 	f->rcv_adv = f->rcv_nxt;
 	f->flags |= TCP_F_ACKNOW;
@@ -918,7 +927,7 @@ input_tw(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg, ui
 	}
 	if (fl & (TCP_SYN | TCP_FIN) || seg->len > 0) {
 		if (fl & TCP_FIN) /* the peer did not get our ACK: restart 2 MSL */
-			tcp_timer_tcp(lc, f, lc->now + lc->conf.tw_ms);
+			tcp_tw_restart(lc, f);
 		tcp_send_ack(lc, f);
 	}
 }

@@ -420,7 +420,7 @@ tcp_connect(struct tcp_lcore *lc, uint8_t family, const struct tcp_ip *laddr,
 	tcp_set_state(f, TCP_S_SYN_SENT);
 	tcp_flow_hash_add(lc, f, hash);
 	tcp_send_syn(lc, f);
-	tcp_timer_tcp(lc, f, lc->now + f->rto);
+	tcp_timer_rearm(lc, f, lc->now + f->rto);
 	tcp_leave(lc);
 	return f;
 }
@@ -646,7 +646,8 @@ tcp_set_deadline(struct tcp_flow *f, uint64_t at)
 	if (!alive(f) || f->t_app == at)
 		return;
 	f->t_app = at;
-	tcp_timer_sched(f->lc, f);
+	if (!tcp_timer_covered(f)) /* a later deadline, most calls: the entry stays */
+		tcp_timer_sched(f->lc, f);
 }
 
 void *

@@ -130,13 +130,6 @@ rto_restart(struct tcp_lcore *lc, struct tcp_flow *f)
 	tcp_timer_rearm(lc, f, lc->now + f->rto);
 }
 
-/* tcp_timer_tcp - set t_tcp (0: none); an unchanged deadline touches nothing */
-void
-tcp_timer_tcp(struct tcp_lcore *lc, struct tcp_flow *f, uint64_t at)
-{
-	tcp_timer_rearm(lc, f, at);
-}
-
 /* syn_opts - MSS always; WS in a SYN, or in a SYN-ACK when the SYN had it */
 static void
 syn_opts(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o, bool ws)
@@ -294,20 +287,19 @@ send_data(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t len, 
 	emit(lc, f, &o);
 }
 
-/* fin_due - the FIN may go at snd_nxt: queued, and all data sent */
-static bool
-fin_due(const struct tcp_flow *f)
+/* fin_waiting - tcp_close() queued our FIN and it is not in flight (not
+ * sent yet, or rewound by an RTO): it goes after the queued data */
+static inline bool
+fin_waiting(const struct tcp_flow *f)
 {
-	return (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED &&
-	       f->snd_nxt - f->snd_una == f->sq.len;
+	return (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED;
 }
 
 /* nothing_new - no data beyond snd_nxt and no FIN waiting to go */
 static inline bool
 nothing_new(const struct tcp_flow *f)
 {
-	return f->snd_nxt - f->snd_una >= f->sq.len &&
-	       (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) != TCP_F_FIN_QUEUED;
+	return f->snd_nxt - f->snd_una >= f->sq.len && !fin_waiting(f);
 }
 
 /* send_at_nxt - n bytes of new data (or data again after an RTO) at
@@ -336,28 +328,32 @@ send_at_nxt(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t n, bool fin)
 		rto_restart(lc, f);
 }
 
-/* send_new - one segment of new data at snd_nxt within wnd bytes of
- * snd_una, with the FIN when it is due; false when nothing may go */
+/* send_more - send_new() past its nothing_new() test: the segment, with
+ * the FIN when all the data is in it (or none is left: a FIN alone);
+ * false when the window holds it all back */
 static bool
-send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
+send_more(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
 {
 	uint32_t off = f->snd_nxt - f->snd_una;
-	uint32_t avail, room, n;
-	bool fin = false;
+	uint32_t avail = f->sq.len > off ? f->sq.len - off : 0;
+	uint32_t room = wnd > off ? wnd - off : 0;
+	uint32_t n = umin(umin(avail, room), f->mss);
+	bool fin = n == avail && fin_waiting(f);
 
-	if (nothing_new(f))
-		return false;
-	avail = f->sq.len > off ? f->sq.len - off : 0;
-	room = wnd > off ? wnd - off : 0;
-	n = umin(umin(avail, room), f->mss);
-	if (n == 0 && !fin_due(f))
-		return false;
-	if (n == avail && (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
-		fin = true;
 	if (n == 0 && !fin)
 		return false;
 	send_at_nxt(lc, f, n, fin);
 	return true;
+}
+
+/* send_new - one segment of new data at snd_nxt within wnd bytes of
+ * snd_una, with the FIN when it is due; false when nothing may go. The
+ * test inline, where tcp_output()'s loop ends after a reply's segment;
+ * the segment in send_more() */
+static inline bool
+send_new(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t wnd)
+{
+	return !nothing_new(f) && send_more(lc, f, wnd);
 }
 
 /* tcp_limited_transmit - RFC 3042: at each of the first two duplicate
@@ -429,18 +425,13 @@ tcp_output(struct tcp_lcore *lc, struct tcp_flow *f)
 		return;
 	if ((f->flags & (TCP_F_SACK | TCP_F_RECOVERY)) == (TCP_F_SACK | TCP_F_RECOVERY))
 		sent = sack_output(lc, f);
-	else
-		/* until the windows stop it or all is sent (tested here: a
-		 * reply is one segment, and the call that finds nothing costs
-		 * as much as the test) */
-		while (!nothing_new(f) && send_new(lc, f, umin(f->snd_wnd, f->cwnd)))
+	else /* until the windows stop it or all is sent */
+		while (send_new(lc, f, umin(f->snd_wnd, f->cwnd)))
 			sent = true;
 	if (!sent && f->flags & TCP_F_ACKNOW)
 		tcp_send_ack(lc, f);
 	/* zero window with data waiting and nothing in flight: the persist timer */
-	if (f->snd_una == f->snd_max && f->t_tcp == 0 &&
-	    (f->sq.len > 0 ||
-	     (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED) &&
+	if (f->snd_una == f->snd_max && f->t_tcp == 0 && (f->sq.len > 0 || fin_waiting(f)) &&
 	    f->snd_wnd == 0)
 		rto_restart(lc, f);
 }
@@ -465,7 +456,7 @@ tcp_output_one(struct tcp_lcore *lc, struct tcp_flow *f)
 	    f->state >= TCP_S_COUNT || (f->flags & TCP_F_RECOVERY))
 		return false;
 	if (off >= f->sq.len) {
-		if ((f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED)
+		if (fin_waiting(f))
 			return false;
 		if (f->flags & TCP_F_ACKNOW)
 			tcp_send_ack(lc, f);
@@ -474,8 +465,7 @@ tcp_output_one(struct tcp_lcore *lc, struct tcp_flow *f)
 	avail = f->sq.len - off;
 	if (avail > f->mss || f->sq.len > umin(f->snd_wnd, f->cwnd))
 		return false;
-	send_at_nxt(lc, f, avail,
-	            (f->flags & (TCP_F_FIN_QUEUED | TCP_F_FIN_SENT)) == TCP_F_FIN_QUEUED);
+	send_at_nxt(lc, f, avail, fin_waiting(f));
 	return true;
 }
 
@@ -614,6 +604,6 @@ tcp_timer_fire(struct tcp_lcore *lc, struct tcp_flow *f)
 		if (app != NULL && app->deadline != NULL && (f->flags & TCP_F_APP))
 			app->deadline(tcp_ctx_of(lc, f), f, now);
 	}
-	if (!(f->flags & TCP_F_DEAD) && f->state < TCP_S_COUNT)
+	if (!(f->flags & TCP_F_DEAD) && f->state < TCP_S_TIME_WAIT) /* TIME_WAIT: the FIFO's */
 		tcp_timer_sched(lc, f);
 }

@@ -1,6 +1,7 @@
 /* tcp_table - the per-lcore flow table: a fixed array of flows, a free
  * list, hash chains keyed by a secret hash of the 4-tuple (tcp_cookie.c),
- * and the bounded TIME_WAIT FIFO
+ * and the bounded TIME_WAIT FIFO, which also times TIME_WAIT (its flows
+ * are in expiry order: tcp_tw_expire())
  *
  * Why a keyed hash: the peer picks its address and port, so an unkeyed
  * hash would let it pile flows into one chain. Why a FIFO for TIME_WAIT:
@@ -43,21 +44,6 @@ static inline uint32_t *
 bucket_of(struct tcp_lcore *lc, uint32_t hash)
 {
 	return &lc->bucket[((uint64_t)hash * ((uint64_t)lc->bucket_mask + 1)) >> 32];
-}
-
-/* tcp_set_state - change state, keeping the per-state gauges */
-void
-tcp_set_state(struct tcp_flow *f, enum tcp_state s)
-{
-	struct tcp_stats *st = &f->lc->st;
-
-	st->state_n[f->state]--;
-	st->state_n[s]++;
-	if (f->state == TCP_S_SYN_RCVD)
-		st->half_open--;
-	if (s == TCP_S_SYN_RCVD)
-		st->half_open++;
-	f->state = (uint8_t)s;
 }
 
 /* tcp_flow_alloc - a zeroed flow in CLOSED, recycling the oldest TIME_WAIT flow if need be */
@@ -194,16 +180,13 @@ tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash)
 	f->flags |= TCP_F_IN_HASH;
 }
 
-/* tcp_tw_enter - append to the FIFO with its 2 MSL timer, recycling the
- * oldest beyond tw_max; with tw_max 0, f is freed at once */
-void
-tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f)
+/* tw_append - at the FIFO's tail, its 2 MSL from now: every flow gets
+ * the same tw_ms and the clock never goes back, so the FIFO stays in the
+ * order of the flows' expiries (tcp_tw_expire() looks at its head only) */
+static void
+tw_append(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	while (lc->st.flows_tw >= lc->conf.tw_max && lc->tw_head != TCP_NIL) {
-		tcp_flow_free(lc, &lc->flows[lc->tw_head]);
-		lc->st.tw_recycled++;
-	}
-	tcp_set_state(f, TCP_S_TIME_WAIT);
+	f->t_tcp = lc->now + lc->conf.tw_ms;
 	f->lprev = lc->tw_tail;
 	f->lnext = TCP_NIL;
 	if (lc->tw_tail != TCP_NIL)
@@ -212,10 +195,43 @@ tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f)
 		lc->tw_head = f->idx;
 	lc->tw_tail = f->idx;
 	lc->st.flows_tw++;
-	f->t_tcp = lc->now + lc->conf.tw_ms;
-	tcp_timer_sched(lc, f);
+}
+
+/* tcp_tw_enter - append to the FIFO with its 2 MSL deadline, recycling
+ * the oldest beyond tw_max; with tw_max 0, f is freed at once. The flow
+ * leaves the timer wheel: the FIFO times TIME_WAIT (tcp_tw_expire()), so
+ * the entry an earlier RTO left in the wheel does not fire for nothing,
+ * and a recycled flow has no wheel entry to unlink. */
+void
+tcp_tw_enter(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	while (lc->st.flows_tw >= lc->conf.tw_max && lc->tw_head != TCP_NIL) {
+		tcp_flow_free(lc, &lc->flows[lc->tw_head]);
+		lc->st.tw_recycled++;
+	}
+	tcp_set_state(f, TCP_S_TIME_WAIT);
+	tcp_timer_cancel(lc, f);
+	tw_append(lc, f);
 	if (lc->conf.tw_max == 0) /* no TIME_WAIT at all */
 		tcp_flow_free(lc, f);
+}
+
+/* tcp_tw_restart - 2 MSL again from now (the peer's FIN came again: it
+ * did not get our ACK); to the FIFO's tail, which keeps it in expiry order */
+void
+tcp_tw_restart(struct tcp_lcore *lc, struct tcp_flow *f)
+{
+	tcp_tw_unlink(lc, f);
+	tw_append(lc, f);
+}
+
+/* tcp_tw_expire - free the TIME_WAIT flows whose 2 MSL is over: the
+ * FIFO's head while it is due (tcp_timers_run(), once per tick) */
+void
+tcp_tw_expire(struct tcp_lcore *lc, uint64_t now)
+{
+	while (lc->tw_head != TCP_NIL && lc->flows[lc->tw_head].t_tcp <= now)
+		tcp_flow_free(lc, &lc->flows[lc->tw_head]);
 }
 
 /* tcp_tw_unlink - off the FIFO */

@@ -1,10 +1,12 @@
 /* tcp_timer - the lcore's hashed timer wheel, and tcp_timers_run()
  *
  * One wheel entry per flow at most, at the earlier of its two deadlines
- * (t_tcp: RTO, persist, SYN, FIN_WAIT_2, TIME_WAIT; t_app: the
- * application's). Pushing a deadline later (every ACK restarts the RTO)
- * leaves the entry where it is: when it fires early, the flow looks at its
- * deadlines and goes back in the wheel for the next one. So the common
+ * (t_tcp: RTO, persist, SYN, FIN_WAIT_2; t_app: the application's).
+ * TIME_WAIT is not in the wheel: its FIFO is in expiry order, and
+ * tcp_timers_run() frees its due head (tcp_tw_expire()). Pushing a
+ * deadline later (every ACK restarts the RTO) leaves the entry where it
+ * is: when it fires early, the flow looks at its deadlines and goes back
+ * in the wheel for the next one. So the common
  * case costs no relinking. Due flows fire from the pending list at the end
  * of tcp_timers_run(), so callbacks never run inside a slot walk. Slots are TCP_WHEEL_TICK ms;
  * deadlines further than one turn stay in their slot and are passed over until due.
@@ -133,5 +135,6 @@ tcp_timers_run(struct tcp_lcore *lc, uint64_t now)
 	}
 	if (lc->wheel_tick <= tick) /* a long stall: every slot has been run once */
 		lc->wheel_tick = tick + 1;
+	tcp_tw_expire(lc, now); /* TIME_WAIT is timed by its FIFO, not the wheel */
 	tcp_leave(lc);
 }

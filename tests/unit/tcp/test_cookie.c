@@ -349,10 +349,66 @@ test_key_hash(void)
 	p_stop(p);
 }
 
+/* test_isn - RFC 6528's F() is SipHash-2-4 under the secret: for IPv4
+ * of the 15 bytes local address, remote address, local port, remote port
+ * (host order, as the gate's little-endian hosts store them) and "isn"
+ * (isn4()'s two words in a line); for IPv6 of the packed tuple and two
+ * words, as before. The clock part is the same for both. */
+static void
+test_isn(void)
+{
+	struct peer *p = start(TCP_COOKIES_NEVER, 100, 64);
+	size_t good4 = 0, good6 = 0, spread = 0;
+	uint32_t prev = 0;
+	struct tcp_key k;
+
+	tap_seed(0x15a);
+	p->lc->now = 123456789;
+	for (int i = 0; i < 1000; i++) {
+		int v6 = i & 1;
+		uint8_t in[44];
+		size_t n;
+		uint32_t clock = (uint32_t)(p->lc->now * 250), isn, want;
+
+		rnd_key(&k, v6);
+		if (!v6) {
+			memcpy(in, k.laddr.b, 4);
+			memcpy(in + 4, k.raddr.b, 4);
+			memcpy(in + 8, &k.lport, 2);
+			memcpy(in + 10, &k.rport, 2);
+			memcpy(in + 12, "isn", 3);
+			n = 15;
+		} else {
+			uint32_t tag = 0x69736e00, zero = 0;
+
+			memcpy(in, k.laddr.b, 16);
+			memcpy(in + 16, k.raddr.b, 16);
+			memcpy(in + 32, &k.lport, 2);
+			memcpy(in + 34, &k.rport, 2);
+			memcpy(in + 36, &tag, 4);
+			memcpy(in + 40, &zero, 4);
+			n = 44;
+		}
+		want = (uint32_t)tcp_siphash(p->lc->sipkey, in, n) + clock;
+		isn = tcp_isn(p->lc, v6 ? TCP_V6 : TCP_V4, &k);
+		if (isn == want)
+			*(v6 ? &good6 : &good4) += 1;
+		spread += isn != prev;
+		prev = isn;
+	}
+	is_int(good4, 500,
+	       "IPv4 ISN: SipHash-2-4 of the 12-byte tuple and \"isn\", plus the clock");
+	is_int(good6, 500,
+	       "IPv6 ISN: SipHash-2-4 of the packed tuple and two words, plus the clock");
+	is_int(spread, 1000, "ISNs of random tuples differ from one to the next");
+	p_stop(p);
+}
+
 int
 main(void)
 {
 	test_key_hash();
+	test_isn();
 	test_forced();
 	test_mss_table();
 	test_auto();

@@ -362,6 +362,56 @@ test_tw_bound(void)
 	p_stop(p);
 }
 
+/* tw_close - a flow on port that the peer closes after us: TIME_WAIT;
+ * the ISN the SYN-ACK gave it */
+static uint32_t
+tw_close(struct peer *p, uint16_t port)
+{
+	struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
+	uint32_t s;
+
+	p_clear(p);
+	p_segx(p, port, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	s = p_last(p)->o.seq + 1;
+	p_segx(p, port, SRV_PORT, A, CLI_ISS + 1, s, 1024, NULL, 0, NULL);
+	tcp_close(p->flow);
+	p_segx(p, port, SRV_PORT, FA, CLI_ISS + 1, s + 1, 1024, NULL, 0, NULL);
+	return s;
+}
+
+/* test_tw_timing - TIME_WAIT lasts tw_ms from its entry, and a FIN that
+ * comes again restarts it (the peer did not get our ACK) for that flow
+ * only: a flow that entered later but was not restarted goes first, and
+ * the restarted one stays its full 2 MSL from the repeated FIN */
+static void
+test_tw_timing(void)
+{
+	struct peer *p = p_start(NULL);
+	uint32_t sa;
+
+	sa = tw_close(p, CLI_PORT + 1); /* A at 0 s */
+	p_tick(p, 1000);
+	tw_close(p, CLI_PORT + 2); /* B at 1 s */
+	is_int(p->st->flows_tw, 2, "two flows in TIME_WAIT");
+	p_tick(p, 29000); /* 30 s: A's FIN again */
+	p_clear(p);
+	p_segx(p, CLI_PORT + 1, SRV_PORT, FA, CLI_ISS + 1, sa + 1, 1024, NULL, 0, NULL);
+	p_expect(p, "A's repeated FIN is ACKed", A, sa + 1, CLI_ISS + 2, 0);
+	p_tick(p, 29500); /* 59.5 s */
+	is_int(p->st->flows_tw, 2, "59.5 s: both still there");
+	p_tick(p, 2000); /* 61.5 s */
+	is_int(p->st->flows_tw, 1, "61.5 s: B's 60 s are over, A's restarted ones not");
+	p_clear(p);
+	p_segx(p, CLI_PORT + 2, SRV_PORT, A, CLI_ISS + 2, sa + 1, 1024, NULL, 0, NULL);
+	ok(p->nout == 1 && p_last(p)->o.flags == TCP_RST, "B is gone: an ACK for it gets a RST");
+	p_tick(p, 28000); /* 89.5 s */
+	is_int(p->st->flows_tw, 1, "89.5 s: A still there");
+	p_tick(p, 1000); /* 90.5 s */
+	is_int(p->st->flows_tw, 0, "90.5 s: A gone, 60 s after its repeated FIN");
+	is_int(p->st->flows_active, 0, "no flow left");
+	p_stop(p);
+}
+
 static void
 test_table_full(void)
 {
@@ -528,6 +578,7 @@ main(void)
 	test_rst_and_syn();
 	test_closed_port();
 	test_tw_bound();
+	test_tw_timing();
 	test_table_full();
 	test_active_open();
 	test_app_refuse_abort();
