@@ -381,8 +381,9 @@ plain_data(struct lcore_conf *lc, struct tcp_flow *f, struct smtp_session *ss, c
 			tcp_send_wait(f);      /* on_sent offers the rest again */
 			break;
 		}
-		a = smtp_input(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), p + taken,
-		               len - taken, &consumed, &out);
+		/* nearly every segment is one command line: its own path */
+		a = smtp_input_one(ss, &lc->sess.env, pol_live(lc->pol), now_of(lc), p + taken,
+		                   len - taken, &consumed, &out);
 		after(lc, f, ss, a, &out, false); /* not in DATA, or relay_body() above */
 		if (a == SMTP_CLOSE)
 			return len;

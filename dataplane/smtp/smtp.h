@@ -12,7 +12,8 @@
  * Life of a session (all calls for one session from one thread):
  *
  *   smtp_open()      at connect: writes the greeting (220, or the policy's 554)
- *   smtp_input()     bytes from the client
+ *   smtp_input()     bytes from the client (smtp_input_one(): the same, with a
+ *                    path of its own for a segment that is one whole command line)
  *   smtp_timeout()   when the clock has passed smtp_deadline()
  *   smtp_relay_reply(), smtp_auth_reply()   the answers the session waited for
  *   smtp_close()     exactly once, however the connection ended
@@ -324,6 +325,15 @@ enum smtp_action smtp_open(struct smtp_session *ss, const struct smtp_env *env,
 enum smtp_action smtp_input(struct smtp_session *ss, const struct smtp_env *env,
                             const struct pol_snapshot *snap, uint64_t now, const void *data,
                             size_t len, size_t *consumed, struct smtp_out *out);
+
+/* smtp_input_one - smtp_input(), with a path of its own for the predicted
+ * segment: exactly one whole command line (CRLF last) read from a line
+ * boundary. Same output, state and result as smtp_input() for every
+ * input; the caller that mostly gets one command per segment (the TCP
+ * glue) calls this. */
+enum smtp_action smtp_input_one(struct smtp_session *ss, const struct smtp_env *env,
+                                const struct pol_snapshot *snap, uint64_t now, const void *data,
+                                size_t len, size_t *consumed, struct smtp_out *out);
 
 /* smtp_deadline - when smtp_timeout() is due (monotonic ms), as of the last
  * call; inline: the caller asks after every step */

@@ -32,26 +32,6 @@ smtp_chunk_get(struct smtp_call *c)
 	return chunk;
 }
 
-/* smtp_chunk_put - give a chunk back, if held */
-void
-smtp_chunk_put(const struct smtp_env *env, char **chunk)
-{
-	if (*chunk != NULL) {
-		env->chunks.put(env->chunks.arg, *chunk);
-		*chunk = NULL;
-	}
-}
-
-/* smtp_helo_forget - drop the HELO name; a short one lives in the session */
-void
-smtp_helo_forget(const struct smtp_env *env, struct smtp_session *ss)
-{
-	if (ss->helo == ss->helo_in)
-		ss->helo = NULL;
-	else
-		smtp_chunk_put(env, &ss->helo);
-}
-
 /* room - free output space; a buffer overfilled by the caller is a bug */
 static size_t
 room(const struct smtp_out *out)
@@ -59,99 +39,6 @@ room(const struct smtp_out *out)
 	if (out->len > out->cap)
 		smtp_panic("output buffer holds %zu of %zu", out->len, out->cap);
 	return out->cap - out->len;
-}
-
-/* service - the session's service in the call's snapshot. The session
- * keeps its index with the low 32 bits of the snapshot's id, so that it is
- * looked up by port once per snapshot, not once per call; after a push the
- * id differs and the new snapshot is searched (the service may have moved
- * or gone). Ids count compiles and are never reused; 32 bits of them wrap
- * after 2^32 compiles, far more than can happen while a session lives
- * (session_timeout_ms < 2^32 ms, and a compile takes well over 1 ms). */
-static const struct pol_service *
-service(struct smtp_call *c, const struct pol_model *m)
-{
-	struct smtp_session *ss = c->ss;
-	uint32_t gen = (uint32_t)c->snap_id;
-	const struct pol_service *svc;
-
-	if (ss->svc_gen == gen && ss->svc_idx < m->nservices)
-		return &m->services[ss->svc_idx];
-	svc = pol_service_by_port(c->snap, ss->port);
-	ss->svc_gen = gen;
-	ss->svc_idx = svc != NULL ? (uint8_t)(svc - m->services) : SMTP_SVC_NONE;
-	return svc;
-}
-
-/* begin - set up a call; false after a 421 when the port has no service.
- * Inlined: it runs at every call, and its own frame cost a fifth of it. */
-static inline __attribute__((always_inline)) bool
-begin(struct smtp_call *c, struct smtp_session *ss, const struct smtp_env *env,
-      const struct pol_snapshot *snap, uint64_t now, struct smtp_out *out)
-{
-	c->ss = ss;
-	c->env = env;
-	c->snap = snap;
-	c->out = out;
-	c->now = now;
-	c->svc = NULL;
-	c->hostname = "";
-	c->snap_id = 0;
-	if (snap != NULL) {
-		const struct pol_model *m = pol_snapshot_model(snap);
-
-		c->snap_id = pol_snapshot_id(snap);
-		c->hostname = m->hostname;
-		c->svc = service(c, m);
-	}
-	if (c->svc != NULL)
-		return true;
-	smtp_hangup(c, SMTP_E_NO_SERVICE, "service not available",
-	            "421 4.3.2 Service not available");
-	return false;
-}
-
-/* set_deadline - the earlier of the command and session timeouts, by the
- * current service's values */
-static void
-set_deadline(struct smtp_call *c)
-{
-	struct smtp_session *ss = c->ss;
-	uint64_t cmd = ss->last_ms + c->svc->command_timeout_ms;
-	uint64_t all = ss->start_ms + c->svc->session_timeout_ms;
-
-	if (ss->state == SMTP_S_PREGREET)
-		cmd = ss->start_ms + c->svc->greet_wait_ms; /* then the banner, not a 421 */
-	ss->deadline_ms = cmd < all ? cmd : all;
-}
-
-/* timed_out - 421 and the end when the deadline has passed */
-static bool
-timed_out(struct smtp_call *c)
-{
-	set_deadline(c);
-	if (c->now < c->ss->deadline_ms)
-		return false;
-	smtp_hangup(c, SMTP_E_TIMEOUT, "timeout", "421 4.4.2 %s Error: timeout exceeded",
-	            c->hostname);
-	return true;
-}
-
-/* error_limit - after a step: the service's max_errors ends the session,
- * right after the reply that reached it (as Postfix's smtpd_hard_error_limit) */
-static void
-error_limit(struct smtp_call *c)
-{
-	if (c->ss->state != SMTP_S_CLOSING && c->ss->nerrors >= c->svc->max_errors)
-		smtp_hangup(c, SMTP_E_TOO_MANY_ERRORS, "too many errors",
-		            "421 4.7.0 %s Error: too many errors", c->hostname);
-}
-
-/* action - what the caller does next */
-static enum smtp_action
-action(const struct smtp_session *ss)
-{
-	return ss->state == SMTP_S_CLOSING ? SMTP_CLOSE : SMTP_CONTINUE;
 }
 
 /* smtp_open - greet a new client */
@@ -175,7 +62,7 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 	env->stats->sessions_opened++;
 	if (room(out) < SMTP_OUT_ROOM)
 		smtp_panic("smtp_open with %zu bytes of output free", room(out));
-	if (!begin(&c, ss, env, snap, now, out))
+	if (!smtp_begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	if (env->tally != NULL) {
 		struct smtp_svc_tally *st =
@@ -190,14 +77,15 @@ smtp_open(struct smtp_session *ss, const struct smtp_env *env, const struct pol_
 		ss->state = SMTP_S_PREGREET; /* smtp_timeout() greets once the wait is over */
 	else
 		smtp_reply2(&c, "220 ", c.svc->banner);
-	error_limit(&c);
-	set_deadline(&c);
-	return action(ss);
+	smtp_error_limit(&c);
+	smtp_set_deadline(&c);
+	return smtp_next(ss);
 }
 
 /* line_end - a complete line: its reply, then the error limit; plain: no
- * control or 8-bit byte in it, as the line reader found */
-static void
+ * control or 8-bit byte in it, as the line reader found. Inline in both
+ * callers: smtp_input_one()'s constant event folds its switch away */
+static inline __attribute__((always_inline)) void
 line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len, bool plain)
 {
 	if (ev != SMTP_LINE_BARE_LF) {
@@ -207,7 +95,7 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len, bo
 	if (c->ss->state == SMTP_S_AUTH && ev != SMTP_LINE_BARE_LF) {
 		line[len] = '\0';
 		smtp_auth_line(c, ev, line, len); /* a response of the exchange, not a command */
-		error_limit(c);
+		smtp_error_limit(c);
 		return;
 	}
 	switch (ev) {
@@ -228,7 +116,7 @@ line_end(struct smtp_call *c, enum smtp_line_ev ev, char *line, uint16_t len, bo
 	default:
 		smtp_panic("line event %d", ev);
 	}
-	error_limit(c);
+	smtp_error_limit(c);
 }
 
 /* The states in which the session does not read commands: the relay or
@@ -264,7 +152,7 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		return SMTP_CLOSE;
 	if (room(out) < SMTP_OUT_ROOM || !reading(ss))
 		return SMTP_CONTINUE;
-	if (!begin(&c, ss, env, snap, now, out))
+	if (!smtp_begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	if (ss->state == SMTP_S_PREGREET && len > 0) {
 		/* it did not wait for our banner: a bot (postscreen's PREGREET) */
@@ -272,7 +160,7 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		smtp_hangup(&c, SMTP_E_PREGREET, "pregreet", "521 5.5.1 Protocol error");
 		return SMTP_CLOSE;
 	}
-	if (timed_out(&c))
+	if (smtp_timed_out(&c))
 		return SMTP_CLOSE;
 	if (ss->line != NULL) {
 		memcpy(line, ss->line, ss->line_len);
@@ -309,9 +197,9 @@ smtp_input(struct smtp_session *ss, const struct smtp_env *env, const struct pol
 		memcpy(ss->line, line, llen);
 		ss->line_len = llen;
 	}
-	set_deadline(&c);
+	smtp_set_deadline(&c);
 	*consumed = i;
-	return action(ss);
+	return smtp_next(ss);
 }
 
 /* smtp_timeout - the timer: 421 once the deadline has passed */
@@ -327,10 +215,10 @@ smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct p
 		return SMTP_CLOSE;
 	if (room(out) < SMTP_OUT_ROOM)
 		return SMTP_CONTINUE;
-	if (!begin(&c, ss, env, snap, now, out))
+	if (!smtp_begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	if (ss->state == SMTP_S_PREGREET) {
-		set_deadline(&c);
+		smtp_set_deadline(&c);
 		if (now < ss->deadline_ms)
 			return SMTP_CONTINUE;
 		/* the client waited: greet it; the command timeout runs from here.
@@ -342,12 +230,12 @@ smtp_timeout(struct smtp_session *ss, const struct smtp_env *env, const struct p
 			ss->state = SMTP_S_GREETED;
 			ss->last_ms = now;
 			smtp_reply2(&c, "220 ", c.svc->banner);
-			set_deadline(&c);
-			return action(ss);
+			smtp_set_deadline(&c);
+			return smtp_next(ss);
 		}
 	}
-	timed_out(&c);
-	return action(ss);
+	smtp_timed_out(&c);
+	return smtp_next(ss);
 }
 
 /* smtp_relay_reply - the relay answered: the reply, then the state it leads to */
@@ -363,7 +251,7 @@ smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
 		smtp_panic("relay reply in state %u", ss->state);
 	if (room(out) < SMTP_OUT_ROOM)
 		smtp_panic("relay reply with %zu bytes of output free", room(out));
-	if (!begin(&c, ss, env, snap, now, out))
+	if (!smtp_begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	ss->last_ms = now; /* the client waited for us, not we for it */
 	if (ss->state == SMTP_S_WAIT && ss->where == SMTP_C_DATA && reply[0] == '3' && !end) {
@@ -382,9 +270,9 @@ smtp_relay_reply(struct smtp_session *ss, const struct smtp_env *env,
 		if (end)
 			ss->state = SMTP_S_CLOSING;
 	}
-	error_limit(&c);
-	set_deadline(&c);
-	return action(ss);
+	smtp_error_limit(&c);
+	smtp_set_deadline(&c);
+	return smtp_next(ss);
 }
 
 /* smtp_tls_ready - the handshake is done: start over inside TLS */
@@ -409,7 +297,7 @@ smtp_tls_ready(struct smtp_session *ss, const struct pol_snapshot *snap, uint64_
 	/* without its service (a push removed it) the next call says 421 */
 	c.svc = snap != NULL ? pol_service_by_port(snap, ss->port) : NULL;
 	if (c.svc != NULL)
-		set_deadline(&c);
+		smtp_set_deadline(&c);
 }
 
 /* smtp_auth_reply - the checker answered the session's AUTH */
@@ -425,13 +313,13 @@ smtp_auth_reply(struct smtp_session *ss, const struct smtp_env *env,
 	if (room(out) < SMTP_OUT_ROOM)
 		smtp_panic("auth reply with %zu bytes of output free", room(out));
 	ss->flags &= (uint8_t)~SMTP_F_ASKED; /* answered: nothing left to cancel */
-	if (!begin(&c, ss, env, snap, now, out))
+	if (!smtp_begin(&c, ss, env, snap, now, out))
 		return SMTP_CLOSE;
 	ss->last_ms = now; /* the client waited for us, not we for it */
 	smtp_auth_answer(&c, result, user);
-	error_limit(&c);
-	set_deadline(&c);
-	return action(ss);
+	smtp_error_limit(&c);
+	smtp_set_deadline(&c);
+	return smtp_next(ss);
 }
 
 /* smtp_touch - the client is sending a message: it is not idle */

@@ -489,17 +489,50 @@ tcp_send(struct tcp_flow *f, const void *buf, size_t len)
 	return got;
 }
 
-/* tcp_send_reserve - room in the send queue's tail to write into */
+/* tcp_send_reserve - room in the send queue's tail to write into. What
+ * tcp_cq_reserve() would find, with what this call already knows taken
+ * out: min is within the send space (so within its max), *room is set
+ * once, and the queue's tail is looked at once. The common case is an
+ * empty queue (the client's ACK of the last reply came with its next
+ * command): a fresh chunk, its whole room. */
 void *
 tcp_send_reserve(struct tcp_flow *f, size_t min, size_t *room)
 {
-	size_t space = send_space(f);
+	struct tcp_lcore *lc = f->lc;
+	struct tcp_cq *q = &f->sq;
+	size_t space = send_space(f), n;
+	struct tcp_chunk *t = NULL;
 
-	if (space < min) {
-		*room = 0;
-		return NULL;
+	if (space < min || min > TCP_CHUNK_DATA)
+		goto none;
+	if (q->tail != TCP_NIL) {
+		t = tcp_chunk(lc, q->tail);
+		n = TCP_CHUNK_DATA - t->len;
+		if (n >= min)
+			goto room;
+		if (n > 0)
+			goto none; /* room in a queue's middle would let a segment span three chunks
+			            */
 	}
-	return tcp_cq_reserve(f->lc, &f->sq, min, space, room);
+	{
+		uint32_t c = tcp_chunk_take(lc);
+
+		if (c == TCP_NIL)
+			goto none;
+		if (t != NULL)
+			t->next = c;
+		else
+			q->head = c;
+		q->tail = c;
+		t = tcp_chunk(lc, c);
+		n = TCP_CHUNK_DATA;
+	}
+room:
+	*room = n < space ? n : space;
+	return t->data + t->len;
+none:
+	*room = 0;
+	return NULL;
 }
 
 /* tcp_send_commit - what was written at the reservation is sent. A flow

@@ -617,7 +617,9 @@ feed(struct run *r, const uint8_t *p, size_t len)
 			len -= n;
 			continue;
 		}
-		a = smtp_input(&r->ss, &r->env, r->snap, r->now, p, len, &used, &r->o);
+		/* as the gate's glue: the predicted segment (one whole command
+		 * line) on its own path, anything else through smtp_input() */
+		a = smtp_input_one(&r->ss, &r->env, r->snap, r->now, p, len, &used, &r->o);
 		fz_check(used <= len, "consumed %zu of %zu", used, len);
 		if (before == SMTP_S_WAIT || before == SMTP_S_DATA || before == SMTP_S_AUTH_WAIT)
 			fz_check(used == 0 && r->o.len == len0,

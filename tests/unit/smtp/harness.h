@@ -142,6 +142,7 @@ struct h {
 	 * progress (an smtp_auth_reply() or a timeout); NULL: a test error */
 	void (*waiting)(struct h *h, const struct pol_snapshot *snap, uint64_t now);
 	uint8_t open_flags; /* enum smtp_flag bits set right after smtp_open (SMTP_F_TLS) */
+	bool one;           /* feed through smtp_input_one(), as the gate's glue does */
 };
 
 /* h_setup - called on every bench h_run() makes, after h_init (a test's checker) */
@@ -226,7 +227,8 @@ h_feed(struct h *h, const struct pol_snapshot *snap, uint64_t now, const char *p
 		}
 		if (len == 0)
 			break;
-		h->act = smtp_input(&h->ss, &h->env, snap, now, p, len, &used, &h->o);
+		h->act = (h->one ? smtp_input_one : smtp_input)(&h->ss, &h->env, snap, now, p, len,
+		                                                &used, &h->o);
 		h->calls++;
 		if (used > len)
 			abort();
