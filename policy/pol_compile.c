@@ -47,6 +47,17 @@ list_ctab(enum pol_list l)
 	}
 }
 
+/* key_labels - the labels of a domain key: its dots and one */
+static unsigned
+key_labels(const char *key)
+{
+	unsigned n = 1;
+
+	for (const char *p = strchr(key, '.'); p != NULL; p = strchr(p + 1, '.'))
+		n++;
+	return n;
+}
+
 /* build_names - the four hash sets and their records */
 static int
 build_names(struct pol_snapshot *s)
@@ -72,6 +83,10 @@ build_names(struct pol_snapshot *s)
 
 		if (t[e->kind] == NULL || pol_list_slot(e->list) == S_COUNT)
 			continue;
+		if (e->kind == POL_P_DOMAIN)
+			s->dom_labels |= pol_labels_bit(key_labels(e->key));
+		else if (e->kind == POL_P_SUBDOMAIN)
+			s->sub_labels |= pol_labels_bit(key_labels(e->key));
 		r = hset_builder_add(b[e->kind], e->key, strlen(e->key), (uint32_t)nrec);
 		if (r < 0)
 			goto out;

@@ -105,13 +105,24 @@ struct name_keys {
 	unsigned n;
 };
 
-/* keys_probe - look the gathered keys up in order, filling out; then none are left */
-static void
+/* keys_probe - look the gathered keys up in order, filling out; then none
+ * are left. Inline, with the probe: it runs once per input (more only past
+ * NAME_KEYS keys) */
+static inline __attribute__((always_inline)) void
 keys_probe(const struct pol_snapshot *s, struct name_keys *k, uint32_t out[S_COUNT], unsigned mask)
 {
 	for (unsigned i = 0; i < k->n; i++)
 		merge(s, hset_get_hashed(k->t[i], k->key[i], k->len[i], k->h[i]), out, mask);
 	k->n = 0;
+}
+
+/* keys_probe_round - keys_probe out of line, for a name of more than
+ * NAME_KEYS keys (rare) */
+static __attribute__((noinline)) void
+keys_probe_round(const struct pol_snapshot *s, struct name_keys *k, uint32_t out[S_COUNT],
+                 unsigned mask)
+{
+	keys_probe(s, k, out, mask);
 }
 
 /* keys_add - gather a key of a known hash and start loading its slot; a
@@ -121,7 +132,7 @@ keys_add(const struct pol_snapshot *s, struct name_keys *k, const struct hset *t
          size_t len, uint64_t h, uint32_t out[S_COUNT], unsigned mask)
 {
 	if (__builtin_expect(k->n == NAME_KEYS, 0))
-		keys_probe(s, k, out, mask);
+		keys_probe_round(s, k, out, mask);
 	__builtin_prefetch(&t->slots[(size_t)h & t->mask]);
 	k->t[k->n] = t;
 	k->key[k->n] = key;
@@ -130,11 +141,41 @@ keys_add(const struct pol_snapshot *s, struct name_keys *k, const struct hset *t
 	k->n++;
 }
 
+/* keys_add_labels - the domain at doff and its parents, for a name whose
+ * dots are mapped: each suffix's label count is known from the dots left
+ * (one fewer per dot passed), and a count no key of the table has is
+ * skipped before its hash. Empty tables have no label bits. */
+static inline __attribute__((always_inline)) void
+keys_add_labels(const struct pol_snapshot *s, struct name_keys *k, const struct shash_walk *w,
+                const struct pol_addr *a, size_t doff, uint32_t out[S_COUNT], unsigned mask)
+{
+	uint64_t dots = a->dots >> doff << doff;
+	unsigned labels = 1;
+
+	for (uint64_t m = dots; m != 0; m &= m - 1)
+		labels++;
+	if (s->dom_labels & pol_labels_bit(labels))
+		keys_add(s, k, s->t_dom, a->full + doff, a->full_len - doff, shash_walk_at(w, doff),
+		         out, mask);
+	if (a->full[doff] == '[' || s->sub_labels == 0)
+		return;
+	for (uint64_t m = dots; m != 0; m &= m - 1) {
+		size_t o = (size_t)__builtin_ctzll(m) + 1;
+
+		labels--;
+		if (s->sub_labels & pol_labels_bit(labels))
+			keys_add(s, k, s->t_sub, a->full + o, a->full_len - o, shash_walk_at(w, o),
+			         out, mask);
+	}
+}
+
 /* keys_add_name - the keys of a name in order of specificity: the whole
  * address (not for a HELO), its local part, its domain, the domain's
  * parents longest first. All but the local part are suffixes of a->full,
  * hashed from one walk of it (pol_shash.c). A table without keys (local
- * parts, often) costs no hash. */
+ * parts, often) costs no hash, nor does a domain or parent of a label
+ * count no key of its table has (the top-level domain, mostly): most
+ * policies list names of two or three labels. */
 static void
 keys_add_name(const struct pol_snapshot *s, struct name_keys *k, enum pol_input in,
               const struct pol_addr *a, uint32_t out[S_COUNT], unsigned mask)
@@ -158,20 +199,14 @@ keys_add_name(const struct pol_snapshot *s, struct name_keys *k, enum pol_input 
 		return;
 	doff = (size_t)(d - a->full);
 	end = d + a->dom_len;
+	if (a->has_dots) {
+		keys_add_labels(s, k, &w, a, doff, out, mask);
+		return;
+	}
 	if (hset_count(s->t_dom) > 0)
 		keys_add(s, k, s->t_dom, d, a->dom_len, shash_walk_at(&w, doff), out, mask);
 	if (d[0] == '[' || hset_count(s->t_sub) == 0)
 		return;
-	if (a->has_dots) {
-		/* the dots of the domain, from the input's one pass, first to last */
-		for (uint64_t m = a->dots >> doff << doff; m != 0; m &= m - 1) {
-			size_t o = (size_t)__builtin_ctzll(m) + 1;
-
-			keys_add(s, k, s->t_sub, a->full + o, a->full_len - o, shash_walk_at(&w, o),
-			         out, mask);
-		}
-		return;
-	}
 	for (const char *p = memchr(d, '.', a->dom_len); p != NULL;
 	     p = memchr(p + 1, '.', (size_t)(end - p - 1)))
 		keys_add(s, k, s->t_sub, p + 1, (size_t)(end - p - 1),
@@ -324,25 +359,31 @@ static facts_fn *const facts_of[IN_COUNT] = {
         [IN_RCPT] = rcpt_facts,
 };
 
+/* The facts of one input as input_facts returns them: in registers (12
+ * bytes), so that pol_eval takes no address of its own and needs no stack
+ * guard. */
+struct in_facts {
+	uint32_t wl, bl, local;
+};
+
 /* input_facts - the facts of one input, from the reader's cache when it
  * saw the same input under this snapshot, else computed (and kept) */
-static void
-input_facts(const struct pol_snapshot *s, struct pol_reader *r, enum pol_input in, const char *x,
-            uint32_t f[POL_FC_FACTS])
+static struct in_facts
+input_facts(const struct pol_snapshot *s, struct pol_reader *r, enum pol_input in, const char *x)
 {
 	struct pol_fcache *fc = r != NULL ? pol_reader_fcache(r) : NULL;
 	struct pol_fkey k;
 	const uint32_t *hit;
+	uint32_t f[POL_FC_FACTS];
 	/* a cold workload samples: most inputs skip the cache for a hash */
 	bool keyed = fc != NULL && pol_fcache_key(in, x, &k) && pol_fcache_wanted(fc, &k);
 
-	if (keyed && (hit = pol_fcache_get(fc, s->id, &k)) != NULL) {
-		memcpy(f, hit, POL_FC_FACTS * sizeof(*f));
-		return;
-	}
+	if (keyed && (hit = pol_fcache_get(fc, s->id, &k)) != NULL)
+		return (struct in_facts){hit[F_WL], hit[F_BL], hit[F_LOCAL]};
 	facts_of[in](s, scratch_of(s, r), x, f);
 	if (keyed)
 		pol_fcache_put(fc, s->id, &k, f);
+	return (struct in_facts){f[F_WL], f[F_BL], f[F_LOCAL]};
 }
 
 /* facts - match the inputs known so far that the state does not cover yet */
@@ -350,7 +391,7 @@ static void
 facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query *q,
       struct pol_state *st)
 {
-	uint32_t f[POL_FC_FACTS];
+	struct in_facts f;
 
 	if (st->snap_id != s->id) {
 		pol_state_init(st);
@@ -369,10 +410,10 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 		st->have |= HAVE_CLIENT;
 	}
 	if (!(st->have & HAVE_HELO) && q->helo != NULL) {
-		input_facts(s, r, IN_HELO, q->helo, f);
-		st->wl_helo = f[F_WL];
-		st->bl_helo = f[F_BL];
-		st->local_helo = f[F_LOCAL];
+		f = input_facts(s, r, IN_HELO, q->helo);
+		st->wl_helo = f.wl;
+		st->bl_helo = f.bl;
+		st->local_helo = f.local;
 		st->have |= HAVE_HELO;
 	}
 	if (!(st->have & HAVE_SENDER) && q->sender != NULL) {
@@ -381,10 +422,10 @@ facts(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_query
 			st->bl_sender = s->null_sender[1];
 			st->local_sender = POL_NONE;
 		} else {
-			input_facts(s, r, IN_SENDER, q->sender, f);
-			st->wl_sender = f[F_WL];
-			st->bl_sender = f[F_BL];
-			st->local_sender = f[F_LOCAL];
+			f = input_facts(s, r, IN_SENDER, q->sender);
+			st->wl_sender = f.wl;
+			st->bl_sender = f.bl;
+			st->local_sender = f.local;
 		}
 		st->have |= HAVE_SENDER;
 	}
@@ -498,7 +539,9 @@ refuse(struct pol_verdict *v, enum pol_reason why, uint32_t rule, unsigned code,
 	v->text_len = (uint16_t)(p - v->text);
 }
 
-static void
+/* refuse_client - out of line: its name buffer would give pol_eval a
+ * stack guard on every stage */
+static __attribute__((noinline)) void
 refuse_client(struct pol_verdict *v, const struct pol_query *q, uint32_t rule)
 {
 	char name[80];
@@ -587,14 +630,14 @@ pol_eval(const struct pol_snapshot *s, struct pol_reader *r, const struct pol_qu
 	trusted = st->lan != POL_NONE || q->auth;
 
 	if (stage == POL_RCPT) {
-		uint32_t f[POL_FC_FACTS] = {POL_NONE, POL_NONE, 0};
+		struct in_facts f = {POL_NONE, POL_NONE, 0};
 		bool local;
 
 		if (q->rcpt != NULL)
-			input_facts(s, r, IN_RCPT, q->rcpt, f);
-		wl_rcpt = f[F_WL];
-		bl_rcpt = f[F_BL];
-		local = f[F_LOCAL] != 0;
+			f = input_facts(s, r, IN_RCPT, q->rcpt);
+		wl_rcpt = f.wl;
+		bl_rcpt = f.bl;
+		local = f.local != 0;
 		if (!local) {
 			if (st->lan != POL_NONE)
 				v->relay_rule = st->lan;

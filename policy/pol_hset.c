@@ -28,13 +28,6 @@
 /* Records start on 4-byte boundaries, for their value and length. */
 #define HSET_REC_ALIGN 4
 
-/* A key's record in the blob. */
-struct hset_rec {
-	uint32_t val; /* value given with the first add of the key */
-	uint32_t len; /* key length */
-	char key[];   /* len bytes, not NUL-terminated */
-};
-
 struct hset_builder {
 	uint64_t *slots; /* mask + 1 slots: tag << 32 | (record offset + 1), 0 empty */
 	size_t mask;     /* slot count - 1 */
@@ -60,13 +53,13 @@ hset_hash(const char *key, size_t len)
 static uint32_t
 slot_tag(uint64_t slot)
 {
-	return (uint32_t)(slot >> 32);
+	return hset_slot_tag(slot);
 }
 
 static const struct hset_rec *
 slot_rec(const char *blob, uint64_t slot)
 {
-	return (const struct hset_rec *)(const void *)(blob + ((uint32_t)slot - 1));
+	return hset_slot_rec(blob, slot);
 }
 
 /* hset_find - the index of the slot holding key, or of the empty slot where it would go */
@@ -232,28 +225,6 @@ hset_builder_free(struct hset_builder *b)
 	free(b->slots);
 	free(b->blob);
 	free(b);
-}
-
-/* hset_get_hashed - the value of key, or HSET_NONE; hash is hset_hash(key, len) */
-uint32_t
-hset_get_hashed(const struct hset *h, const char *key, size_t len, uint64_t hash)
-{
-	uint32_t tag = (uint32_t)(hash >> 32);
-
-	if (h->count == 0)
-		return HSET_NONE;
-	for (size_t i = (size_t)hash & h->mask;; i = (i + 1) & h->mask) {
-		uint64_t s = h->slots[i];
-		const struct hset_rec *r;
-
-		if (s == 0)
-			return HSET_NONE;
-		if (slot_tag(s) != tag)
-			continue;
-		r = slot_rec(h->blob, s);
-		if (r->len == len && (len == 0 || memcmp(r->key, key, len) == 0))
-			return r->val;
-	}
 }
 
 /* hset_get - the value of key, or HSET_NONE */

@@ -90,6 +90,9 @@ struct pol_snapshot {
 	struct hset *t_lpart; /* "user" (entries "user@") -> rec */
 	struct hset *t_dom;   /* "domain" or host -> rec */
 	struct hset *t_sub;   /* "domain" of ".domain" entries -> rec */
+	/* label counts of the keys of t_dom and t_sub (pol_labels_bit): a
+	 * name's suffix of a count no key has is neither hashed nor probed */
+	uint64_t dom_labels, sub_labels;
 	struct pol_rec *recs;
 	size_t nrecs;
 	uint32_t null_sender[2]; /* "<>" entry: [0] whitelist, [1] blacklist */
@@ -122,6 +125,15 @@ struct pol_addr {
 	bool has_dots; /* dots is known (a name of at most 64 bytes) */
 	uint64_t dots; /* bit i: full[i] is a '.' */
 };
+
+/* pol_labels_bit - the bit of a label count in dom_labels and sub_labels:
+ * bit n for n labels, bit 63 for 63 or more (an input whose dots are
+ * mapped has at most 33) */
+static inline uint64_t
+pol_labels_bit(unsigned labels)
+{
+	return 1ull << (labels < 63 ? labels : 63);
+}
 
 /* pol_pattern.c */
 int pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, char *why,

@@ -181,7 +181,7 @@ test_grams(void)
 	pol_grams_free(g);
 }
 
-/* grams_oracle - whether any of the literals (each its own gram: 3 or 4
+/* grams_oracle - whether any of the literals (each its own gram: 3 to 5
  * bytes) is in s[0..n), by brute force */
 static bool
 grams_oracle(const char *const *lits, size_t nlits, const char *s, size_t n)
@@ -195,20 +195,22 @@ grams_oracle(const char *const *lits, size_t nlits, const char *s, size_t n)
 /* test_grams_random - pol_grams_any agrees with brute force on random
  * inputs over the grams' own bytes, a gram planted at every offset (odd
  * and even: the walk tries every other position when all grams are 4
- * bytes), and lengths cut short of the NUL */
+ * bytes, every third when they are 5, two positions a round), and lengths
+ * cut short of the NUL */
 static void
 test_grams_random(void)
 {
 	static const char *const four[] = {"q7x@", "zk.9", "-w3v", "bb.a"};
 	static const char *const mixed[] = {"q7x@", "zk.9", "-w3", "bb.a"};
+	static const char *const five[] = {"q7x@z", "zk.9-", "-w3vb", "bb.a7"};
 	static const struct {
 		const char *const *lits;
 		const char *what;
-	} sets[] = {{four, "4-byte grams"}, {mixed, "with a 3-byte gram"}};
+	} sets[] = {{four, "4-byte grams"}, {mixed, "with a 3-byte gram"}, {five, "5-byte grams"}};
 	static const char alpha[] = "q7x@zk.9-w3vba";
 	unsigned rs = 7, bad = 0, hits = 0, runs = 0;
 
-	for (size_t t = 0; t < 2; t++) {
+	for (size_t t = 0; t < sizeof(sets) / sizeof(sets[0]); t++) {
 		struct pol_grams *g = pol_grams_build((const char **)sets[t].lits, 4);
 
 		if (!ok(g != NULL, "%s: table built", sets[t].what))
@@ -220,7 +222,7 @@ test_grams_random(void)
 			for (size_t i = 0; i < len; i++)
 				buf[i] = alpha[(size_t)rand_r(&rs) % (sizeof(alpha) - 1)];
 			buf[len] = '\0';
-			if (len >= 4 && rand_r(&rs) % 2) {
+			if (len >= 5 && rand_r(&rs) % 2) {
 				const char *lit = sets[t].lits[(size_t)rand_r(&rs) % 4];
 				size_t at = (size_t)rand_r(&rs) % (len - strlen(lit) + 1);
 
