@@ -22,7 +22,7 @@
 #include <rte_ring.h>
 
 #include "lcore.h"
-#include "net/eth.h"
+#include "net/tcpio.h"
 
 struct lcore_conf lcore_conf[RTE_MAX_LCORE];
 struct gate_ports gate_ports;
@@ -100,7 +100,7 @@ drain_rings(struct lcore_conf *lc, uint64_t now)
 	n = rte_ring_sc_dequeue_burst(lc->handoff, (void **)pkts, LC_BURST, NULL);
 	lc->stats.handoff_in += n;
 	for (unsigned i = 0; i < n; i++)
-		eth_input(lc, pkts[i]->hash.usr, pkts[i], now);
+		tcpio_rx(lc, pkts[i]->hash.usr, pkts[i], now);
 	n = rte_ring_sc_dequeue_burst_elem(lc->learn, notes, sizeof(notes[0]), 8, NULL);
 	for (unsigned i = 0; i < n; i++)
 		if (!notes[i].if_known ||
@@ -186,7 +186,7 @@ lc_main(void *arg)
 
 			lc->stats.rx_pkts += n;
 			for (uint16_t i = 0; i < n; i++)
-				eth_input(lc, p, pkts[i], now);
+				tcpio_rx(lc, p, pkts[i], now);
 		}
 		if (gate_workers.n > 1)
 			drain_rings(lc, now);

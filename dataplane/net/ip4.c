@@ -30,27 +30,10 @@ v4(const struct cidr *c)
 	       c->addr[3];
 }
 
-/* is_local_be - whether be (network order) is one of port's addresses:
- * compared as they are stored, in network order (once per packet in) */
-static inline bool
-is_local_be(const struct gconf *gc, unsigned port, uint32_t be)
-{
-	const struct gconf_port *p = &gc->ports[port];
-
-	for (unsigned i = 0; i < p->naddr; i++) {
-		uint32_t a;
-
-		memcpy(&a, p->addr[i].addr, 4);
-		if (a == be && p->addr[i].family == 4)
-			return true;
-	}
-	return false;
-}
-
 bool
 ip4_is_local(const struct gconf *gc, unsigned port, uint32_t ip)
 {
-	return is_local_be(gc, port, rte_cpu_to_be_32(ip));
+	return ip4_is_local_be(gc, port, rte_cpu_to_be_32(ip));
 }
 
 int
@@ -263,7 +246,7 @@ ip4_input(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now
 		lc->stats.drop_frag++;
 		goto drop;
 	}
-	if (hlen != sizeof(*ih) || !is_local_be(lc->gc, port, ih->dst_addr)) {
+	if (hlen != sizeof(*ih) || !ip4_is_local_be(lc->gc, port, ih->dst_addr)) {
 		lc->stats.drop_ip++;
 		goto drop;
 	}

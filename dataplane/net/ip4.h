@@ -4,12 +4,31 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_mbuf.h>
 
 #include "../gconf.h"
 
 struct lcore_conf;
+
+/* ip4_is_local_be - whether be (network order) is one of port's
+ * addresses: compared as they are stored, in network order (inline: once
+ * per packet in) */
+static inline bool
+ip4_is_local_be(const struct gconf *gc, unsigned port, uint32_t be)
+{
+	const struct gconf_port *p = &gc->ports[port];
+
+	for (unsigned i = 0; i < p->naddr; i++) {
+		uint32_t a;
+
+		memcpy(&a, p->addr[i].addr, 4);
+		if (a == be && p->addr[i].family == 4)
+			return true;
+	}
+	return false;
+}
 
 /* ip4_is_local - whether ip (host order) is one of port's addresses */
 bool ip4_is_local(const struct gconf *gc, unsigned port, uint32_t ip);

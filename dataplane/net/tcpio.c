@@ -12,6 +12,12 @@
  *
  * With several lcores, a segment of a flow another lcore owns goes to that
  * lcore first (lc_handoff), before any work is spent on it here.
+ *
+ * Every received frame enters at tcpio_rx(): the common one (an IPv4 TCP
+ * segment to us, nearly all of a session's) is checked and delivered
+ * there in one function from its Ethernet header; any other frame goes
+ * through eth_input(), ip4_input() and tcpio_input4() as it always did.
+ * tests/unit/net/test_rx.c feeds both the same frames and compares.
  */
 #include <string.h>
 
@@ -20,6 +26,7 @@
 #include <rte_ip.h>
 
 #include "../lcore.h"
+#include "eth.h"
 #include "ip4.h"
 #include "ip6.h"
 #include "tcp.h"
@@ -69,10 +76,10 @@ elsewhere(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, const struct
 }
 
 /* csum4_ok - an IPv4 segment's TCP checksum: the device's verdict where
- * it gives one, else summed here from the addresses' native sum */
+ * it gives one, else summed here from addrs, the native sum of the
+ * addresses as the IPv4 header holds them */
 static inline bool
-csum4_ok(unsigned port, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ih, const uint8_t *tcp,
-         size_t len)
+csum4_ok(unsigned port, const struct rte_mbuf *m, const uint8_t *tcp, size_t len, uint64_t addrs)
 {
 	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 
@@ -80,32 +87,104 @@ csum4_ok(unsigned port, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ih,
 		return true;
 	if (gate_ports.rx_csum[port] && l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		return false;
-	return tcp_csum_fold64(tcp_csum_sum64(
-	               tcp_csum_pseudo4((uint64_t)ih->src_addr + ih->dst_addr, (uint32_t)len), tcp,
-	               len)) == 0;
+	return tcp_csum_fold64(tcp_csum_sum64(tcp_csum_pseudo4(addrs, (uint32_t)len), tcp, len)) ==
+	       0;
 }
 
-/* tcpio_input4 - the checksum, then the segment as it lies in the mbuf to
- * the stack (tcp_input4_wire(): the predicted segment in one pass, no
- * struct tcp_seg built here) */
-void
-tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
-             const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len)
+/* seg4_in - a TCP segment of tlen bytes behind a checked IPv4 header
+ * (addrs: the native sum of its two addresses): to its owner lcore, or
+ * its checksum (csum4_ok()) and then the segment as it lies in the mbuf
+ * to the stack (tcp_input4_wire(): the predicted segment in one pass, no
+ * struct tcp_seg built here); consumes m. Inline in both callers:
+ * tcpio_rx() is then one function for the whole way in */
+static inline __attribute__((always_inline)) void
+seg4_in(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, const struct rte_ipv4_hdr *ih,
+        const uint8_t *tcp, size_t tlen, uint64_t addrs)
 {
-	const uint8_t *tcp = (const uint8_t *)ih + hlen;
-	size_t tlen = len - hlen;
-
 	if (gate_workers.n > 1) {
 		struct tcp_ip src = tcp_ip_v4(ih->src_addr);
 
 		if (elsewhere(lc, port, m, &src, tcp, tlen))
 			return;
 	}
-	if (!csum4_ok(port, m, ih, tcp, tlen))
+	if (!csum4_ok(port, m, tcp, tlen, addrs))
 		tcp_lcore_stats(lc->tcp)->drop_csum++;
 	else if (tcp_input4_wire(lc->tcp, tcp, tlen, ih->src_addr, ih->dst_addr, lc->now) < 0)
 		tcp_lcore_stats(lc->tcp)->drop_hdr++;
 	lc_mbuf_done(lc, m); /* nothing refers to it now: the next segment out may take it */
+}
+
+void
+tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
+             const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len)
+{
+	seg4_in(lc, port, m, ih, (const uint8_t *)ih + hlen, len - hlen,
+	        (uint64_t)ih->src_addr + ih->dst_addr);
+}
+
+/* ip4_sum_ok - a 20-byte IPv4 header's checksum (RFC 1071 2(B): its
+ * native sum folds to zero) from its first three words and addrs, the
+ * native sum of its addresses (the TCP pseudo-header's too, so both
+ * checksums share it): the device's verdict where it gives one, else
+ * summed here; false also when the device found it bad */
+static inline bool
+ip4_sum_ok(unsigned port, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ih, uint64_t addrs)
+{
+	uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint32_t w0, w1, w2; /* scalars: an array would go through the stack */
+
+	if (gate_ports.rx_csum[port] && ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+		return true;
+	if (gate_ports.rx_csum[port] && ip == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		return false;
+	memcpy(&w0, ih, 4);
+	memcpy(&w1, (const uint8_t *)ih + 4, 4);
+	memcpy(&w2, (const uint8_t *)ih + 8, 4);
+	return tcp_csum_fold64((uint64_t)w0 + w1 + w2 + addrs) == 0;
+}
+
+/* frame4_ours - whether m is the common frame: one segment, untagged
+ * IPv4 to this port's MAC, a 20-byte header, TCP, not a fragment, the
+ * IP length within the frame (returned in *len) */
+static inline bool
+frame4_ours(unsigned port, const struct rte_mbuf *m, const struct rte_ether_hdr *eh,
+            const struct rte_ipv4_hdr *ih, unsigned *len)
+{
+	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(*ih) || m->nb_segs != 1 ||
+	    !rte_is_same_ether_addr(&eh->dst_addr, &gate_ports.mac[port]) ||
+	    eh->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+	    ih->version_ihl != RTE_IPV4_VHL_DEF || ih->next_proto_id != IPPROTO_TCP ||
+	    (ih->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
+		return false;
+	*len = rte_be_to_cpu_16(ih->total_length);
+	return *len >= sizeof(*ih) && *len <= (unsigned)m->data_len - RTE_ETHER_HDR_LEN;
+}
+
+/* tcpio_rx - the common frame, an IPv4 TCP segment to us (frame4_ours(),
+ * its IPv4 checksum good, to one of the port's addresses), goes from its
+ * Ethernet header straight to seg4_in(), its header read once; anything
+ * else, or anything the checks here refuse, to eth_input(), which looks
+ * at it afresh and counts what it drops (nothing is changed before that).
+ * Ethernet padding is left on (ip4_input() trims it): the segment's length
+ * is the IP length's, and the mbuf is only reused or freed afterwards, or
+ * handed to the owner lcore, which reads the same frame again here */
+void
+tcpio_rx(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now)
+{
+	const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	const struct rte_ipv4_hdr *ih = (const struct rte_ipv4_hdr *)(eh + 1);
+	uint64_t addrs;
+	unsigned len;
+
+	if (!frame4_ours(port, m, eh, ih, &len))
+		goto general;
+	addrs = (uint64_t)ih->src_addr + ih->dst_addr;
+	if (!ip4_sum_ok(port, m, ih, addrs) || !ip4_is_local_be(lc->gc, port, ih->dst_addr))
+		goto general;
+	seg4_in(lc, port, m, ih, (const uint8_t *)(ih + 1), len - sizeof(*ih), addrs);
+	return;
+general:
+	eth_input(lc, port, m, now);
 }
 
 void

@@ -8,6 +8,9 @@
 struct lcore_conf;
 struct tcp_out;
 
+/* tcpio_rx - a received frame on port: the common IPv4 TCP segment to us
+ * straight to the stack, anything else to eth_input(); consumes m */
+void tcpio_rx(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m, uint64_t now);
 /* tcpio_input4 - a TCP segment in an IPv4 packet (len: the IP total length); consumes m */
 void tcpio_input4(struct lcore_conf *lc, unsigned port, struct rte_mbuf *m,
                   const struct rte_ipv4_hdr *ih, unsigned hlen, unsigned len);
