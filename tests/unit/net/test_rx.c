@@ -299,7 +299,8 @@ tcp_frame(uint8_t *fr, const struct client *c, uint8_t flags, uint32_t seq, uint
 		put32(tcp + 24, c->ts_val);
 		put32(tcp + 28, c->ts_ecr);
 	}
-	memcpy(tcp + hl, data, dlen);
+	if (dlen > 0)
+		memcpy(tcp + hl, data, dlen);
 	ip4_fix(ip, tlen);
 	return 14 + 20 + tlen;
 }
