@@ -55,6 +55,30 @@ test_handshake(void)
 	p_stop(p);
 }
 
+/* test_handshake_data - the ACK that completes the handshake may carry
+ * the client's first bytes (RFC 9293 3.10.7.4: in SYN-RECEIVED an
+ * acceptable ACK enters ESTABLISHED "and continue processing"): they are
+ * delivered after the accept and ACKed, not dropped for a retransmission */
+static void
+test_handshake_data(void)
+{
+	struct peer *p = p_start(NULL);
+	struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
+	struct pout *sa;
+
+	p_segx(p, CLI_PORT, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
+	sa = p_last(p);
+	p->siss = sa != NULL ? sa->o.seq : 0;
+	p_clear(p);
+	p_seg(p, AP, CLI_ISS + 1, p->siss + 1, 1024, "EHLO x\r\n", 8);
+	is_int(p->accepts, 1, "handshake ACK with data: accepted");
+	ok(p->rxlen == 8 && memcmp(p->rx, "EHLO x\r\n", 8) == 0,
+	   "the bytes it carries are delivered (%zu)", p->rxlen);
+	p_expect(p, "and ACKed", A, p->siss + 1, CLI_ISS + 9, 0);
+	is_int(p->st->drop_window, 0, "nothing dropped as out of window");
+	p_stop(p);
+}
+
 /* test_timestamps - RFC 7323: a SYN with timestamps gets them back, every
  * segment carries them, TS.Recent follows the peer, an ACK times its
  * segment through the echo, and a SYN without them gets none */
@@ -570,6 +594,7 @@ main(void)
 {
 	test_size();
 	test_handshake();
+	test_handshake_data();
 	test_timestamps();
 	test_data();
 	test_close_peer_first();
