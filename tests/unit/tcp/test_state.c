@@ -352,40 +352,6 @@ test_closed_port(void)
 	p_stop(p);
 }
 
-static void
-test_tw_bound(void)
-{
-	struct peer *p = p_start(NULL);
-
-	for (int i = 0; i < 12; i++) {
-		uint32_t s;
-		struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
-		uint16_t port = (uint16_t)(CLI_PORT + 1 + i);
-
-		p_clear(p);
-		p_segx(p, port, SRV_PORT, TCP_SYN, CLI_ISS, 0, 65535, NULL, 0, &o);
-		s = p_last(p)->o.seq + 1;
-		p_segx(p, port, SRV_PORT, A, CLI_ISS + 1, s, 1024, NULL, 0, NULL);
-		tcp_close(p->flow);
-		p_segx(p, port, SRV_PORT, FA, CLI_ISS + 1, s + 1, 1024, NULL, 0, NULL);
-	}
-	is_int(p->st->flows_tw, 8, "TIME_WAIT holds tw_max = 8 flows");
-	is_int(p->st->tw_recycled, 4, "the 4 oldest were recycled");
-	is_int(p->st->flows_active, 8, "nothing else in use");
-	/* a new SYN from a TIME_WAIT 4-tuple with a higher sequence reopens it */
-	{
-		struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
-
-		p_clear(p);
-		p_segx(p, CLI_PORT + 12, SRV_PORT, TCP_SYN, CLI_ISS + 100000, 0, 65535, NULL, 0,
-		       &o);
-		ok(p_last(p) && p_last(p)->o.flags == (TCP_SYN | TCP_ACK),
-		   "SYN with a higher sequence reuses a TIME_WAIT 4-tuple");
-		is_int(p->st->flows_tw, 7, "one TIME_WAIT flow less");
-	}
-	p_stop(p);
-}
-
 /* tw_close - a flow on port that the peer closes after us: TIME_WAIT;
  * the ISN the SYN-ACK gave it */
 static uint32_t
@@ -401,6 +367,30 @@ tw_close(struct peer *p, uint16_t port)
 	tcp_close(p->flow);
 	p_segx(p, port, SRV_PORT, FA, CLI_ISS + 1, s + 1, 1024, NULL, 0, NULL);
 	return s;
+}
+
+static void
+test_tw_bound(void)
+{
+	struct peer *p = p_start(NULL);
+
+	for (int i = 0; i < 12; i++)
+		tw_close(p, (uint16_t)(CLI_PORT + 1 + i));
+	is_int(p->st->flows_tw, 8, "TIME_WAIT holds tw_max = 8 flows");
+	is_int(p->st->tw_recycled, 4, "the 4 oldest were recycled");
+	is_int(p->st->flows_active, 8, "nothing else in use");
+	/* a new SYN from a TIME_WAIT 4-tuple with a higher sequence reopens it */
+	{
+		struct tcp_opts o = {.has = TCP_O_MSS, .mss = 1460};
+
+		p_clear(p);
+		p_segx(p, CLI_PORT + 12, SRV_PORT, TCP_SYN, CLI_ISS + 100000, 0, 65535, NULL, 0,
+		       &o);
+		ok(p_last(p) && p_last(p)->o.flags == (TCP_SYN | TCP_ACK),
+		   "SYN with a higher sequence reuses a TIME_WAIT 4-tuple");
+		is_int(p->st->flows_tw, 7, "one TIME_WAIT flow less");
+	}
+	p_stop(p);
 }
 
 /* test_tw_timing - TIME_WAIT lasts tw_ms from its entry, and a FIN that
