@@ -43,15 +43,19 @@ struct lc_nexthop4 {
 	unsigned port;           /* gate_ports index */
 	struct nbr_entry *entry; /* in lc->nbr, or NULL */
 	/* tcpio_emit()'s prebuilt frame header for TCP segments from hdr_src
-	 * to hdr_dst through this route: Ethernet (the source MAC and type;
-	 * the destination is copied from the entry at each use) and the IPv4
+	 * to hdr_dst: Ethernet (both MACs and the type, from the route and
+	 * neighbour entry ip4_output() used for hdr_dst) and the IPv4
 	 * header's constant part with both addresses, its length and checksum
-	 * 0. Used while dst, port and entry are what ip4_output() would use
-	 * for hdr_dst (checked at each use, as ip4_output() does). */
+	 * 0. Routes do not change, so it holds while the neighbour cache is
+	 * at generation hdr_gen (any change to any entry moves it) and the
+	 * entry has not expired (at hdr_expires, its expiry then): two
+	 * compares a segment instead of the entry's own checks. */
 	uint32_t hdr_src, hdr_dst; /* network order; hdr_dst 0: none built */
 	unsigned hdr_port;
-	uint64_t hdr_addrs; /* native sum of the two addresses (the pseudo-header's part) */
-	uint64_t hdr_sum;   /* ... plus the IPv4 header's constant words */
+	uint64_t hdr_gen;     /* lc->nbr.gen when built */
+	uint64_t hdr_expires; /* ms: the neighbour entry's expiry when built */
+	uint64_t hdr_addrs;   /* native sum of the two addresses (the pseudo-header's part) */
+	uint64_t hdr_sum;     /* ... plus the IPv4 header's constant words */
 	uint8_t hdr[RTE_ETHER_HDR_LEN + 20];
 };
 

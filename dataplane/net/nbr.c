@@ -57,6 +57,7 @@ nbr_learn(struct nbr_cache *c, int family, const uint8_t *addr, unsigned port,
 {
 	struct nbr_entry *e = slot(c, family, addr);
 
+	c->gen++;
 	memcpy(e->addr, addr, family == 4 ? 4 : 16);
 	e->family = (uint8_t)family;
 	e->port = (uint8_t)port;
@@ -78,6 +79,7 @@ nbr_lookup(struct nbr_cache *c, int family, const uint8_t *addr, unsigned port,
 	if (e != NULL && e->asked + NBR_ASK_MS > now)
 		return -1;
 	e = slot(c, family, addr);
+	c->gen++;
 	memcpy(e->addr, addr, family == 4 ? 4 : 16);
 	e->family = (uint8_t)family;
 	e->port = (uint8_t)port;

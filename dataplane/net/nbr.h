@@ -24,6 +24,11 @@ struct nbr_entry {
 struct nbr_cache {
 	struct nbr_entry b[NBR_BUCKETS][NBR_WAYS];
 	uint32_t timeout_ms;
+	/* bumped on every change to any entry (learnt, refreshed, made
+	 * incomplete, evicted): a copy of an entry (tcpio's prebuilt frame
+	 * header) taken at one generation holds while the generation does,
+	 * until the entry's expiry; 64 bits, so it never comes round again */
+	uint64_t gen;
 };
 
 /* nbr_find - the entry for an address, or NULL */

@@ -299,8 +299,9 @@ finish6(struct lcore_conf *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ih, char
 }
 
 /* tmpl4_usable - the lcore's prebuilt frame header is o's: built for its
- * addresses, and the route and neighbour entry it was built from are still
- * what ip4_output() would use */
+ * addresses, and the neighbour cache unchanged since and the entry it
+ * copied unexpired (routes do not change), so it is still what
+ * ip4_output() would send */
 static inline bool
 tmpl4_usable(const struct lcore_conf *lc, const struct tcp_out *o)
 {
@@ -309,13 +310,13 @@ tmpl4_usable(const struct lcore_conf *lc, const struct tcp_out *o)
 
 	memcpy(&src, o->src.b, 4);
 	memcpy(&dst, o->dst.b, 4);
-	return c->hdr_dst == dst && c->hdr_src == src && dst != 0 &&
-	       c->dst == rte_be_to_cpu_32(dst) && c->hdr_port == c->port &&
-	       lc_nexthop4_fresh(c, lc->now);
+	return c->hdr_dst == dst && c->hdr_src == src && dst != 0 && c->hdr_gen == lc->nbr.gen &&
+	       lc->now < c->hdr_expires;
 }
 
 /* tmpl4_build - after ip4_output() routed a segment of o's and found its
- * neighbour: the frame header for the next ones (see struct lc_nexthop4) */
+ * neighbour: the frame header for the next ones, the neighbour's MAC in it
+ * (see struct lc_nexthop4) */
 static void
 tmpl4_build(struct lcore_conf *lc, const struct tcp_out *o)
 {
@@ -328,7 +329,7 @@ tmpl4_build(struct lcore_conf *lc, const struct tcp_out *o)
 	c->hdr_dst = 0;
 	if (dst == 0 || c->dst != rte_be_to_cpu_32(dst) || !lc_nexthop4_fresh(c, lc->now))
 		return;
-	memset(&eh->dst_addr, 0, sizeof(eh->dst_addr));
+	eh->dst_addr = c->entry->mac;
 	eh->src_addr = gate_ports.mac[c->port];
 	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	*ih = ip4_template;
@@ -336,27 +337,27 @@ tmpl4_build(struct lcore_conf *lc, const struct tcp_out *o)
 	memcpy(&ih->dst_addr, o->dst.b, 4);
 	memcpy(&c->hdr_src, o->src.b, 4);
 	c->hdr_port = c->port;
+	c->hdr_gen = lc->nbr.gen;
+	c->hdr_expires = c->entry->expires;
 	c->hdr_addrs = tcp_csum_addrs4(&o->src, &o->dst);
 	c->hdr_sum = ip4_template_sum() + c->hdr_addrs;
 	c->hdr_dst = dst;
 }
 
-/* send4_tmpl - a segment's frame from the prebuilt header: its destination
- * MAC, the IPv4 length and both checksums are all that is written; then
- * straight to the port (what ip4_output() would do, with nothing to look up) */
+/* send4_tmpl - a segment's frame from the prebuilt header: the IPv4
+ * length and both checksums are all that is written; then straight to
+ * the port (what ip4_output() would do, with nothing to look up) */
 static void
 send4_tmpl(struct lcore_conf *lc, struct rte_mbuf *m, char *p, char *tcp, size_t tlen,
            const struct tcp_out *o)
 {
 	const struct lc_nexthop4 *c = &lc->nh4;
-	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)p;
-	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_ipv4_hdr *ih = (struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
 
 	memcpy(p, c->hdr, sizeof(c->hdr));
-	eh->dst_addr = c->entry->mac;
 	ih->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ih) + tlen));
 	sums4(m, ih, tcp, tlen, o, c->hdr_addrs, c->hdr_sum);
-	lc_send(lc, c->port, m);
+	lc_send(lc, c->hdr_port, m);
 }
 
 /* tcpio_emit - the segment into a fresh mbuf: Ethernet room, IP header

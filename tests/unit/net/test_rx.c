@@ -19,6 +19,11 @@
  * checksum offload; the device's verdicts (good, bad, unknown) in
  * ol_flags; two workers (hand-off of the flows another lcore owns).
  *
+ * The send side's prebuilt frame header (tcpio_emit(), valid while the
+ * neighbour cache's generation holds and its entry has not expired):
+ * mac_change() moves a client's MAC mid-flow by ARP and back, and lets
+ * its entry expire; each next segment must follow.
+ *
  * The lcore glue (lc_flush, lc_handoff, lc_nbr_learn, lc_flow_owner) is
  * the test's: it records what the net layer sends or hands off.
  */
@@ -57,6 +62,8 @@ struct world {
 	uint8_t rx[RX_MAX]; /* bytes the application took, all flows */
 	size_t rxlen;
 	unsigned accepts, fins, closes;
+	unsigned tcp_sent;             /* IPv4 TCP frames sent, all time */
+	struct rte_ether_addr tcp_dst; /* the destination MAC of the last one */
 };
 
 static struct world wa, wb;
@@ -79,7 +86,12 @@ lc_flush(struct lcore_conf *lc, unsigned port)
 	for (unsigned i = 0; i < b->n; i++) {
 		struct rte_mbuf *m = b->m[i];
 		uint16_t len = rte_pktmbuf_data_len(m);
+		const uint8_t *fr = rte_pktmbuf_mtod(m, const uint8_t *);
 
+		if (len >= 54 && fr[12] == 0x08 && fr[13] == 0 && fr[23] == IPPROTO_TCP) {
+			w->tcp_sent++;
+			memcpy(&w->tcp_dst, fr, 6);
+		}
 		if (w->outlen + 2 + len <= OUT_MAX) {
 			memcpy(w->out + w->outlen, &len, 2);
 			memcpy(w->out + w->outlen + 2, rte_pktmbuf_mtod(m, void *), len);
@@ -738,6 +750,83 @@ drops_counted(void)
 	}
 }
 
+/* arp_from - an ARP request for our address from client c at mac: the
+ * frame's length */
+static size_t
+arp_from(uint8_t *fr, const struct client *c, const struct rte_ether_addr *mac)
+{
+	uint8_t *a = fr + 14;
+
+	memcpy(fr, &gate_mac, 6);
+	memcpy(fr + 6, mac, 6);
+	put16(fr + 12, RTE_ETHER_TYPE_ARP);
+	put16(a, 1);
+	put16(a + 2, RTE_ETHER_TYPE_IPV4);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, 1);
+	memcpy(a + 8, mac, 6);
+	put32(a + 14, RTE_IPV4(10, 0, 0, 10 + (c - cl)));
+	memset(a + 18, 0, 6);
+	put32(a + 24, GATE_IP);
+	return 14 + 28;
+}
+
+/* line_answered - a command line from client c on its open flow, both
+ * worlds; whether world A sent an IPv4 TCP frame for it (the answer),
+ * and the frames were the same both ways */
+static bool
+line_answered(struct tally *t, struct client *c)
+{
+	uint8_t fr[256];
+	unsigned sent = wa.tcp_sent;
+	size_t len = tcp_frame(fr, c, TCP_ACK | TCP_PSH, c->snd, c->rcv, c->ts, "NOOP\r\n", 6);
+
+	c->snd += 6;
+	return step(t, fr, len, CHAIN_NONE, 0) && wa.tcp_sent > sent;
+}
+
+/* mac_change - the neighbour's MAC changes in the middle of a flow (an
+ * ARP from it with another): the next segment out carries the new one,
+ * though the frame header before was prebuilt; and once the entry has
+ * expired, no segment goes out on the old one */
+static void
+mac_change(void)
+{
+	static const struct rte_ether_addr new_mac = {{0x02, 0, 0, 0, 0, 0x31}};
+	struct client *c = &cl[0];
+	struct tally t = {0};
+	uint8_t fr[256];
+	uint64_t noroute, asked;
+	unsigned sent;
+	bool ok1, ok2;
+
+	gate_ports.rx_csum[0] = false;
+	gate_workers.n = 1;
+	next_port(c); /* a fresh flow, with timestamps */
+	step(&t, fr, script(fr, c), CHAIN_NONE, 0);
+	ok1 = line_answered(&t, c) && rte_is_same_ether_addr(&wa.tcp_dst, &cli_mac);
+	ok2 = line_answered(&t, c) && rte_is_same_ether_addr(&wa.tcp_dst, &cli_mac);
+	ok(ok1 && ok2 && c->ts, "two answers on a fresh flow go to the learnt MAC");
+	step(&t, fr, arp_from(fr, c, &new_mac), CHAIN_NONE, 0);
+	ok1 = line_answered(&t, c) && rte_is_same_ether_addr(&wa.tcp_dst, &new_mac);
+	ok2 = line_answered(&t, c) && rte_is_same_ether_addr(&wa.tcp_dst, &new_mac);
+	ok(ok1 && ok2, "after an ARP with another MAC, the next answers go to the new MAC");
+	step(&t, fr, arp_from(fr, c, &cli_mac), CHAIN_NONE, 0);
+	ok1 = line_answered(&t, c) && rte_is_same_ether_addr(&wa.tcp_dst, &cli_mac);
+	ok(ok1, "and back to the first MAC after one more ARP");
+	/* the entry expires (60 s): the segment waits for ARP, none goes out */
+	now_ms += 61000;
+	noroute = wa.lc->stats.drop_noroute;
+	asked = wa.lc->stats.arp_requests;
+	sent = wa.tcp_sent;
+	line_answered(&t, c);
+	ok(wa.tcp_sent == sent && wa.lc->stats.drop_noroute > noroute &&
+	           wa.lc->stats.arp_requests > asked,
+	   "once the neighbour entry has expired, no segment goes out on its old MAC (ARP asks)");
+	is_int(t.differ, 0, "%u frames, the same outcome both ways", t.frames);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -787,6 +876,7 @@ main(int argc, char **argv)
 	run("device checksum verdicts", 3000, true, 1);
 	run("two workers", 2000, false, 2);
 	drops_counted();
+	mac_change();
 	tcp_lcore_destroy(wa.lc->tcp);
 	tcp_lcore_destroy(wb.lc->tcp);
 	rte_mempool_free(pool);
