@@ -10,6 +10,7 @@
  * the caller's pol_state, so a stage costs the lookups of its own input;
  * an input the reader saw lately is not matched at all (pol_fcache.c).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "pol_impl.h"
@@ -283,7 +284,7 @@ enum { F_WL, F_BL, F_LOCAL };
 
 /* helo_facts - the lists a HELO argument is in */
 static void
-helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo,
+helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo, size_t len,
            uint32_t f[POL_FC_FACTS])
 {
 	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
@@ -293,7 +294,7 @@ helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo,
 	size_t n;
 
 	memset(&a, 0, sizeof(a));
-	n = pol_host_norm(helo, buf, NAME_BUF, &a.dots, &a.has_dots);
+	n = pol_host_norm_len(helo, len, buf, NAME_BUF, &a.dots, &a.has_dots);
 	a.full = a.dom = buf;
 	a.full_len = a.dom_len = n;
 	if (n == 0)
@@ -311,7 +312,7 @@ helo_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *helo,
 
 /* sender_facts - the lists a (non-null) sender is in */
 static void
-sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender,
+sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender, size_t len,
              uint32_t f[POL_FC_FACTS])
 {
 	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
@@ -319,7 +320,7 @@ sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender
 	struct pol_addr a;
 
 	f[F_WL] = f[F_BL] = f[F_LOCAL] = POL_NONE;
-	if (pol_addr_norm(sender, buf, NAME_BUF, &a) < 0)
+	if (pol_addr_norm_len(sender, len, buf, NAME_BUF, &a) < 0)
 		return;
 	match_name(s, scr, IN_SENDER, &a, out,
 	           SLOT(S_WL_SENDER) | SLOT(S_BL_SENDER) | SLOT(S_LOCAL_DOMAIN));
@@ -330,7 +331,7 @@ sender_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *sender
 
 /* rcpt_facts - the lists a recipient is in, and whether it is ours */
 static void
-rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt,
+rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt, size_t len,
            uint32_t f[POL_FC_FACTS])
 {
 	char raw[SHASH_FRONT + NAME_BUF], *buf = raw + SHASH_FRONT;
@@ -339,7 +340,7 @@ rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt,
 
 	f[F_WL] = f[F_BL] = POL_NONE;
 	f[F_LOCAL] = 0;
-	if (pol_addr_norm(rcpt, buf, NAME_BUF, &a) < 0)
+	if (pol_addr_norm_len(rcpt, len, buf, NAME_BUF, &a) < 0)
 		return;
 	match_name(s, scr, IN_RCPT, &a, out,
 	           SLOT(S_WL_RCPT) | SLOT(S_BL_RCPT) | SLOT(S_LOCAL_DOMAIN));
@@ -350,7 +351,8 @@ rcpt_facts(const struct pol_snapshot *s, hs_scratch_t *scr, const char *rcpt,
 	                                         : strcmp(a.lp, "postmaster") == 0);
 }
 
-typedef void facts_fn(const struct pol_snapshot *s, hs_scratch_t *scr, const char *in,
+/* len: the input's length when the caller measured it, else SIZE_MAX */
+typedef void facts_fn(const struct pol_snapshot *s, hs_scratch_t *scr, const char *in, size_t len,
                       uint32_t f[POL_FC_FACTS]);
 
 static facts_fn *const facts_of[IN_COUNT] = {
@@ -375,12 +377,13 @@ input_facts(const struct pol_snapshot *s, struct pol_reader *r, enum pol_input i
 	struct pol_fkey k;
 	const uint32_t *hit;
 	uint32_t f[POL_FC_FACTS];
-	/* a cold workload samples: most inputs skip the cache for a hash */
-	bool keyed = fc != NULL && pol_fcache_key(in, x, &k) && pol_fcache_wanted(fc, &k);
+	size_t len = SIZE_MAX; /* measured by the cache's key, for the normaliser too */
+	/* a cold workload samples: most inputs skip the cache unhashed */
+	bool keyed = fc != NULL && pol_fcache_key_wanted(fc, in, x, &k, &len);
 
 	if (keyed && (hit = pol_fcache_get(fc, s->id, &k)) != NULL)
 		return (struct in_facts){hit[F_WL], hit[F_BL], hit[F_LOCAL]};
-	facts_of[in](s, scratch_of(s, r), x, f);
+	facts_of[in](s, scratch_of(s, r), x, len, f);
 	if (keyed)
 		pol_fcache_put(fc, s->id, &k, f);
 	return (struct in_facts){f[F_WL], f[F_BL], f[F_LOCAL]};

@@ -17,14 +17,16 @@
  * repeats (a spam run of fresh addresses) even the inserts are waste, so
  * the cache watches its hit rate over windows of FC_WINDOW inputs: below
  * FC_LOW_PCT it goes to sampling, where only one input in FC_SAMPLE (by
- * hash bits, so the same inputs each time) is probed and kept and the
- * others bypass it for the price of a hash; when the sampled inputs hit
+ * bits of a cheap hash of its length and ends, so the same inputs each
+ * time) is probed and kept and the others bypass it for the price of a
+ * length and a few multiplies; when the sampled inputs hit
  * FC_HIGH_PCT of the time again, every input is probed once more.
  *
  * Bounded and allocation-free after creation: FC_SETS sets of FC_WAYS
  * entries, least recently used out; inputs longer than FC_KEY_MAX are not
  * cached. Only its reader's thread touches a cache.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +41,7 @@
 #define FC_WAYS 2
 /* Key bytes an entry holds: most addresses and HELO names are shorter, and
  * the entry is then exactly two cache lines. */
-#define FC_KEY_MAX 100
+#define FC_KEY_MAX POL_FC_KEY_MAX
 /* Probes between two looks at the hit rate: short enough to notice a
  * change of workload within milliseconds on a busy lcore. */
 #define FC_WINDOW POL_FC_WINDOW
@@ -51,9 +53,6 @@
 #define FC_HIGH_PCT 20
 /* One input in FC_SAMPLE is probed while sampling. */
 #define FC_SAMPLE POL_FC_SAMPLE
-/* The hash bits that choose the sampled inputs: above the set index, below
- * the tag, so that sampling neither crowds some sets nor biases tags. */
-#define FC_SAMPLE_SHIFT 16
 
 struct fc_entry {
 	uint64_t snap;            /* snapshot id of the facts; 0: empty */
@@ -79,7 +78,6 @@ struct pol_fcache {
 _Static_assert(sizeof(struct fc_entry) == 128, "a cache entry is two cache lines");
 _Static_assert((FC_SETS & (FC_SETS - 1)) == 0, "FC_SETS is a power of two");
 _Static_assert((FC_SAMPLE & (FC_SAMPLE - 1)) == 0, "FC_SAMPLE is a power of two");
-_Static_assert(FC_SETS <= 1u << FC_SAMPLE_SHIFT, "sample bits are above the set index");
 _Static_assert(FC_WAYS == 2, "one recency index tells the victim of two ways only");
 
 /* pol_fcache_new - an empty cache, or NULL */
@@ -99,10 +97,51 @@ pol_fcache_free(struct pol_fcache *c)
 	free(c);
 }
 
-/* pol_fcache_key - hash an input once for a lookup and a possible insert;
- * false when it is too long to be cached */
-bool
-pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k)
+/* A word of up to eight bytes of p, little or big end first alike: only
+ * the sample choice reads it, and any fixed function of the bytes will do */
+static inline uint64_t
+fc_word(const char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* fc_pick - the bits that choose the sampled inputs: a few multiplies over
+ * the input's length and its first and last 16 bytes (all of it up to 32
+ * bytes), not a hash of all of it. While the cache samples, 15 inputs in
+ * 16 skip it, and they need nothing more (callgrind: the XXH3 of every
+ * input was about 140 instructions of a cold envelope). The same input
+ * always gets the same bits, so the same inputs are sampled each time. */
+static inline uint32_t
+fc_pick(enum pol_input kind, const char *in, size_t len)
+{
+	uint64_t h = len * 0x9e3779b97f4a7c15ull ^ (uint64_t)kind;
+
+	if (len >= 8) {
+		uint64_t a = fc_word(in), d = fc_word(in + len - 8);
+		uint64_t b = len >= 16 ? fc_word(in + 8) : 0,
+		         c = len >= 16 ? fc_word(in + len - 16) : 0;
+
+		h = (h ^ a) * 0xbf58476d1ce4e5b9ull +
+		    (b ^ 0x94d049bb133111ebull) * 0xff51afd7ed558ccdull;
+		h = (h ^ c) * 0xc4ceb9fe1a85ec53ull + d * 0x9e3779b97f4a7c15ull;
+	} else {
+		for (size_t i = 0; i < len; i++)
+			h = (h ^ (unsigned char)in[i]) * 0xbf58476d1ce4e5b9ull;
+	}
+	h ^= h >> 29;
+	h *= 0x94d049bb133111ebull;
+	return (uint32_t)(h >> 32);
+}
+
+/* fc_measure - the input's length; false when it is too long to be
+ * cached. Its sample bits are computed only while the cache samples: a
+ * cache that probes every input needs none (the Zipf workload paid about
+ * 100 instructions an envelope for them, callgrind). */
+static inline bool
+fc_measure(enum pol_input kind, const char *in, struct pol_fkey *k)
 {
 	size_t len = strnlen(in, FC_KEY_MAX + 1);
 
@@ -111,7 +150,24 @@ pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k)
 	k->in = in;
 	k->len = (uint8_t)len;
 	k->kind = (uint8_t)kind;
-	k->h = XXH3_64bits_withSeed(in, len, kind);
+	return true;
+}
+
+static inline void
+fc_hash(struct pol_fkey *k)
+{
+	k->h = XXH3_64bits_withSeed(k->in, k->len, k->kind);
+}
+
+/* pol_fcache_key - hash an input once for a lookup and a possible insert;
+ * false when it is too long to be cached */
+bool
+pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k)
+{
+	if (!fc_measure(kind, in, k))
+		return false;
+	k->pick = fc_pick(kind, in, k->len);
+	fc_hash(k);
 	return true;
 }
 
@@ -121,16 +177,46 @@ fc_tag(const struct pol_fkey *k)
 	return (uint32_t)(k->h >> 32) | 1;
 }
 
+/* fc_bypass - while sampling, whether this input is one of those that
+ * skip the cache; they count as bypassed misses */
+static inline bool
+fc_bypass(struct pol_fcache *c, const struct pol_fkey *k)
+{
+	if (!c->sampling || (k->pick & (FC_SAMPLE - 1)) == 0)
+		return false;
+	c->bypassed++;
+	c->misses++;
+	return true;
+}
+
 /* pol_fcache_wanted - whether to probe (and later keep) this input; while
  * sampling, the others are counted as bypassed misses and not looked at */
 bool
 pol_fcache_wanted(struct pol_fcache *c, const struct pol_fkey *k)
 {
-	if (!c->sampling || ((k->h >> FC_SAMPLE_SHIFT) & (FC_SAMPLE - 1)) == 0)
-		return true;
-	c->bypassed++;
-	c->misses++;
-	return false;
+	return !fc_bypass(c, k);
+}
+
+/* pol_fcache_key_wanted - pol_fcache_key and pol_fcache_wanted in one,
+ * for the evaluator: an input that bypasses the cache is measured but not
+ * hashed. *len is its length when it is at most POL_FC_KEY_MAX bytes
+ * (measured once, for the normaliser too), else SIZE_MAX. */
+bool
+pol_fcache_key_wanted(struct pol_fcache *c, enum pol_input kind, const char *in, struct pol_fkey *k,
+                      size_t *len)
+{
+	if (!fc_measure(kind, in, k)) {
+		*len = SIZE_MAX;
+		return false;
+	}
+	*len = k->len;
+	if (c->sampling) {
+		k->pick = fc_pick(kind, in, k->len);
+		if (fc_bypass(c, k))
+			return false;
+	}
+	fc_hash(k);
+	return true;
 }
 
 /* fc_window - count a probe; at the end of a window, choose the mode */

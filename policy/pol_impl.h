@@ -139,8 +139,11 @@ pol_labels_bit(unsigned labels)
 int pol_pattern_parse(enum pol_list l, const char *text, struct pol_entry *e, char *why,
                       size_t whylen);
 int pol_addr_norm(const char *in, char *buf, size_t size, struct pol_addr *out);
+int pol_addr_norm_len(const char *in, size_t len, char *buf, size_t size, struct pol_addr *out);
 bool pol_domain_ok(const char *s, char *why, size_t whylen);
 size_t pol_host_norm(const char *in, char *buf, size_t size, uint64_t *dots, bool *has_dots);
+size_t pol_host_norm_len(const char *in, size_t len, char *buf, size_t size, uint64_t *dots,
+                         bool *has_dots);
 char *pol_glob_to_regex(const char *glob);
 enum pol_slot pol_list_slot(enum pol_list l);
 enum pol_input pol_list_input(enum pol_list l);
@@ -162,14 +165,16 @@ int pol_heads_build(const char *const *pats, const bool *glob, size_t n, struct 
 bool pol_heads_any(const struct pol_heads *hs, const char *s, size_t n);
 
 /* pol_fcache.c: per-reader facts of recent inputs */
-#define POL_FC_FACTS  3     /* facts per input: whitelist, blacklist, local */
-#define POL_FC_SETS   16384 /* sets of two inputs; the low hash bits pick one */
-#define POL_FC_WINDOW 1024  /* probes per look at the hit rate */
-#define POL_FC_SAMPLE 16    /* while sampling, one input in 16 is probed */
+#define POL_FC_FACTS   3     /* facts per input: whitelist, blacklist, local */
+#define POL_FC_SETS    16384 /* sets of two inputs; the low hash bits pick one */
+#define POL_FC_WINDOW  1024  /* probes per look at the hit rate */
+#define POL_FC_SAMPLE  16    /* while sampling, one input in 16 is probed */
+#define POL_FC_KEY_MAX 100   /* longer inputs are not cached */
 struct pol_fcache;
 struct pol_fkey {
 	const char *in; /* the input as the client sent it */
-	uint64_t h;
+	uint64_t h;     /* XXH3 of the input: set, tag and key check */
+	uint32_t pick;  /* a cheap hash: its low bits choose the sampled inputs */
 	uint8_t len;
 	uint8_t kind; /* enum pol_input */
 };
@@ -177,6 +182,8 @@ struct pol_fcache *pol_fcache_new(void);
 void pol_fcache_free(struct pol_fcache *c);
 bool pol_fcache_key(enum pol_input kind, const char *in, struct pol_fkey *k);
 bool pol_fcache_wanted(struct pol_fcache *c, const struct pol_fkey *k);
+bool pol_fcache_key_wanted(struct pol_fcache *c, enum pol_input kind, const char *in,
+                           struct pol_fkey *k, size_t *len);
 const uint32_t *pol_fcache_get(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k);
 void pol_fcache_put(struct pol_fcache *c, uint64_t snap, const struct pol_fkey *k,
                     const uint32_t f[POL_FC_FACTS]);

@@ -242,6 +242,56 @@ test_sampling(void)
 	pol_fcache_free(c);
 }
 
+/* test_key_wanted - the evaluator's key, pol_fcache_key_wanted, decides
+ * as pol_fcache_key and pol_fcache_wanted do, on random inputs of every
+ * length up to past the longest cached (short ones take the byte loop of
+ * the sample hash, long ones its four words), and gives their length */
+static void
+test_key_wanted(void)
+{
+	struct pol_fcache *c = pol_fcache_new();
+	const uint32_t f[POL_FC_FACTS] = {1, 2, 3};
+	unsigned rs = 7, bad = 0, bad_len = 0, bad_hash = 0, wanted = 0, n = 0;
+	char name[128];
+
+	if (!ok(c != NULL, "cache made"))
+		return;
+	for (unsigned i = 0; i < POL_FC_WINDOW; i++) {
+		struct pol_fkey k;
+
+		snprintf(name, sizeof(name), "warm%u@x.example", i);
+		pol_fcache_key(IN_RCPT, name, &k);
+		if (pol_fcache_wanted(c, &k) && pol_fcache_get(c, 1, &k) == NULL)
+			pol_fcache_put(c, 1, &k, f);
+	}
+	ok(pol_fcache_sampling(c, NULL), "a window of misses: sampling");
+	for (unsigned r = 0; r < 20000; r++) {
+		size_t len = (size_t)rand_r(&rs) % 112, got;
+		struct pol_fkey k1, k2;
+		bool w1, w2;
+
+		for (size_t i = 0; i < len; i++)
+			name[i] = (char)('a' + rand_r(&rs) % 26);
+		name[len] = '\0';
+		w1 = pol_fcache_key_wanted(c, IN_HELO, name, &k1, &got);
+		w2 = pol_fcache_key(IN_HELO, name, &k2) && pol_fcache_wanted(c, &k2);
+		bad += w1 != w2;
+		bad_len += got != (len <= POL_FC_KEY_MAX ? len : SIZE_MAX);
+		bad_hash += w1 && w2 && k1.h != k2.h;
+		if (len <= POL_FC_KEY_MAX) {
+			n++;
+			wanted += w1;
+		}
+	}
+	is_int(bad, 0, "pol_fcache_key_wanted decides as key and wanted on 20000 inputs");
+	is_int(bad_len, 0, "and gives their length (SIZE_MAX past %d bytes)", POL_FC_KEY_MAX);
+	is_int(bad_hash, 0, "and the same hash when it probes");
+	ok(wanted > n / POL_FC_SAMPLE / 2 && wanted < n / POL_FC_SAMPLE * 2,
+	   "%u of %u inputs of 0-%d bytes sampled (1 in %u expected)", wanted, n, POL_FC_KEY_MAX,
+	   POL_FC_SAMPLE);
+	pol_fcache_free(c);
+}
+
 /* cold_stream - n envelopes of inputs never seen, through reader r: the
  * workload that makes the cache sample */
 static void
@@ -272,6 +322,7 @@ main(void)
 
 	test_lru();
 	test_sampling();
+	test_key_wanted();
 	ok(pol_publish(compile("a.conf", pol_a), &errs) > 0, "policy a published");
 	r = pol_reader_register();
 	ok(r != NULL, "reader registered");

@@ -282,6 +282,7 @@ test_addr_norm_oracle(void)
 {
 	static const char alpha[] = "@@%!\".:.aZb.Q-\\\xc3\x80";
 	unsigned rs = 23, bad = 0, routed = 0, doms = 0, bad_dots = 0, mapped = 0;
+	unsigned bad_len = 0, bad_host_len = 0;
 	const unsigned n = 200000;
 
 	for (unsigned r = 0; r < n; r++) {
@@ -299,6 +300,23 @@ test_addr_norm_oracle(void)
 		r2 = ref_addr_norm(in + off, b2, sizeof(b2), &a2);
 		if (!same_addr(r1, &a1, b1, r2, &a2, b2) && bad++ < 5)
 			printf("#   differs on \"%s\"\n", in + off);
+		/* the length given, as the fact cache measured it: the same */
+		r2 = pol_addr_norm_len(in + off, len, b2, sizeof(b2), &a2);
+		if ((!same_addr(r1, &a1, b1, r2, &a2, b2) || a1.dots != a2.dots ||
+		     a1.has_dots != a2.has_dots) &&
+		    bad_len++ < 5)
+			printf("#   differs with its length on \"%s\"\n", in + off);
+		{
+			char h1b[96], h2b[96]; /* a1 still points into b1 */
+			uint64_t d1 = 0, d2 = 0;
+			bool h1 = false, h2 = false;
+			size_t m1 = pol_host_norm(in + off, h1b, sizeof(h1b), &d1, &h1);
+			size_t m2 = pol_host_norm_len(in + off, len, h2b, sizeof(h2b), &d2, &h2);
+
+			if ((m1 != m2 || memcmp(h1b, h2b, m1 + 1) != 0 || d1 != d2 || h1 != h2) &&
+			    bad_host_len++ < 5)
+				printf("#   host differs with its length on \"%s\"\n", in + off);
+		}
 		if (r1 == 0 && a1.has_dots) {
 			uint64_t want = 0;
 
@@ -314,6 +332,9 @@ test_addr_norm_oracle(void)
 	printf("# %u paths: %u with a domain, %u routed, %u in one pass\n", n, doms, routed,
 	       mapped);
 	is_int(bad, 0, "pol_addr_norm says what the old code said on %u random paths", n);
+	is_int(bad_len, 0, "pol_addr_norm_len, given the length, says what pol_addr_norm says");
+	is_int(bad_host_len, 0,
+	       "pol_host_norm_len, given the length, says what pol_host_norm says");
 	is_int(bad_dots, 0, "its map of dots is right on the %u paths mapped in one pass", mapped);
 	ok(mapped > n / 3 && mapped < n - n / 8, "both ways taken: %u paths in one pass", mapped);
 	ok(doms > n / 4 && routed > n / 4 && routed < n - n / 8,
