@@ -389,6 +389,28 @@ script(uint8_t *fr, struct client *c)
 	return tcp_frame(fr, c, TCP_ACK, c->snd, c->rcv + 5000, ts, NULL, 0);
 }
 
+/* arp_from - an ARP request for our address from client c at mac: the
+ * frame's length */
+static size_t
+arp_from(uint8_t *fr, const struct client *c, const struct rte_ether_addr *mac)
+{
+	uint8_t *a = fr + 14;
+
+	memcpy(fr, &gate_mac, 6);
+	memcpy(fr + 6, mac, 6);
+	put16(fr + 12, RTE_ETHER_TYPE_ARP);
+	put16(a, 1);
+	put16(a + 2, RTE_ETHER_TYPE_IPV4);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, 1);
+	memcpy(a + 8, mac, 6);
+	put32(a + 14, RTE_IPV4(10, 0, 0, 10 + (c - cl)));
+	memset(a + 18, 0, 6);
+	put32(a + 24, GATE_IP);
+	return 14 + 28;
+}
+
 /* damage - one kind of malformed or other frame in place of fr (len bytes); the new length */
 static size_t
 damage(uint8_t *fr, size_t len, unsigned kind)
@@ -431,17 +453,7 @@ damage(uint8_t *fr, size_t len, unsigned kind)
 		ip[0] = 0x60;
 		return len;
 	case 9: /* ARP request for our address */
-		put16(fr + 12, RTE_ETHER_TYPE_ARP);
-		put16(ip, 1);
-		put16(ip + 2, RTE_ETHER_TYPE_IPV4);
-		ip[4] = 6;
-		ip[5] = 4;
-		put16(ip + 6, 1);
-		memcpy(ip + 8, &cli_mac, 6);
-		put32(ip + 14, RTE_IPV4(10, 0, 0, 10));
-		memset(ip + 18, 0, 6);
-		put32(ip + 24, GATE_IP);
-		return 14 + 28;
+		return arp_from(fr, &cl[0], &cli_mac);
 	case 10: /* VLAN tag */
 		memmove(fr + 16, fr + 12, len - 12);
 		put16(fr + 12, RTE_ETHER_TYPE_VLAN);
@@ -748,28 +760,6 @@ drops_counted(void)
 		ok(after == before + 1 && t.differ == 0, "%s: counted once, the same both ways",
 		   cases[i].what);
 	}
-}
-
-/* arp_from - an ARP request for our address from client c at mac: the
- * frame's length */
-static size_t
-arp_from(uint8_t *fr, const struct client *c, const struct rte_ether_addr *mac)
-{
-	uint8_t *a = fr + 14;
-
-	memcpy(fr, &gate_mac, 6);
-	memcpy(fr + 6, mac, 6);
-	put16(fr + 12, RTE_ETHER_TYPE_ARP);
-	put16(a, 1);
-	put16(a + 2, RTE_ETHER_TYPE_IPV4);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, 1);
-	memcpy(a + 8, mac, 6);
-	put32(a + 14, RTE_IPV4(10, 0, 0, 10 + (c - cl)));
-	memset(a + 18, 0, 6);
-	put32(a + 24, GATE_IP);
-	return 14 + 28;
 }
 
 /* line_answered - a command line from client c on its open flow, both
