@@ -595,6 +595,19 @@ acceptable(const struct tcp_flow *f, uint32_t seq, uint32_t seglen)
 	       (SEQ_LEQ(nxt, seq + seglen - 1) && SEQ_LT(seq + seglen - 1, nxt + wnd));
 }
 
+/* zero_window_ack - RFC 9293 3.10.7.4: with a zero receive window no
+ * segment is acceptable, "but special allowance should be made to accept
+ * valid ACKs". Text or a FIN at rcv_nxt into a zero window (a probe, or
+ * bytes the peer believed fit) is refused, but its ACK and window are taken,
+ * as Linux takes them: the peer may have nothing else to carry them. */
+static inline bool
+zero_window_ack(const struct tcp_flow *f, const struct tcp_seg *seg)
+{
+	return f->state != TCP_S_SYN_RCVD && seg->seq == f->rcv_nxt &&
+	       (seg->flags & (TCP_SYN | TCP_RST | TCP_ACK)) == TCP_ACK &&
+	       !SEQ_GT(f->rcv_adv, f->rcv_nxt);
+}
+
 /* held_at - the sequence number of the first out-of-order chunk */
 static inline uint32_t
 held_at(struct tcp_lcore *lc, const struct tcp_flow *f)
@@ -748,6 +761,7 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 {
 	uint8_t fl = seg->flags;
 	uint32_t seglen;
+	bool refused = false;
 
 	if (!lc->conf.no_prediction && predicted(f, seg)) {
 		input_fast(lc, f, seg);
@@ -767,7 +781,9 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			f->flags |= TCP_F_ACKNOW;
 			tcp_pend(lc, f);
 		}
-		return;
+		if (!zero_window_ack(f, seg))
+			return;
+		refused = true; /* its ACK is taken below, its text and FIN are not */
 	}
 	ts_update(f, seg);
 	if (fl & TCP_RST) { /* RFC 5961 3.2 */
@@ -831,7 +847,7 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		if (!ack_in(lc, f, seg))
 			return;
 	}
-	if (seg->len == 0 && !(fl & TCP_FIN))
+	if (refused || (seg->len == 0 && !(fl & TCP_FIN)))
 		return;
 	switch (f->state) {
 	case TCP_S_ESTABLISHED:

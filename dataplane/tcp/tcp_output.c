@@ -35,7 +35,14 @@ tcp_passive_rcv_buf(const struct tcp_conf *c)
 
 /* tcp_rcv_window - the window to advertise: the flow's buffer less what it
  * holds, in what the scaled field can say, never moving the right edge back
- * (a lean flow's smaller buffer only stops it moving) */
+ * (a lean flow's smaller buffer only stops it moving). The edge kept where
+ * it was need not be a multiple of the field's unit from rcv_nxt: emit()
+ * rounds the field down (RFC 7323 2.3: SEG.WND = RCV.WND >> shift), so the
+ * peer may see up to a unit less one of bytes fewer than we take, never
+ * more. Rounded up, the peer would believe in bytes we refuse (those past
+ * rcv_adv): into what we take for a zero window that refuses the whole
+ * segment; rounded up with rcv_adv following, the edge would creep past
+ * the buffer by up to a unit on every ACK (tcp_data's test_window_edge). */
 static inline uint32_t
 rcv_window(const struct tcp_flow *f)
 {
@@ -95,7 +102,7 @@ emit(struct tcp_lcore *lc, struct tcp_flow *f, struct tcp_out *o)
 	o->dport = f->key.rport;
 	if (o->flags & TCP_ACK) {
 		uint32_t wnd = rcv_window(f);
-		uint32_t field = (wnd + ((1u << f->rcv_ws) - 1)) >> f->rcv_ws;
+		uint32_t field = wnd >> f->rcv_ws; /* down: see rcv_window() */
 
 		if (o->flags & TCP_SYN) /* RFC 7323 2.2: never scaled in a SYN */
 			field = wnd;

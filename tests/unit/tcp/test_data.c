@@ -265,6 +265,84 @@ test_pool(void)
 	p_stop(p);
 }
 
+/* test_window_edge - the right edge the peer computes from our scaled
+ * window field never passes the edge we hold it to (bytes up to it are
+ * taken, never trimmed), never moves back by a unit or more, and never
+ * creeps past the buffer; once the window is truly zero, a segment at
+ * rcv_nxt still has its ACK taken (RFC 9293 3.10.7.4's allowance for valid
+ * ACKs). Without both, a peer that believed a few bytes more (a field
+ * rounded up) sent them, we refused the segment and the ACK in it, and with
+ * an application waiting on that ACK to read again neither side moved. */
+static void
+test_window_edge(void)
+{
+	struct peer *p;
+	struct tcp_conf cf;
+	uint32_t s, c, c0, edge = 0, fill;
+	int i, trimmed = 0, back = 0;
+
+	p_conf(&cf);
+	cf.rcv_buf = 256 * 1024;
+	cf.nchunks = 2048;
+	p = p_start(&cf);
+	p_handshake(p, true);
+	is_int(p->flow->rcv_ws, 3, "256 KiB window: shift 3");
+	s = p->siss + 1;
+	c0 = c = p->cseq;
+	p->take = 0; /* the application reads nothing until told */
+	is_int(tcp_send(p->flow, "250 ok\r\n", 8), 8, "a reply in flight");
+	for (i = 0; i < 2000; i++) {
+		const struct pout *o = p_last(p);
+		uint32_t peer_edge = o->o.ack + ((uint32_t)o->o.wnd << 3);
+		uint32_t room = peer_edge - c, n = 1 + (uint32_t)(i * 977) % 1460;
+
+		if (i > 0 && SEQ_LT(peer_edge + 7, edge))
+			back++;
+		edge = peer_edge;
+		if (room == 0)
+			break;
+		n = n < room ? n : room; /* all the peer thinks fits */
+		p_seg(p, AP, c, s, 1024, big, n);
+		if (p_last(p)->o.ack != c + n)
+			trimmed++;
+		c = p_last(p)->o.ack;
+	}
+	is_int(back, 0, "the advertised right edge never moved back by a unit");
+	is_int(trimmed, 0, "every byte sent up to the advertised edge was taken");
+	is_int(p_last(p)->o.wnd, 0, "the window closed");
+	ok(p->flow->rq.len == c - c0 && p->flow->rq.len <= 256 * 1024 &&
+	           p->flow->rq.len > 256 * 1024 - 8,
+	   "it holds the buffer, less than a unit short (%u)", p->flow->rq.len);
+	/* what is left below our edge (the peer cannot see it) is still taken */
+	fill = p->flow->rcv_adv - c;
+	p_seg(p, AP, c, s, 1024, big, fill);
+	c += fill;
+	ok(p_last(p)->o.ack == c && p->flow->rq.len == 256 * 1024,
+	   "the bytes below our own edge taken: exactly the buffer held (%u)", p->flow->rq.len);
+	/* the peer sends 4 bytes at rcv_nxt with the ACK of our reply */
+	p_clear(p);
+	p_seg(p, AP, c, s + 8, 1024, "more", 4);
+	p_expect(p, "bytes at rcv_nxt into a zero window: refused, an ACK of rcv_nxt", A, s + 8, c,
+	         0);
+	is_int(p->flow->snd_una, s + 8, "the ACK in that segment was taken");
+	is_int(p->flow->sq.len, 0, "and the reply it acked freed");
+	is_int(p->flow->rq.len, 256 * 1024, "nothing more held");
+	/* a segment beyond rcv_nxt still gives nothing, ACK included */
+	is_int(tcp_send(p->flow, "250 ok\r\n", 8), 8, "a second reply in flight");
+	p_clear(p);
+	p_seg(p, AP, c + 1, s + 16, 1024, "more", 4);
+	p_expect(p, "bytes after rcv_nxt into a zero window: refused, an ACK", A, s + 16, c, 0);
+	is_int(p->flow->snd_una, s + 8, "and their ACK not taken");
+	/* the application reads: the window opens, the bytes come */
+	p->take = SIZE_MAX;
+	tcp_rx_resume(p->flow);
+	is_int(p->rxlen, c - c0, "the held bytes delivered");
+	ok(p_last(p)->o.wnd > 0, "the window reopened");
+	p_seg(p, AP, c, s + 16, 1024, "more", 4);
+	ok(p_last(p)->o.ack == c + 4 && p->flow->snd_una == s + 16, "and the next bytes taken");
+	p_stop(p);
+}
+
 int
 main(void)
 {
@@ -274,6 +352,7 @@ main(void)
 	test_hold();
 	test_zero_window_send();
 	test_wscale_math();
+	test_window_edge();
 	test_wraparound();
 	test_pool();
 	return done_testing();
