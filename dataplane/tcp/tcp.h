@@ -221,8 +221,9 @@ void tcp_input(struct tcp_lcore *lc, const struct tcp_seg *seg, uint64_t now);
 /* tcp_input4_wire - one received IPv4 segment as it is on the wire: the
  * TCP header and payload, len bytes, checksum already verified, the IPv4
  * addresses in network order. The predicted segment of an established
- * flow (RFC 9293 3.10.7.4's common case: header prediction) is taken from
- * the header in one pass; anything else is parsed (tcp_wire_parse()) and
+ * flow (RFC 9293 3.10.7.4's common case: header prediction) and the pure
+ * ACK that completes a passive open are taken from the header in one
+ * pass; anything else is parsed (tcp_wire_parse()) and
  * goes the way of tcp_input(), with the same result. 0, or -1 when the
  * header does not fit (bad data offset, short): nothing done, the caller
  * counts drop_hdr. */

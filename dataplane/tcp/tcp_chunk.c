@@ -41,21 +41,6 @@ tcp_chunk_put(struct tcp_lcore *lc, uint32_t c)
 	lc->st.chunks_used--;
 }
 
-/* tcp_pool_refuses - whether new data for f is refused for the pool's sake
- * (see the file's header) */
-bool
-tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f)
-{
-	uint32_t free_n = lc->chunks_free_n;
-
-	if (!(f->flags & TCP_F_LEAN))
-		return false;
-	if (free_n <= lc->conf.chunk_reserve)
-		return true;
-	return free_n < lc->conf.chunk_low &&
-	       (f->sq.head != TCP_NIL || f->rq.head != TCP_NIL || f->ooo != TCP_NIL);
-}
-
 /* tcp_cq_append - copy up to len bytes at the tail; how many fitted in the pool */
 size_t
 tcp_cq_append(struct tcp_lcore *lc, struct tcp_cq *q, const void *buf, size_t len)

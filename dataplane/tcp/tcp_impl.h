@@ -7,6 +7,8 @@
 #ifndef TCP_IMPL_H
 #define TCP_IMPL_H
 
+#include <string.h>
+
 #include "tcp.h"
 
 #define TCP_NIL UINT32_MAX
@@ -211,10 +213,38 @@ struct tcp_flow *tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t fa
  * its destination), hash being its tcp_seg_hash() */
 struct tcp_flow *tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash,
                                      const struct tcp_seg *seg);
+
+/* tcp_bucket_of - the chain of a hash: its top bits, where multiply-shift
+ * puts the mixing (tcp_cookie.c); the table size is a power of two */
+static inline uint32_t *
+tcp_bucket_of(struct tcp_lcore *lc, uint32_t hash)
+{
+	return &lc->bucket[((uint64_t)hash * ((uint64_t)lc->bucket_mask + 1)) >> 32];
+}
+
 /* tcp_flow_lookup4 - the same for an IPv4 4-tuple as on the wire
- * (addresses in network order, ports in host order), hash its tcp_hash4() */
-struct tcp_flow *tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t laddr_be,
-                                  uint32_t raddr_be, uint16_t lport, uint16_t rport);
+ * (addresses in network order, ports in host order), hash its
+ * tcp_hash4(). An IPv4 address is zero past its 4 bytes (tcp_ip_v4()), so
+ * one word each. Inline: every received IPv4 segment looks its flow up. */
+static inline struct tcp_flow *
+tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t laddr_be, uint32_t raddr_be,
+                 uint16_t lport, uint16_t rport)
+{
+	uint32_t i = *tcp_bucket_of(lc, hash);
+
+	while (i != TCP_NIL) {
+		struct tcp_flow *f = &lc->flows[i];
+		uint32_t la, ra;
+
+		memcpy(&la, f->key.laddr.b, 4);
+		memcpy(&ra, f->key.raddr.b, 4);
+		if (f->hash == hash && f->family == TCP_V4 && f->key.lport == lport &&
+		    f->key.rport == rport && la == laddr_be && ra == raddr_be)
+			return f;
+		i = f->hnext;
+	}
+	return NULL;
+}
 /* tcp_flow_hash_add - link a flow whose key is set; hash: its tcp_key_hash() */
 void tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash);
 /* tcp_set_state - change state, keeping the per-state gauges (inline:
@@ -344,10 +374,49 @@ tcp_cq_commit(struct tcp_lcore *lc, struct tcp_cq *q, size_t n)
 	q->len += (uint32_t)n;
 	return n;
 }
+
+/* tcp_cq_ack - tcp_cq_drop() of n acknowledged bytes, its common case
+ * inline: the queue's only chunk all taken (an SMTP reply, acked by the
+ * next command), the chunk straight back on the free list. A queue whose
+ * bytes are all in one chunk has head == tail; an empty reservation (len
+ * 0) is left to tcp_cq_drop(), which keeps it. */
+static inline void
+tcp_cq_ack(struct tcp_lcore *lc, struct tcp_cq *q, size_t n)
+{
+	uint32_t c = q->head;
+	struct tcp_chunk *ch;
+
+	if (c != q->tail || q->len == 0 || n < q->len) {
+		tcp_cq_drop(lc, q, n);
+		return;
+	}
+	ch = tcp_chunk(lc, c);
+	ch->next = lc->chunk_free;
+	lc->chunk_free = c;
+	lc->chunks_free_n++;
+	lc->st.chunks_used--;
+	q->head = q->tail = TCP_NIL;
+	q->len = 0;
+	q->off = 0;
+}
 int tcp_ooo_insert(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, const void *data,
                    uint32_t len, bool fin);
 void tcp_ooo_clear(struct tcp_lcore *lc, struct tcp_flow *f);
-bool tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f);
+
+/* tcp_pool_refuses - whether new data for f is refused for the pool's sake
+ * (see tcp_chunk.c's header). Inline: every segment with text asks. */
+static inline bool
+tcp_pool_refuses(const struct tcp_lcore *lc, const struct tcp_flow *f)
+{
+	uint32_t free_n = lc->chunks_free_n;
+
+	if (!(f->flags & TCP_F_LEAN))
+		return false;
+	if (free_n <= lc->conf.chunk_reserve)
+		return true;
+	return free_n < lc->conf.chunk_low &&
+	       (f->sq.head != TCP_NIL || f->rq.head != TCP_NIL || f->ooo != TCP_NIL);
+}
 
 /* tcp_timer.c */
 void tcp_timer_sched(struct tcp_lcore *lc, struct tcp_flow *f);

@@ -386,6 +386,8 @@ rcv_data(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *data, uint32_t
 			return len;
 		if (f->flags & TCP_F_RESUME) /* asked from inside data(): nothing is held yet */
 			f->flags &= ~(uint32_t)TCP_F_RESUME;
+		if (taken == len) /* all taken, the common case: nothing to hold */
+			return len;
 	}
 	held = tcp_cq_append(lc, &f->rq, data + taken, len - taken);
 	if (taken + held < len)
@@ -512,7 +514,7 @@ ack_new(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 		uint32_t data = umin(acked, f->sq.len);
 		bool fin_acked = (f->flags & TCP_F_FIN_QUEUED) && acked > f->sq.len;
 
-		tcp_cq_drop(lc, &f->sq, data);
+		tcp_cq_ack(lc, &f->sq, data);
 		f->snd_una = ack;
 		if (SEQ_LT(f->snd_nxt, f->snd_una))
 			f->snd_nxt = f->snd_una;
@@ -1012,7 +1014,7 @@ ack_fast(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t ack, uint32_t ts_ecr
 {
 	uint32_t acked = ack - f->snd_una;
 
-	tcp_cq_drop(lc, &f->sq, umin(acked, f->sq.len));
+	tcp_cq_ack(lc, &f->sq, umin(acked, f->sq.len));
 	f->snd_una = ack;
 	if (SEQ_LT(f->snd_nxt, f->snd_una))
 		f->snd_nxt = f->snd_una;
@@ -1079,10 +1081,48 @@ fast4(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *p, size_t off, ui
 	return true;
 }
 
-/* tcp_input4_wire - see tcp.h. The header's flags and option layout are
- * tested first (a SYN or FIN goes straight to the general path), then the
- * flow is looked up from the raw 4-tuple, then predicted; the general path
- * reuses the lookup. */
+/* open4 - the handshake's ACK straight from the wire: input_sync() for a
+ * flow in SYN_RCVD and a pure ACK (no text, ACK and perhaps PSH only) at
+ * rcv_nxt that acks our SYN, on the header's fields (p, off as for
+ * fast4()). A segment at rcv_nxt with no text is always acceptable, and
+ * the SYN_RCVD branch reads none of the options but the timestamp. False,
+ * having changed nothing, for any other segment: the general path. */
+static inline bool
+open4(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *p, size_t off)
+{
+	uint32_t seq = wire32(p + 4), ack = wire32(p + 8);
+
+	if (seq != f->rcv_nxt || !SEQ_GT(ack, f->snd_una) || SEQ_GT(ack, f->snd_max))
+		return false;
+	if (off != TCP_HDR_LEN) { /* ts_update() */
+		uint32_t ts_val = wire32(p + TCP_HDR_LEN + 4);
+
+		if ((f->flags & TCP_F_TS) && SEQ_LEQ(seq, f->ts_ack) &&
+		    (int32_t)(ts_val - f->ts_recent) >= 0)
+			f->ts_recent = ts_val;
+	}
+	f->snd_una = ack;
+	f->snd_wnd = (uint32_t)wire16(p + 14) << f->snd_ws;
+	f->max_snd_wnd = f->snd_wnd;
+	f->snd_wl1 = seq;
+	f->snd_wl2 = ack;
+	if ((f->flags & TCP_F_RTT) && f->retries == 0)
+		tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+	else
+		f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
+	f->flags &= ~(uint32_t)TCP_F_RTT;
+	f->retries = 0;
+	f->t_tcp = 0; /* the wheel entry is left, as in input_sync() */
+	tcp_set_state(f, TCP_S_ESTABLISHED);
+	open_done(lc, f);
+	return true;
+}
+
+/* tcp_input4_wire - see tcp.h. The flow is looked up from the raw
+ * 4-tuple, for every segment: the general path reuses the lookup (and the
+ * hash, for a flow a SYN opens). A segment with ACK alone (PSH allowed) in
+ * the option layout we send is then tried straight from the wire: header
+ * prediction (fast4()), or the handshake's ACK (open4()). */
 int
 tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_be, uint32_t dst_be,
                 uint64_t now)
@@ -1090,8 +1130,8 @@ tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_
 	const uint8_t *p = tcp;
 	struct tcp_flow *f = NULL;
 	struct tcp_seg seg;
-	uint32_t hash = 0;
-	bool looked = false;
+	uint16_t sport, dport;
+	uint32_t hash;
 	size_t off;
 
 	off = tcp_wire_data_off(p, len);
@@ -1099,24 +1139,23 @@ tcp_input4_wire(struct tcp_lcore *lc, const void *tcp, size_t len, uint32_t src_
 		return -1;
 	tcp_enter(lc, now);
 	lc->st.seg_in++;
-	if ((p[13] & ~TCP_PSH) == TCP_ACK && !lc->conf.no_prediction &&
+	sport = wire16(p);
+	dport = wire16(p + 2);
+	hash = tcp_hash4(lc, dst_be, src_be, dport, sport);
+	f = tcp_flow_lookup4(lc, hash, dst_be, src_be, dport, sport);
+	if (f != NULL && (p[13] & ~TCP_PSH) == TCP_ACK && !lc->conf.no_prediction &&
 	    (off == TCP_HDR_LEN ||
-	     (off == TCP_HDR_LEN + 12 && wire32(p + TCP_HDR_LEN) == 0x0101080a))) {
-		uint16_t sport = wire16(p), dport = wire16(p + 2);
-
-		hash = tcp_hash4(lc, dst_be, src_be, dport, sport);
-		f = tcp_flow_lookup4(lc, hash, dst_be, src_be, dport, sport);
-		looked = true;
-		if (f != NULL && fast4(lc, f, p, off, (uint32_t)(len - off))) {
-			tcp_leave(lc);
-			return 0;
-		}
+	     (off == TCP_HDR_LEN + 12 && wire32(p + TCP_HDR_LEN) == 0x0101080a)) &&
+	    (fast4(lc, f, p, off, (uint32_t)(len - off)) ||
+	     (f->state == TCP_S_SYN_RCVD && len == off && open4(lc, f, p, off)))) {
+		tcp_leave(lc);
+		return 0;
 	}
 	tcp_wire_parse(p, len, &seg); /* cannot fail: the header fits */
 	seg.family = TCP_V4;
 	seg.src = tcp_ip_v4(src_be);
 	seg.dst = tcp_ip_v4(dst_be);
-	input_seg(lc, &seg, looked, hash, f);
+	input_seg(lc, &seg, true, hash, f);
 	tcp_leave(lc);
 	return 0;
 }

@@ -312,16 +312,13 @@ leave_one(struct tcp_lcore *lc)
 		tcp_output(lc, f);
 }
 
-/* tcp_leave - end of an entry point; the outermost does the queued work */
-void
-tcp_leave(struct tcp_lcore *lc)
+/* leave_all - the general end of the outermost call: pending flows (timers
+ * fired, held data resumed, output) and dead flows reaped, until none is
+ * left. Apart from tcp_leave(), which then needs no frame for the loop in
+ * its common case. */
+static __attribute__((noinline)) void
+leave_all(struct tcp_lcore *lc)
 {
-	if (lc->depth > 1) {
-		lc->depth--;
-		return;
-	}
-	if (lc->pend_head != TCP_NIL && lc->pend_head == lc->pend_tail && lc->reap == TCP_NIL)
-		leave_one(lc);
 	while (lc->pend_head != TCP_NIL || lc->reap != TCP_NIL) {
 		while (lc->pend_head != TCP_NIL) {
 			struct tcp_flow *f = &lc->flows[lc->pend_head];
@@ -361,6 +358,31 @@ tcp_leave(struct tcp_lcore *lc)
 		}
 	}
 	lc->depth = 0;
+}
+
+/* tcp_leave - end of an entry point; the outermost does the queued work:
+ * leave_one() for the common case, leave_all() for the rest */
+void
+tcp_leave(struct tcp_lcore *lc)
+{
+	if (lc->depth > 1) {
+		lc->depth--;
+		return;
+	}
+	if (lc->reap == TCP_NIL) {
+		if (lc->pend_head == TCP_NIL) {
+			lc->depth = 0;
+			return;
+		}
+		if (lc->pend_head == lc->pend_tail) {
+			leave_one(lc);
+			if (lc->pend_head == TCP_NIL && lc->reap == TCP_NIL) {
+				lc->depth = 0;
+				return;
+			}
+		}
+	}
+	leave_all(lc);
 }
 
 /* default_port - walk the ephemeral range from a keyed start */

@@ -38,14 +38,6 @@ key_eq_seg(const struct tcp_flow *f, const struct tcp_seg *seg)
 	       memcmp(&f->key.laddr, &seg->dst, sizeof(seg->dst)) == 0;
 }
 
-/* bucket_of - the chain of a hash: its top bits, where multiply-shift
- * puts the mixing (tcp_cookie.c); the table size is a power of two */
-static inline uint32_t *
-bucket_of(struct tcp_lcore *lc, uint32_t hash)
-{
-	return &lc->bucket[((uint64_t)hash * ((uint64_t)lc->bucket_mask + 1)) >> 32];
-}
-
 /* tcp_flow_alloc - a zeroed flow in CLOSED, recycling the oldest TIME_WAIT flow if need be */
 struct tcp_flow *
 tcp_flow_alloc(struct tcp_lcore *lc)
@@ -78,7 +70,7 @@ tcp_flow_alloc(struct tcp_lcore *lc)
 static void
 hash_unlink(struct tcp_lcore *lc, struct tcp_flow *f)
 {
-	uint32_t *p = bucket_of(lc, f->hash);
+	uint32_t *p = tcp_bucket_of(lc, f->hash);
 
 	while (*p != TCP_NIL) {
 		if (*p == f->idx) {
@@ -117,7 +109,7 @@ tcp_flow_free(struct tcp_lcore *lc, struct tcp_flow *f)
 struct tcp_flow *
 tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family, const struct tcp_key *k)
 {
-	uint32_t i = *bucket_of(lc, hash);
+	uint32_t i = *tcp_bucket_of(lc, hash);
 
 	while (i != TCP_NIL) {
 		struct tcp_flow *f = &lc->flows[i];
@@ -133,7 +125,7 @@ tcp_flow_lookup(struct tcp_lcore *lc, uint32_t hash, uint8_t family, const struc
 struct tcp_flow *
 tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash, const struct tcp_seg *seg)
 {
-	uint32_t i = *bucket_of(lc, hash);
+	uint32_t i = *tcp_bucket_of(lc, hash);
 
 	while (i != TCP_NIL) {
 		struct tcp_flow *f = &lc->flows[i];
@@ -145,34 +137,12 @@ tcp_flow_lookup_seg(struct tcp_lcore *lc, uint32_t hash, const struct tcp_seg *s
 	return NULL;
 }
 
-/* tcp_flow_lookup4 - the walk for an IPv4 4-tuple read off the wire: an
- * IPv4 address is zero past its 4 bytes (tcp_ip_v4()), so one word each */
-struct tcp_flow *
-tcp_flow_lookup4(struct tcp_lcore *lc, uint32_t hash, uint32_t laddr_be, uint32_t raddr_be,
-                 uint16_t lport, uint16_t rport)
-{
-	uint32_t i = *bucket_of(lc, hash);
-
-	while (i != TCP_NIL) {
-		struct tcp_flow *f = &lc->flows[i];
-		uint32_t la, ra;
-
-		memcpy(&la, f->key.laddr.b, 4);
-		memcpy(&ra, f->key.raddr.b, 4);
-		if (f->hash == hash && f->family == TCP_V4 && f->key.lport == lport &&
-		    f->key.rport == rport && la == laddr_be && ra == raddr_be)
-			return f;
-		i = f->hnext;
-	}
-	return NULL;
-}
-
 /* tcp_flow_hash_add - link a flow whose key is set, under the hash its
  * lookup computed (one hash per 4-tuple and segment) */
 void
 tcp_flow_hash_add(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t hash)
 {
-	uint32_t *b = bucket_of(lc, hash);
+	uint32_t *b = tcp_bucket_of(lc, hash);
 
 	f->hash = hash;
 	f->hnext = *b;

@@ -821,6 +821,273 @@ test_fused_session(void)
 	p_stop(p[1]);
 }
 
+/* ---- the handshake's ACK from the wire (open4()) against tcp_input() ---- */
+
+/* server_flow - the stack's flow of the client's 4-tuple, in any state
+ * (p->flow is only set once the application accepted it) */
+static struct tcp_flow *
+server_flow(struct peer *p)
+{
+	uint32_t la, ra, h;
+
+	memcpy(&la, ip4(10, 0, 0, 2).b, 4);
+	memcpy(&ra, ip4(10, 0, 0, 1).b, 4);
+	h = tcp_hash4(p->lc, la, ra, SRV_PORT, CLI_PORT);
+	return tcp_flow_lookup4(p->lc, h, la, ra, SRV_PORT, CLI_PORT);
+}
+
+/* same_flow - the two stacks' flows of the client are both absent, or
+ * the same in every field */
+static bool
+same_flow(struct peer *a, struct peer *b)
+{
+	struct tcp_flow *x = server_flow(a), *y = server_flow(b);
+	struct tcp_flow fx, fy;
+
+	if ((x == NULL) != (y == NULL)) {
+		printf("#   a flow in one stack only\n");
+		return false;
+	}
+	if (x == NULL)
+		return true;
+	fx = flow_bytes(x);
+	fy = flow_bytes(y);
+	if (memcmp(&fx, &fy, sizeof(fx)) != 0) {
+		printf("#   flows differ: state %u/%u snd_una %u/%u ts_recent %u/%u rto %u/%u\n",
+		       fx.state, fy.state, fx.snd_una, fy.snd_una, fx.ts_recent, fy.ts_recent,
+		       fx.rto, fy.rto);
+		return false;
+	}
+	return true;
+}
+
+/* rnd_open_seg - the client's segment while the server is in SYN_RCVD
+ * (or has just left it): mostly the ACK that completes the handshake,
+ * with each thing open4() must leave to the general path now and then:
+ * text, FIN, RST, SYN, a sequence number or ACK off the mark, no or old
+ * timestamps; seq0 is the client's sequence number after its SYN, siss
+ * the server's ISN */
+static void
+rnd_open_seg(struct tcp_seg *s, uint32_t seq0, uint32_t siss, uint8_t has, uint32_t *tsv,
+             uint32_t ts_srv)
+{
+	uint32_t r = rnd(100);
+
+	memset(s, 0, sizeof(*s));
+	s->family = TCP_V4;
+	s->src = ip4(10, 0, 0, 1);
+	s->dst = ip4(10, 0, 0, 2);
+	s->sport = CLI_PORT;
+	s->dport = SRV_PORT;
+	s->flags = rnd(4) == 0 ? AP : A;
+	s->seq = seq0;
+	s->ack = siss + 1;
+	s->wnd = rnd(8) == 0 ? 0 : (uint16_t)(1 + rnd(65535));
+	if (r < 8)
+		s->seq +=
+		        rnd(2) ? 1 + rnd(100000) : -(1 + rnd(1000)); /* out of the window, or old */
+	else if (r < 16)
+		s->ack = rnd(2) ? siss : siss + 1 + 1 + rnd(1000); /* acks nothing, or beyond */
+	else if (r < 20)
+		s->ack = siss + 1 - 100000;
+	else if (r < 28) { /* text on the ACK */
+		s->data = (const uint8_t *)big;
+		s->len = 1 + rnd(300);
+	} else if (r < 32)
+		s->flags |= TCP_FIN;
+	else if (r < 35)
+		s->flags = A | TCP_RST;
+	else if (r < 37)
+		s->flags = TCP_SYN; /* the SYN again: the SYN-ACK again */
+	else if (r < 39)
+		s->flags |= TCP_URG;
+	else if (r < 41)
+		s->flags = TCP_RST, s->ack = 0;
+	if ((has & TCP_O_TS) && rnd(12) != 0) {
+		s->opt.has = TCP_O_TS;
+		*tsv += rnd(3);
+		s->opt.ts_val = rnd(10) == 0 ? *tsv - 1000 : *tsv; /* now and then an old one */
+		s->opt.ts_ecr = rnd(6) == 0 ? 0 : ts_srv;
+	} else if (!(has & TCP_O_TS) && rnd(10) == 0) { /* a timestamp nobody agreed to */
+		s->opt.has = TCP_O_TS;
+		s->opt.ts_val = *tsv;
+	}
+	if (s->flags & TCP_SYN) {
+		s->len = 0;
+		s->data = NULL;
+		s->seq = seq0 - 1;
+		s->opt.has |= has;
+		s->opt.mss = 1460;
+		s->opt.wscale = 7;
+	}
+}
+
+/* open_run - one random passive open through three stacks: the SYN and
+ * what follows it through tcp_input4_wire() (the fused path), tcp_input()
+ * with prediction, tcp_input() without; false (and where) at the first
+ * step where they differ. Time passes between segments now and then (a
+ * SYN-ACK retransmitted: no RTT sample, the initial RTO), the application
+ * refuses some flows, and after the handshake a request and its reply. */
+static bool
+open_run(unsigned run, uint64_t *opened, uint64_t *steps)
+{
+	static const uint8_t opts[4] = {0, TCP_O_WS, TCP_O_WS | TCP_O_TS | TCP_O_SACKOK,
+	                                TCP_O_TS | TCP_O_SACKOK};
+	uint8_t has = opts[run % 4];
+	struct tcp_opts syn = {.has = (uint8_t)(TCP_O_MSS | has), .mss = 1460, .wscale = 7};
+	struct peer *p[3];
+	uint32_t tsv = 5000, siss = 0, ts_srv = 0, seq0 = CLI_ISS + 1;
+	bool same = true, refuse = rnd(8) == 0;
+	int n = 1 + (int)rnd(6);
+	struct tcp_seg s;
+
+	syn.ts_val = tsv;
+	memset(&s, 0, sizeof(s));
+	s.family = TCP_V4;
+	s.src = ip4(10, 0, 0, 1);
+	s.dst = ip4(10, 0, 0, 2);
+	s.sport = CLI_PORT;
+	s.dport = SRV_PORT;
+	s.flags = TCP_SYN;
+	s.seq = CLI_ISS;
+	s.wnd = 65535;
+	s.opt = syn;
+	for (int k = 0; k < 3; k++) {
+		struct tcp_conf cf;
+
+		p_conf(&cf);
+		cf.no_prediction = k == 2;
+		p[k] = p_start(&cf);
+		p[k]->refuse = refuse;
+		p[k]->echo = true;
+		p[k]->now += run;
+	}
+	wire_in(p[0], &s, false);
+	tcp_input(p[1]->lc, &s, p[1]->now);
+	tcp_input(p[2]->lc, &s, p[2]->now);
+	if (p_last(p[0]) != NULL) {
+		siss = p_last(p[0])->o.seq;
+		ts_srv = p_last(p[0])->o.opt.ts_val;
+	}
+	same = compare(p[0], p[1]) && compare(p[0], p[2]) && same_flow(p[0], p[1]) &&
+	       same_flow(p[0], p[2]);
+	if (!same)
+		printf("#   run %u: the SYN\n", run);
+	for (int i = 0; i < n && same; i++) {
+		struct tcp_flow *f = server_flow(p[0]);
+		bool odd = rnd(6) == 0, was_open = f != NULL && f->state == TCP_S_SYN_RCVD;
+
+		for (int k = 0; k < 3; k++)
+			p_clear(p[k]);
+		if (rnd(5) == 0) { /* time passes: perhaps the SYN-ACK again */
+			uint64_t dt = 1 + rnd(3000);
+
+			for (int k = 0; k < 3; k++)
+				p_tick(p[k], dt);
+		} else {
+			rnd_open_seg(&s, seq0, siss, has, &tsv, ts_srv);
+			for (int k = 0; k < 3; k++)
+				p[k]->now += rnd(50);
+			p[1]->now = p[2]->now = p[0]->now;
+			wire_in(p[0], &s, odd);
+			tcp_input(p[1]->lc, &s, p[1]->now);
+			tcp_input(p[2]->lc, &s, p[2]->now);
+			f = server_flow(p[0]);
+			if (was_open && (f == NULL || f->state != TCP_S_SYN_RCVD))
+				++*opened;
+			++*steps;
+		}
+		if (!compare(p[0], p[1]) || !same_flow(p[0], p[1])) {
+			printf("#   run %u step %d: the fused path against tcp_input()\n", run, i);
+			same = false;
+		} else if (!compare(p[0], p[2]) || !same_flow(p[0], p[2])) {
+			printf("#   run %u step %d: the fused path against the general path\n", run,
+			       i);
+			same = false;
+		}
+	}
+	if (same && p[0]->flow != NULL && p[0]->flow->state == TCP_S_ESTABLISHED) {
+		/* a request at rcv_nxt, acking what the flow has sent */
+		for (int k = 0; k < 3; k++)
+			p_clear(p[k]);
+		memset(&s, 0, sizeof(s));
+		s.family = TCP_V4;
+		s.src = ip4(10, 0, 0, 1);
+		s.dst = ip4(10, 0, 0, 2);
+		s.sport = CLI_PORT;
+		s.dport = SRV_PORT;
+		s.flags = AP;
+		s.seq = p[0]->flow->rcv_nxt;
+		s.ack = p[0]->flow->snd_max;
+		s.wnd = 1024;
+		s.data = (const uint8_t *)"HELO x\r\n";
+		s.len = 8;
+		if (p[0]->flow->flags & TCP_F_TS) {
+			s.opt.has = TCP_O_TS;
+			s.opt.ts_val = tsv + 1;
+			s.opt.ts_ecr = ts_srv;
+		}
+		for (int k = 0; k < 3; k++)
+			p[k]->now += 3;
+		wire_in(p[0], &s, false);
+		tcp_input(p[1]->lc, &s, p[1]->now);
+		tcp_input(p[2]->lc, &s, p[2]->now);
+		if (!compare(p[0], p[1]) || !compare(p[0], p[2])) {
+			printf("#   run %u: the request after the handshake\n", run);
+			same = false;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		p_stop(p[k]);
+	return same;
+}
+
+/* test_fused_open - random passive opens through the fused path and the
+ * others: the same segments out, flows, counters and what the application
+ * saw after every step, with open4() taking part of the handshakes */
+static void
+test_fused_open(void)
+{
+	uint64_t opened = 0, steps = 0;
+	uint64_t fast0;
+	unsigned bad = 0, runs = 1000;
+	struct peer *q;
+	struct tcp_seg s;
+
+	for (unsigned r = 0; r < runs; r++)
+		if (!open_run(r, &opened, &steps))
+			bad++;
+	is_int(bad, 0,
+	       "fused open: %u random handshakes (%llu segments, %llu opened) agree with "
+	       "tcp_input() with and without prediction",
+	       runs, (unsigned long long)steps, (unsigned long long)opened);
+	ok(opened * 4 > runs, "fused open: most runs open the flow");
+	/* the plain handshake's ACK is taken by open4(): no parse, which the
+	 * counters cannot tell, but a flow opened by the wire path with no
+	 * prediction (the general path's conf) must match too */
+	q = p_start(NULL);
+	memset(&s, 0, sizeof(s));
+	s.family = TCP_V4;
+	s.src = ip4(10, 0, 0, 1);
+	s.dst = ip4(10, 0, 0, 2);
+	s.sport = CLI_PORT;
+	s.dport = SRV_PORT;
+	s.flags = TCP_SYN;
+	s.seq = CLI_ISS;
+	s.wnd = 65535;
+	wire_in(q, &s, false);
+	fast0 = q->st->accepted;
+	s.flags = A;
+	s.seq = CLI_ISS + 1;
+	s.ack = p_last(q)->o.seq + 1;
+	s.wnd = 1024;
+	wire_in(q, &s, false);
+	ok(q->st->accepted == fast0 + 1 && q->flow != NULL && q->flow->state == TCP_S_ESTABLISHED &&
+	           q->flow->snd_wnd == 1024,
+	   "fused open: a plain handshake's ACK opens the flow");
+	p_stop(q);
+}
+
 /* ---- the straight output (tcp_output_one()) against tcp_output() ---- */
 
 /* test_straight_cwnd - after an RTO cwnd is one MSS, below the peer's
@@ -870,6 +1137,7 @@ main(void)
 	test_session();
 	test_fused_session();
 	test_fused();
+	test_fused_open();
 	test_straight_cwnd();
 	return done_testing();
 }
