@@ -404,7 +404,12 @@ gram_near(const struct pol_grams *g, const char *s, size_t n, size_t i)
 bool
 pol_grams_any(const struct pol_grams *g, const char *s, size_t n)
 {
-	for (size_t i = 0; i + 3 <= n; i += g->step) {
+	size_t last; /* the last window's start: one compare a position */
+
+	if (n < 3)
+		return false;
+	last = n - 3;
+	for (size_t i = 0; i <= last; i += g->step) {
 		uint32_t b = bit_of(load32(s + i) & 0xffffff);
 
 		if ((g->bits[b / 64] & (1ull << (b % 64))) && gram_near(g, s, n, i))
