@@ -253,33 +253,6 @@ tcp_send_reply(struct tcp_lcore *lc, const struct tcp_seg *seg, uint8_t flags, u
 		lc->st.emit_failed++;
 }
 
-/* tcp_rtt_sample - RFC 6298 2.2 and 2.3, in ms with G = 1 ms */
-void
-tcp_rtt_sample(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t rtt)
-{
-	uint32_t rto;
-
-	if (rtt == 0)
-		rtt = 1;
-	if (f->srtt_x8 == 0) {
-		f->srtt_x8 = rtt << 3;
-		f->rttvar_x4 = rtt << 1; /* RTTVAR = R/2 */
-	} else {
-		uint32_t srtt = f->srtt_x8 >> 3;
-		uint32_t d = srtt > rtt ? srtt - rtt : rtt - srtt;
-
-		/* RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R' */
-		f->rttvar_x4 = f->rttvar_x4 - (f->rttvar_x4 >> 2) + d;
-		f->srtt_x8 = f->srtt_x8 - (f->srtt_x8 >> 3) + rtt;
-	}
-	rto = (f->srtt_x8 >> 3) + (f->rttvar_x4 > 4 ? f->rttvar_x4 : 4); /* max(G, 4 RTTVAR) */
-	if (rto < lc->conf.rto_min_ms)
-		rto = lc->conf.rto_min_ms;
-	if (rto > lc->conf.rto_max_ms)
-		rto = lc->conf.rto_max_ms;
-	f->rto = rto;
-}
-
 /* send_data - one segment of queued data at seq (new or again). The
  * struct tcp_out (120 bytes, once per segment) is not zeroed: emit() sets
  * every field a segment with ACK uses, and of the options only those

@@ -109,6 +109,42 @@ parse_opts(const uint8_t *p, const uint8_t *end, struct tcp_opts *o)
 	}
 }
 
+/* parse_words - the options between p and end, four bytes at a time
+ * while each word is one of the common SYN layouts' pieces (Linux: MSS,
+ * SACKOK TS, NOP WS; BSD, Windows and ours: MSS, NOP WS, NOP NOP SACKOK,
+ * NOP NOP TS): one load and a compare a piece, not a step a byte. At the
+ * first word that is none of them, parse_opts() takes the rest from there:
+ * each word taken here is what parse_opts() would have made of its bytes
+ * (the same fields, in the same order, a later option overwriting an
+ * earlier one alike). */
+static void
+parse_words(const uint8_t *p, const uint8_t *end, struct tcp_opts *o)
+{
+	while (end - p >= 4) {
+		uint32_t w = rd32(p);
+
+		if (w >> 16 == 0x0204) { /* MSS */
+			o->has |= TCP_O_MSS;
+			o->mss = (uint16_t)w;
+		} else if (w >> 8 == 0x010303) { /* NOP WS */
+			o->has |= TCP_O_WS;
+			o->wscale = (uint8_t)w > TCP_WSCALE_MAX ? TCP_WSCALE_MAX : (uint8_t)w;
+		} else if (w == 0x01010402) { /* NOP NOP SACKOK */
+			o->has |= TCP_O_SACKOK;
+		} else if ((w == 0x0101080a || w == 0x0402080a) && end - p >= 12) {
+			/* NOP NOP TS, or SACKOK TS */
+			o->has |= (w == 0x0402080a ? TCP_O_SACKOK : 0) | TCP_O_TS;
+			o->ts_val = rd32(p + 4);
+			o->ts_ecr = rd32(p + 8);
+			p += 8;
+		} else {
+			break;
+		}
+		p += 4;
+	}
+	parse_opts(p, end, o);
+}
+
 /* tcp_wire_parse - header fields, options and payload of a segment */
 int
 tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
@@ -138,7 +174,7 @@ tcp_wire_parse(const void *tcp, size_t len, struct tcp_seg *seg)
 	} else {
 		memset(&seg->opt, 0, sizeof(seg->opt));
 		if (off > TCP_HDR_LEN)
-			parse_opts(p + TCP_HDR_LEN, p + off, &seg->opt);
+			parse_words(p + TCP_HDR_LEN, p + off, &seg->opt);
 	}
 	seg->data = p + off;
 	seg->len = (uint32_t)(len - off);

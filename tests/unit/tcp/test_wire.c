@@ -547,6 +547,168 @@ test_pseudo(void)
 	is_int(good, total, "IPv4 pseudo-header sums match RFC 9293 3.1 by the book");
 }
 
+/* ref_opts - the option walk byte by byte, as RFC 9293 3.1 reads it (and
+ * as the parser did before it took common words whole): the reference */
+static void
+ref_opts(const uint8_t *p, const uint8_t *end, struct tcp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	while (p < end) {
+		uint8_t kind = p[0], len;
+
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			p++;
+			continue;
+		}
+		if (end - p < 2)
+			break;
+		len = p[1];
+		if (len < 2 || len > end - p)
+			break;
+		if (kind == 2 && len == 4) {
+			o->has |= TCP_O_MSS;
+			o->mss = (uint16_t)(p[2] << 8 | p[3]);
+		} else if (kind == 3 && len == 3) {
+			o->has |= TCP_O_WS;
+			o->wscale = p[2] > TCP_WSCALE_MAX ? TCP_WSCALE_MAX : p[2];
+		} else if (kind == 4 && len == 2) {
+			o->has |= TCP_O_SACKOK;
+		} else if (kind == 5 && len >= 10 && (len - 2) % 8 == 0 &&
+		           (len - 2) / 8 <= TCP_SACK_MAX) {
+			o->has |= TCP_O_SACK;
+			o->nsack = (uint8_t)((len - 2) / 8);
+			for (unsigned i = 0; i < 2u * o->nsack; i++)
+				o->sack[i / 2][i % 2] = (uint32_t)p[2 + 4 * i] << 24 |
+				                        (uint32_t)p[3 + 4 * i] << 16 |
+				                        (uint32_t)p[4 + 4 * i] << 8 | p[5 + 4 * i];
+		} else if (kind == 8 && len == 10) {
+			o->has |= TCP_O_TS;
+			o->ts_val = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 |
+			            (uint32_t)p[4] << 8 | p[5];
+			o->ts_ecr = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 |
+			            (uint32_t)p[8] << 8 | p[9];
+		}
+		p += len;
+	}
+}
+
+/* opt_piece - one random piece of an option list at q (room bytes left):
+ * the words of the common SYN layouts (MSS; NOP WS; NOP NOP SACKOK; NOP
+ * NOP TS; SACKOK TS), those options alone or shifted by a NOP, their
+ * near misses (a length or kind off by one), EOL, SACK blocks, unknown
+ * options, random bytes. How many bytes it wrote (at most room) */
+static size_t
+opt_piece(uint8_t *q, size_t room)
+{
+	uint8_t b[40];
+	size_t n;
+	unsigned r = (unsigned)tap_rnd();
+
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)tap_rnd();
+	switch (r % 16) {
+	case 0: /* MSS */
+		b[0] = 2, b[1] = 4, n = 4;
+		break;
+	case 1: /* NOP WS, the shift sometimes past 14 */
+		b[0] = 1, b[1] = 3, b[2] = 3, b[3] = (uint8_t)(b[3] % 20), n = 4;
+		break;
+	case 2: /* NOP NOP SACKOK */
+		b[0] = 1, b[1] = 1, b[2] = 4, b[3] = 2, n = 4;
+		break;
+	case 3: /* NOP NOP TS */
+		b[0] = 1, b[1] = 1, b[2] = 8, b[3] = 10, n = 12;
+		break;
+	case 4: /* SACKOK TS */
+		b[0] = 4, b[1] = 2, b[2] = 8, b[3] = 10, n = 12;
+		break;
+	case 5: /* one NOP or EOL */
+		b[0] = (uint8_t)(r >> 8 & 1), n = 1;
+		break;
+	case 6: /* WS alone */
+		b[0] = 3, b[1] = 3, b[2] = (uint8_t)(b[2] % 20), n = 3;
+		break;
+	case 7: /* SACKOK alone */
+		b[0] = 4, b[1] = 2, n = 2;
+		break;
+	case 8: /* TS alone */
+		b[0] = 8, b[1] = 10, n = 10;
+		break;
+	case 9: /* a common word with one byte off by one */ {
+		static const uint8_t w[5][4] = {
+		        {2, 4, 5, 0xb4}, {1, 3, 3, 7}, {1, 1, 4, 2}, {1, 1, 8, 10}, {4, 2, 8, 10}};
+		memcpy(b, w[(r >> 8) % 5], 4);
+		b[(r >> 12) % 4] += (r >> 16 & 1) ? 1 : 0xff;
+		n = (r >> 8) % 5 >= 3 ? 12 : 4;
+		break;
+	}
+	case 10: /* SACK blocks, 1 to 4 (or a bad length) */
+		b[0] = 5, b[1] = (uint8_t)(2 + 8 * (1 + (r >> 8) % 4) + ((r >> 12) % 4 == 0)),
+		n = b[1];
+		break;
+	case 11: /* unknown kind, some length */
+		b[0] = (uint8_t)(9 + (r >> 8) % 30), b[1] = (uint8_t)(2 + (r >> 16) % 8), n = b[1];
+		break;
+	case 12: /* MSS of a bad length, or a length past the end */
+		b[0] = 2, b[1] = (uint8_t)((r >> 8) % 6 + ((r >> 12) % 3 == 0 ? 40 : 0)), n = 4;
+		break;
+	default: /* random bytes */
+		n = 1 + (r >> 8) % 6;
+		break;
+	}
+	if (n > room)
+		n = room;
+	memcpy(q, b, n);
+	return n;
+}
+
+/* test_opts_random - tcp_wire_parse() against the byte-by-byte walk on
+ * 200,000 random option lists of 0 to 40 bytes made of opt_piece()s: the
+ * same options seen, with the same values */
+static void
+test_opts_random(void)
+{
+	uint8_t seg[60 + 4];
+	struct tcp_seg s;
+	struct tcp_opts want;
+	unsigned bad = 0, total = 200000, seen_sackts = 0;
+
+	tap_seed(7);
+	for (unsigned t = 0; t < total; t++) {
+		size_t olen = 4 * ((unsigned)tap_rnd() % 11), n = 0;
+
+		memset(seg, 0, sizeof(seg));
+		seg[12] = (uint8_t)((20 + olen) / 4 << 4);
+		seg[13] = TCP_SYN;
+		while (n < olen)
+			n += opt_piece(seg + 20 + n, olen - n);
+		memcpy(seg + 20 + olen, "data", 4);
+		ref_opts(seg + 20, seg + 20 + olen, &want);
+		memset(&s, 0xa5, sizeof(s));
+		if (olen >= 12 && memcmp(seg + 20, "\x04\x02\x08\x0a", 4) == 0)
+			seen_sackts++;
+		if (tcp_wire_parse(seg, 20 + olen + 4, &s) != 0 || s.opt.has != want.has ||
+		    ((want.has & TCP_O_MSS) && s.opt.mss != want.mss) ||
+		    ((want.has & TCP_O_WS) && s.opt.wscale != want.wscale) ||
+		    ((want.has & TCP_O_TS) &&
+		     (s.opt.ts_val != want.ts_val || s.opt.ts_ecr != want.ts_ecr)) ||
+		    s.opt.nsack != want.nsack ||
+		    memcmp(s.opt.sack, want.sack, sizeof(want.sack[0]) * want.nsack) != 0 ||
+		    s.len != 4 || memcmp(s.data, "data", 4) != 0) {
+			if (bad++ < 5) {
+				printf("#   options of %zu bytes:", olen);
+				for (size_t i = 0; i < olen; i++)
+					printf(" %02x", seg[20 + i]);
+				printf("\n");
+			}
+		}
+	}
+	is_int((int)bad, 0, "random option lists: the parser agrees with the byte-by-byte walk");
+	ok(seen_sackts > 100, "SACKOK TS first seen %u times", seen_sackts);
+}
+
 int
 main(void)
 {
@@ -558,6 +720,7 @@ main(void)
 	test_csum_sum64();
 	test_csum_ok_random();
 	test_ts_layouts();
+	test_opts_random();
 	test_build_all();
 	test_pseudo();
 	return done_testing();
