@@ -757,6 +757,32 @@ input_fast(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 	f->rcv_nxt += got;
 }
 
+/* syn_acked - SYN_RCVD to ESTABLISHED on an acceptable ACK of our SYN
+ * (input_sync(), and open4() from the wire): the send window, the
+ * handshake's RTT, then open_done() (f may be dead after it) */
+static inline void
+syn_acked(struct tcp_lcore *lc, struct tcp_flow *f, uint32_t seq, uint32_t ack, uint16_t wnd)
+{
+	f->snd_una = ack;
+	f->snd_wnd = (uint32_t)wnd << f->snd_ws;
+	f->max_snd_wnd = f->snd_wnd;
+	f->snd_wl1 = seq;
+	f->snd_wl2 = ack;
+	if ((f->flags & TCP_F_RTT) && f->retries == 0)
+		tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
+	else
+		f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
+	f->flags &= ~(uint32_t)TCP_F_RTT;
+	f->retries = 0;
+	/* the SYN-ACK's timer is off, its wheel entry left: the
+	 * application's deadline (accept() sets one) or the first RTO
+	 * takes it over, or it fires early, finds nothing due and
+	 * drops out (tcp_timer_fire()); one unlink and link fewer */
+	f->t_tcp = 0;
+	tcp_set_state(f, TCP_S_ESTABLISHED);
+	open_done(lc, f);
+}
+
 /* input_sync - a segment for a flow in SYN_RCVD or a synchronized state */
 static void
 input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
@@ -813,24 +839,7 @@ input_sync(struct tcp_lcore *lc, struct tcp_flow *f, const struct tcp_seg *seg)
 			tcp_send_reply(lc, seg, TCP_RST, seg->ack, 0, 0, NULL);
 			return;
 		}
-		f->snd_una = seg->ack;
-		f->snd_wnd = (uint32_t)seg->wnd << f->snd_ws;
-		f->max_snd_wnd = f->snd_wnd;
-		f->snd_wl1 = seg->seq;
-		f->snd_wl2 = seg->ack;
-		if ((f->flags & TCP_F_RTT) && f->retries == 0)
-			tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
-		else
-			f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
-		f->flags &= ~(uint32_t)TCP_F_RTT;
-		f->retries = 0;
-		/* the SYN-ACK's timer is off, its wheel entry left: the
-		 * application's deadline (accept() sets one) or the first RTO
-		 * takes it over, or it fires early, finds nothing due and
-		 * drops out (tcp_timer_fire()); one unlink and link fewer */
-		f->t_tcp = 0;
-		tcp_set_state(f, TCP_S_ESTABLISHED);
-		open_done(lc, f);
+		syn_acked(lc, f, seg->seq, seg->ack, seg->wnd);
 		if (f->flags & TCP_F_DEAD)
 			return;
 	} else {
@@ -1101,20 +1110,7 @@ open4(struct tcp_lcore *lc, struct tcp_flow *f, const uint8_t *p, size_t off)
 		    (int32_t)(ts_val - f->ts_recent) >= 0)
 			f->ts_recent = ts_val;
 	}
-	f->snd_una = ack;
-	f->snd_wnd = (uint32_t)wire16(p + 14) << f->snd_ws;
-	f->max_snd_wnd = f->snd_wnd;
-	f->snd_wl1 = seq;
-	f->snd_wl2 = ack;
-	if ((f->flags & TCP_F_RTT) && f->retries == 0)
-		tcp_rtt_sample(lc, f, (uint32_t)lc->now - f->rtt_ts);
-	else
-		f->rto = lc->conf.rto_init_ms; /* RFC 6298 5.7 */
-	f->flags &= ~(uint32_t)TCP_F_RTT;
-	f->retries = 0;
-	f->t_tcp = 0; /* the wheel entry is left, as in input_sync() */
-	tcp_set_state(f, TCP_S_ESTABLISHED);
-	open_done(lc, f);
+	syn_acked(lc, f, seq, ack, wire16(p + 14));
 	return true;
 }
 
